@@ -1,0 +1,31 @@
+"""The hash chain over a nominal's events (DESIGN.md section 7; docs/integrity.md).
+
+hash = SHA-256(prev_hash || canonical JSON of the event without `position` and `hash`),
+where prev_hash is the previous event's hash as 64 lower-case hex characters (64 zeros
+for the first event) and the canonical JSON has sorted keys, no insignificant white
+space and is encoded as UTF-8.
+"""
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+GENESIS_HASH = "0" * 64
+
+
+def canonical_json(value: Any) -> bytes:
+    """The one serialisation every hash is computed over."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def chain_hash(prev_hash: str, envelope: dict[str, Any]) -> str:
+    """The hash of one event, given the previous event's hash."""
+    return hashlib.sha256(prev_hash.encode("ascii") + canonical_json(envelope)).hexdigest()
+
+
+def format_instant(instant: datetime) -> str:
+    """An aware datetime as UTC ISO 8601 with microseconds and a Z."""
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -1,0 +1,406 @@
+"""The application layer: registering nominals, posting events, reading records.
+
+One `Records` object per process, built at start-up. Its methods take a Principal and
+plain values and return plain data; every refusal is an exception from this module,
+`access`, or the domain, which the API maps to problem+json in one table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+from uuid import UUID, uuid5
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
+
+from mappa_record.domain.calendar import london_date
+from mappa_record.domain.chain import canonical_json
+from mappa_record.domain.errors import InvalidValue
+from mappa_record.domain.identifiers import normalise_identifier
+from mappa_record.domain.nominal import Nominal
+
+from . import access
+from .access import Forbidden, NotFound
+from .auth import Principal
+from .consultation import Consultation, ConsultationLog
+from .database import Database
+from .settings import Settings
+from .store import IdentifierClaim, IndexedEvent, Nominals, read_stream, store_env
+
+log = logging.getLogger(__name__)
+
+# Registration ids are derived from the client's event_id, so two concurrent attempts
+# at the same registration collide on the stream itself and only one can be stored.
+NOMINAL_NAMESPACE = UUID("6b1f4a64-4c55-4d5e-9a4e-2f8f3f1c8a11")
+MAX_ATTEMPTS = 50
+MIN_JUSTIFICATION = 10
+
+
+class PreconditionFailed(Exception):
+    """If-Match named a version that is no longer the latest."""
+
+
+class Conflict(Exception):
+    """The request contradicts what is stored (an event_id reused, an identifier held)."""
+
+    def __init__(self, message: str, *, existing: str | None = None) -> None:
+        super().__init__(message)
+        self.existing = existing
+
+
+class JustificationRequired(Exception):
+    """An auditor read without saying why."""
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    event_id: UUID
+    type: str
+    occurred_at: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Posted:
+    """A stored event, and whether this request stored it (201) or found it (200)."""
+
+    event: dict[str, Any]
+    created: bool
+
+    @property
+    def nominal_id(self) -> str:
+        return str(self.event["nominal_id"])
+
+    @property
+    def version(self) -> int:
+        return int(self.event["version"])
+
+
+def stored_event(position: int, event: Nominal.Event) -> dict[str, Any]:
+    """A stored event as the API shows it (DESIGN.md section 5)."""
+    return {"position": position} | event.envelope()
+
+
+class Records:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        env = store_env(
+            db.eventsourcing_env(), pool_size=settings.pool_size, cipher_key=settings.cipher_key
+        )
+        self.app = Nominals(env=env)
+        self.datastore = self.app.recorder.datastore  # type: ignore[attr-defined]
+        self.consultations = ConsultationLog(self.datastore)
+        self._clock = clock
+
+    def close(self) -> None:
+        self.app.close()
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def register(
+        self, principal: Principal, event_id: UUID, occurred_at: str | None, payload: dict[str, Any]
+    ) -> Posted:
+        """Register a new nominal: identifiers unique, the registering agency its first partner."""
+        access.require_may_register(principal)
+        now = self.now()
+        payload = dict(payload)
+        payload["identifiers"] = self._normalised_identifiers(payload.get("identifiers"), now)
+        nominal_id = uuid5(NOMINAL_NAMESPACE, str(event_id))
+        occurred = occurred_at or now.date().isoformat()
+        digest = _digest(principal, nominal_id, "NominalRegistered", occurred_at, payload)
+        claims = [
+            IdentifierClaim(kind, value, nominal_id)
+            for kind, value in payload["identifiers"].items()
+        ]
+        for _ in range(MAX_ATTEMPTS):
+            found = self._already_stored(event_id, digest)
+            if found is not None:
+                return found
+            self._refuse_held_identifiers(principal, claims)
+            nominal = Nominal.register(
+                nominal_id=nominal_id,
+                event_id=str(event_id),
+                occurred_at=occurred,
+                recorded_at=now,
+                recorded_by=_recorded_by(principal),
+                payload=payload,
+            )
+            stored = self._save(nominal, digest, principal, claims)
+            if stored is not None:
+                return stored
+            now = self.now()
+        raise Conflict("the record is busy: try again")
+
+    def post_event(
+        self, principal: Principal, nominal_id: UUID, new: NewEvent, if_match: int | None
+    ) -> Posted:
+        """Append one event to a nominal's record, at most once per event_id."""
+        access.require_scope(principal, "records:write")
+        digest = _digest(principal, nominal_id, new.type, new.occurred_at, new.payload)
+        for _ in range(MAX_ATTEMPTS):
+            found = self._already_stored(new.event_id, digest)
+            if found is not None:
+                return found
+            nominal = self._load(nominal_id)
+            if nominal is None or not nominal.is_partner(principal.agency):
+                raise NotFound("no such record")
+            access.require_may_post(principal, nominal, new.type, new.payload)
+            if if_match is not None and if_match != nominal.version:
+                raise PreconditionFailed(
+                    f"the record is at version {nominal.version}, not {if_match}"
+                )
+            nominal.record(
+                new.type,
+                event_id=str(new.event_id),
+                occurred_at=new.occurred_at,
+                recorded_at=self.now(),
+                recorded_by=_recorded_by(principal),
+                payload=new.payload,
+            )
+            stored = self._save(nominal, digest, principal, [])
+            if stored is not None:
+                return stored
+        raise Conflict("the record is busy: try again")
+
+    def _save(
+        self, nominal: Nominal, digest: str, principal: Principal, claims: list[IdentifierClaim]
+    ) -> Posted | None:
+        """Store the pending event with its index rows; None when another writer got there first."""
+        event = nominal.pending_events[-1]
+        assert isinstance(event, Nominal.Event)
+        indexed = IndexedEvent(
+            event_id=UUID(event.event_id),
+            nominal_id=nominal.id,
+            version=event.originator_version,
+            request_digest=digest,
+            agency=principal.agency,
+        )
+        try:
+            recordings = self.app.save(
+                nominal, indexed_events=[indexed], identifier_claims=claims
+            )
+        except IntegrityError:
+            return None
+        return Posted(stored_event(recordings[-1].notification.id, event), created=True)
+
+    def _already_stored(self, event_id: UUID, digest: str) -> Posted | None:
+        with self.datastore.transaction() as curs:
+            curs.execute(
+                "SELECT nominal_id, version, request_digest FROM event_index WHERE event_id = %s",
+                (event_id,),
+            )
+            row = curs.fetchone()
+        if row is None:
+            return None
+        if row["request_digest"] != digest:
+            raise Conflict(f"event {event_id} is already stored with a different body")
+        for position, event in read_stream(
+            self.app, row["nominal_id"], after_version=row["version"] - 1, limit=1
+        ):
+            return Posted(stored_event(position, event), created=False)
+        raise AssertionError("an indexed event is missing from its stream")
+
+    def _normalised_identifiers(self, raw: Any, now: datetime) -> dict[str, str]:
+        if not isinstance(raw, dict) or not raw:
+            raise InvalidValue("at least one identifier is required", field="identifiers")
+        today = london_date(now)
+        out: dict[str, str] = {}
+        for kind, value in raw.items():
+            if value is None:
+                continue
+            out[kind] = _normalise_field(kind, value, today)
+        return out
+
+    def _refuse_held_identifiers(self, principal: Principal, claims: list[IdentifierClaim]) -> None:
+        for claim in claims:
+            holder = self._holder(claim.kind, claim.value)
+            if holder is not None and holder != claim.nominal_id:
+                existing = self._load(holder)
+                reveal = str(holder) if access.may_read(principal, existing) else None
+                raise Conflict(
+                    f"the {claim.kind.upper()} {claim.value} is already held by another record",
+                    existing=reveal,
+                )
+
+    def _holder(self, kind: str, value: str) -> UUID | None:
+        with self.datastore.transaction() as curs:
+            curs.execute(
+                "SELECT nominal_id FROM nominal_identifiers WHERE kind = %s AND value = %s",
+                (kind, value),
+            )
+            row = curs.fetchone()
+        return row["nominal_id"] if row else None
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _load(self, nominal_id: UUID, version: int | None = None) -> Nominal | None:
+        try:
+            nominal = self.app.repository.get(nominal_id, version=version)
+        except AggregateNotFoundError:
+            return None
+        assert isinstance(nominal, Nominal)
+        return nominal
+
+    def readable(
+        self,
+        principal: Principal,
+        nominal_id: UUID,
+        *,
+        route: str,
+        justification: str | None,
+        action: str = "read",
+    ) -> Nominal:
+        """The nominal if the caller may read it, the read logged; NotFound for strangers."""
+        nominal = self._load(nominal_id)
+        if nominal is not None and _partner_reader(principal, nominal):
+            self._log(principal, nominal_id, route, action, "allowed", justification)
+            return nominal
+        if principal.has("audit:read"):
+            _require_justification(justification)
+            if nominal is not None:
+                self._log(principal, nominal_id, route, action, "allowed", justification)
+                return nominal
+        elif nominal is not None:
+            self._log(principal, nominal_id, route, action, "refused", justification)
+        raise NotFound("no such record")
+
+    def view(self, principal: Principal, nominal_id: UUID, justification: str | None) -> dict[str, Any]:
+        """The current record, consistent with every write acknowledged before this call."""
+        access.require_scope(principal, "records:read", "audit:read")
+        nominal = self.readable(
+            principal, nominal_id, route="GET /v1/nominals/{id}", justification=justification
+        )
+        return nominal.view()
+
+    def lookup(
+        self, principal: Principal, identifiers: dict[str, str], justification: str | None
+    ) -> list[dict[str, Any]]:
+        """Records holding every given identifier, among those the caller may read."""
+        access.require_scope(principal, "records:read", "audit:read")
+        if principal.has("audit:read") and not principal.has("records:read"):
+            _require_justification(justification)
+        today = london_date(self.now())
+        holders: set[UUID] | None = None
+        for kind, raw in identifiers.items():
+            holder = self._holder(kind, _normalise_field(kind, raw, today))
+            found = {holder} if holder is not None else set()
+            holders = found if holders is None else holders & found
+        results = []
+        for nominal_id in sorted(holders or set()):
+            nominal = self._load(nominal_id)
+            if nominal is None:
+                continue
+            if _partner_reader(principal, nominal) or principal.has("audit:read"):
+                self._log(principal, nominal_id, "GET /v1/nominals", "lookup", "allowed", justification)
+                results.append(_summary(nominal))
+            else:
+                self._log(principal, nominal_id, "GET /v1/nominals", "lookup", "refused", justification)
+        return results
+
+    def history(
+        self,
+        principal: Principal,
+        nominal_id: UUID,
+        *,
+        from_version: int,
+        limit: int,
+        justification: str | None,
+    ) -> Iterator[dict[str, Any]]:
+        """The record's events in order, from a version, at most `limit` of them."""
+        access.require_scope(principal, "records:read", "audit:read")
+        self.readable(
+            principal, nominal_id, route="GET /v1/nominals/{id}/history", justification=justification
+        )
+        for position, event in read_stream(
+            self.app, nominal_id, after_version=from_version - 1, limit=limit
+        ):
+            yield stored_event(position, event)
+
+    def _log(
+        self,
+        principal: Principal,
+        nominal_id: UUID,
+        route: str,
+        action: str,
+        outcome: str,
+        justification: str | None,
+    ) -> None:
+        self.consultations.append(
+            Consultation(principal, nominal_id, route, action, outcome, justification)
+        )
+
+
+def _partner_reader(principal: Principal, nominal: Nominal | None) -> bool:
+    return (
+        nominal is not None
+        and principal.has("records:read")
+        and nominal.is_partner(principal.agency)
+    )
+
+
+def _require_justification(justification: str | None) -> None:
+    if not justification or len(justification.strip()) < MIN_JUSTIFICATION:
+        raise JustificationRequired(
+            f"auditors say why in a Justification header of at least {MIN_JUSTIFICATION} characters"
+        )
+
+
+def _normalise_field(kind: str, value: Any, today: date) -> str:
+    try:
+        return normalise_identifier(kind, str(value), today)
+    except InvalidValue as e:
+        raise InvalidValue(e.message, field=f"identifiers.{kind}") from None
+
+
+def _summary(nominal: Nominal) -> dict[str, Any]:
+    return {
+        "nominal_id": str(nominal.id),
+        "version": nominal.version,
+        "identifiers": dict(nominal.identifiers),
+        "name": nominal.name,
+        "date_of_birth": nominal.date_of_birth,
+        "area": nominal.area,
+        "status": "deregistered" if nominal.deregistered else "active",
+    }
+
+
+def _recorded_by(principal: Principal) -> dict[str, str]:
+    return {"sub": principal.sub, "agency": principal.agency}
+
+
+def _digest(
+    principal: Principal, nominal_id: UUID, event_type: str, occurred_at: str | None, payload: Any
+) -> str:
+    """What makes two posts of one event_id "the same": the same caller agency and body."""
+    body = {
+        "agency": principal.agency,
+        "nominal_id": str(nominal_id),
+        "type": event_type,
+        "occurred_at": occurred_at,
+        "payload": payload,
+    }
+    return hashlib.sha256(canonical_json(body)).hexdigest()
+
+
+__all__ = [
+    "Conflict",
+    "Forbidden",
+    "JustificationRequired",
+    "NewEvent",
+    "NotFound",
+    "Posted",
+    "PreconditionFailed",
+    "Records",
+]

@@ -1,0 +1,146 @@
+"""The event store: the eventsourcing library's PostgreSQL recorder, and what we add to it.
+
+`NominalRecorder` is the library's application recorder with one addition: rows of our own
+index tables (event ids for idempotency, identifiers for uniqueness) are inserted in the
+same transaction as the stored events, after the recorder's table lock, so an event and its
+index rows are committed together or not at all. Called with no extra rows it behaves
+exactly as the library's recorder (its own test cases run against it:
+tests/integration/test_recorder_cases.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Identifier
+
+from mappa_record.domain.nominal import Nominal
+
+EVENTS_TABLE = "nominals_events"
+
+
+@dataclass(frozen=True)
+class IndexedEvent:
+    """The row of event_index that makes posting idempotent."""
+
+    event_id: UUID
+    nominal_id: UUID
+    version: int
+    request_digest: str
+    agency: str
+
+
+@dataclass(frozen=True)
+class IdentifierClaim:
+    kind: str
+    value: str
+    nominal_id: UUID
+
+
+class NominalRecorder(PostgresApplicationRecorder):
+    """The library's recorder, writing our index rows in the same transaction."""
+
+    def _insert_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        indexed: Sequence[IndexedEvent] = kwargs.get("indexed_events", ())
+        claims: Sequence[IdentifierClaim] = kwargs.get("identifier_claims", ())
+        if not indexed and not claims:
+            return
+        # Take the table lock first, as the stored-event insert will: every writer then
+        # queues at one lock, so two writers can never wait on each other's index rows.
+        self._lock_table(curs)
+        if indexed:
+            curs.executemany(
+                "INSERT INTO event_index (event_id, nominal_id, version, request_digest, agency)"
+                " VALUES (%s, %s, %s, %s, %s)",
+                [
+                    (e.event_id, e.nominal_id, e.version, e.request_digest, e.agency)
+                    for e in indexed
+                ],
+            )
+        if claims:
+            curs.executemany(
+                "INSERT INTO nominal_identifiers (kind, value, nominal_id) VALUES (%s, %s, %s)",
+                [(c.kind, c.value, c.nominal_id) for c in claims],
+            )
+
+
+class Nominals(Application[UUID]):
+    """The event-sourced application that holds every nominal's stream."""
+
+    name = "nominals"
+    snapshotting_intervals = {Nominal: 100}  # noqa: RUF012 - the library's class attribute
+
+
+def store_env(base: dict[str, str], *, pool_size: int, cipher_key: str | None) -> dict[str, str]:
+    """The library's environment for our recorder on the given database."""
+    env = dict(base)
+    env.update(
+        {
+            "APPLICATION_RECORDER_TOPIC": f"{NominalRecorder.__module__}:{NominalRecorder.__qualname__}",
+            "CREATE_TABLE": "no",  # `migrate` creates the tables; the service never alters them
+            "POSTGRES_POOL_SIZE": str(pool_size),
+            "POSTGRES_MAX_OVERFLOW": "0",
+            "POSTGRES_LOCK_TIMEOUT": "10",
+            "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "30",
+            "ORIGINATOR_ID_TYPE": "uuid",
+        }
+    )
+    if cipher_key:
+        env["CIPHER_TOPIC"] = "eventsourcing.cipher:AESCipher"
+        env["CIPHER_KEY"] = cipher_key
+    return env
+
+
+def read_stream(
+    app: Nominals,
+    nominal_id: UUID,
+    *,
+    after_version: int = 0,
+    up_to_version: int | None = None,
+    limit: int | None = None,
+    batch: int = 500,
+) -> Iterator[tuple[int, Nominal.Event]]:
+    """A nominal's events in order with their global position, read in bounded batches."""
+    recorder = app.recorder
+    assert isinstance(recorder, NominalRecorder)
+    table = SQL("{}.{}").format(
+        Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name)
+    )
+    statement = SQL(
+        "SELECT originator_id, originator_version, topic, state, notification_id FROM {}"
+        " WHERE originator_id = %s AND originator_version > %s AND originator_version <= %s"
+        " ORDER BY originator_version LIMIT %s"
+    ).format(table)
+    remaining = limit
+    last = after_version
+    ceiling = up_to_version if up_to_version is not None else 2**62
+    while remaining is None or remaining > 0:
+        size = batch if remaining is None else min(batch, remaining)
+        with recorder.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, (nominal_id, last, ceiling, size))
+            rows = curs.fetchall()
+        for row in rows:
+            stored = StoredEvent(
+                originator_id=row["originator_id"],
+                originator_version=row["originator_version"],
+                topic=row["topic"],
+                state=bytes(row["state"]),
+            )
+            event = app.mapper.to_domain_event(stored)
+            assert isinstance(event, Nominal.Event)
+            yield row["notification_id"], event
+        if len(rows) < size:
+            return
+        last = rows[-1]["originator_version"]
+        if remaining is not None:
+            remaining -= len(rows)
