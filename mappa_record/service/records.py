@@ -29,7 +29,7 @@ from .access import Forbidden, NotFound
 from .auth import Principal
 from .consultation import Consultation, ConsultationLog
 from .database import Database
-from .settings import Settings
+from .settings import Settings, SettingsError
 from .store import IdentifierClaim, IndexedEvent, Nominals, read_stream, store_env
 
 log = logging.getLogger(__name__)
@@ -103,6 +103,19 @@ class Records:
 
     def close(self) -> None:
         self.app.close()
+
+    def check_cipher(self) -> None:
+        """Refuse to start when the configured key cannot read what is stored."""
+        notifications = self.app.recorder.select_notifications(start=None, limit=1)
+        if not notifications:
+            return
+        try:
+            self.app.mapper.to_domain_event(notifications[0])
+        except Exception:  # noqa: BLE001 - any failure to decode means the wrong key
+            raise SettingsError(
+                "MAPPA_CIPHER_KEY: the stored events cannot be read with this key "
+                "(wrong key, or a key set or unset since they were written)"
+            ) from None
 
     def now(self) -> datetime:
         return self._clock()

@@ -1,0 +1,49 @@
+"""The FastAPI application: built once per process around one Records service."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import PlainTextResponse
+
+from mappa_record.api import problems
+from mappa_record.api.routes import nominals
+from mappa_record.service.bootstrap import Service
+
+log = logging.getLogger(__name__)
+
+
+def create_app(service: Service) -> FastAPI:
+    """The HTTP API over a started service (database open, migrations applied)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+
+    app = FastAPI(
+        title="mappa-record",
+        version="1",
+        description="A shared, event-sourced record of people managed under MAPPA.",
+        lifespan=lifespan,
+    )
+    app.state.records = service.records
+    app.state.verifier = service.verifier
+    app.state.service = service
+    problems.install(app)
+    app.include_router(nominals.router)
+
+    @app.get("/health/live", tags=["health"], response_class=PlainTextResponse)
+    def live() -> str:
+        """The process is up."""
+        return "ok"
+
+    @app.get("/health/ready", tags=["health"], response_class=PlainTextResponse)
+    def ready() -> str:
+        """The database answers."""
+        service.check_ready()
+        return "ok"
+
+    return app

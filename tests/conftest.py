@@ -1,0 +1,188 @@
+"""Shared fixtures: one real PostgreSQL per test session (embedded, or DATABASE_URL), real
+signed tokens, and the app served through real HTTP requests (Starlette's TestClient)."""
+
+from __future__ import annotations
+
+import os
+import random
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from mappa_record.domain.identifiers import CHECK_LETTERS
+from mappa_record.service.database import Database, start_embedded
+from mappa_record.service.devkeys import DevKey, ensure_dev_key, mint_token
+from mappa_record.service.settings import Settings
+
+ISSUER = "mappa-record-test"
+AUDIENCE = "mappa-record"
+
+
+def _fresh_database(server_url: str, name: str) -> str:
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    info = psycopg.conninfo.conninfo_to_dict(server_url)
+    info["dbname"] = name
+    return psycopg.conninfo.make_conninfo(**info) if "host" not in server_url else _with_db(server_url, name)
+
+
+def _with_db(url: str, name: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    return parsed.set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("mappa")
+
+
+@pytest.fixture(scope="session")
+def database_url(data_dir: Path) -> str:
+    """A fresh database for this session on DATABASE_URL's server, or an embedded one."""
+    name = f"mappa_test_{os.getpid()}"
+    external = os.environ.get("DATABASE_URL")
+    if external:
+        return _with_db(external, name) if _fresh_database(external, name) else external
+    # Keep the socket path short: Unix socket paths are limited to about 100 bytes.
+    db = start_embedded(Path(f"/tmp/mappa-test-{os.getpid()}"))
+    _fresh_database(db.url, name)
+    return _with_db(db.url, name)
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, data_dir: Path) -> Settings:
+    return Settings(
+        database_url=database_url,
+        data_dir=data_dir,
+        jwt_issuer=ISSUER,
+        jwt_audience=AUDIENCE,
+        pool_size=10,
+    )
+
+
+@pytest.fixture(scope="session")
+def service(settings: Settings) -> Iterator:
+    from mappa_record.service.bootstrap import start
+
+    svc = start(settings)
+    yield svc
+    svc.close()
+
+
+@pytest.fixture(scope="session")
+def db(service) -> Database:
+    return service.db
+
+
+@pytest.fixture(scope="session")
+def signing_key(data_dir: Path) -> DevKey:
+    return ensure_dev_key(data_dir)
+
+
+@pytest.fixture(scope="session")
+def app(service):
+    from mappa_record.api.app import create_app
+
+    return create_app(service)
+
+
+@pytest.fixture(scope="session")
+def client(app) -> Iterator:
+    from fastapi.testclient import TestClient
+
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+TokenFactory = Callable[..., str]
+
+
+@pytest.fixture(scope="session")
+def token(signing_key: DevKey) -> TokenFactory:
+    """token("police:kent", "records:read records:write") -> a real signed JWT."""
+
+    def make(agency: str, scopes: str = "records:read records:write", *, sub: str | None = None,
+             ttl: int = 600) -> str:
+        return mint_token(
+            signing_key,
+            agency=agency,
+            scopes=scopes,
+            sub=sub or f"test-{agency}",
+            ttl=ttl,
+            issuer=ISSUER,
+            audience=AUDIENCE,
+            now=datetime.now(UTC),
+        )
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def auth(token: TokenFactory) -> Callable[..., dict[str, str]]:
+    """auth("police:kent") -> headers with a bearer token."""
+
+    def headers(agency: str, scopes: str = "records:read records:write", **extra: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token(agency, scopes)}"} | extra
+
+    return headers
+
+
+# -- factories ---------------------------------------------------------------------------
+
+
+def random_pnc() -> str:
+    year = random.randint(2000, 2025) % 100
+    serial = random.randint(1, 9_999_999)
+    letter = CHECK_LETTERS[(year * 10**7 + serial) % 23]
+    return f"20{year:02d}/{serial:07d}{letter}"
+
+
+def random_crn() -> str:
+    return f"{random.choice('ABCDEFGHJKLMNPRSTUVWXYZ')}{random.randint(0, 999_999):06d}"
+
+
+def random_noms() -> str:
+    letters = "ABCDEFGHJKLMNPRSTUVWXYZ"
+    return f"{random.choice(letters)}{random.randint(0, 9999):04d}{random.choice(letters)}{random.choice(letters)}"
+
+
+def registration(**overrides) -> dict:
+    body = {
+        "event_id": str(uuid.uuid4()),
+        "identifiers": {"pnc": random_pnc(), "crn": random_crn()},
+        "name": {"family": "Example", "given": ["Sam"]},
+        "aliases": [],
+        "date_of_birth": "1980-02-01",
+        "gender": "male",
+        "area": "leicestershire-rutland",
+        "category": 1,
+        "level": 1,
+        "lead_agency": "probation:midlands",
+        "sentence_date": "2026-11-18",
+    }
+    body.update(overrides)
+    return body
+
+
+def event(type_: str, payload: dict, occurred_at: str = "2026-11-20", **extra) -> dict:
+    return {"event_id": str(uuid.uuid4()), "type": type_, "occurred_at": occurred_at,
+            "payload": payload} | extra
+
+
+@pytest.fixture
+def register(client, auth) -> Callable[..., str]:
+    """register("police:kent", **overrides) -> nominal_id of a new record."""
+
+    def make(agency: str = "police:kent", **overrides) -> str:
+        r = client.post("/v1/nominals", json=registration(**overrides), headers=auth(agency))
+        assert r.status_code == 201, r.text
+        return r.json()["nominal_id"]
+
+    return make
