@@ -22,20 +22,14 @@ ISSUER = "mappa-record-test"
 AUDIENCE = "mappa-record"
 
 
-def _fresh_database(server_url: str, name: str) -> str:
+def _database_on(server_url: str, name: str) -> str:
+    """Create a fresh database on the server and return its URL."""
+    from sqlalchemy.engine import make_url
+
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
-    info = psycopg.conninfo.conninfo_to_dict(server_url)
-    info["dbname"] = name
-    return psycopg.conninfo.make_conninfo(**info) if "host" not in server_url else _with_db(server_url, name)
-
-
-def _with_db(url: str, name: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
-    return parsed.set(database=name).render_as_string(hide_password=False)
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="session")
@@ -47,13 +41,11 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def database_url(data_dir: Path) -> str:
     """A fresh database for this session on DATABASE_URL's server, or an embedded one."""
     name = f"mappa_test_{os.getpid()}"
-    external = os.environ.get("DATABASE_URL")
-    if external:
-        return _with_db(external, name) if _fresh_database(external, name) else external
-    # Keep the socket path short: Unix socket paths are limited to about 100 bytes.
-    db = start_embedded(Path(f"/tmp/mappa-test-{os.getpid()}"))
-    _fresh_database(db.url, name)
-    return _with_db(db.url, name)
+    server_url = os.environ.get("DATABASE_URL")
+    if not server_url:
+        # Keep the socket path short: Unix socket paths are limited to about 100 bytes.
+        server_url = start_embedded(Path(f"/tmp/mappa-test-{os.getpid()}")).url
+    return _database_on(server_url, name)
 
 
 @pytest.fixture(scope="session")
@@ -94,10 +86,37 @@ def app(service):
 
 
 @pytest.fixture(scope="session")
-def client(app) -> Iterator:
-    from fastapi.testclient import TestClient
+def base_url(app) -> Iterator[str]:
+    """The app served by uvicorn on a loopback port, in a thread, for the whole session."""
+    import socket
+    import threading
+    import time
 
-    with TestClient(app, raise_server_exceptions=False) as c:
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def client(base_url: str) -> Iterator:
+    import httpx
+
+    with httpx.Client(base_url=base_url, timeout=30) as c:
         yield c
 
 
