@@ -30,7 +30,7 @@ from .auth import Principal
 from .consultation import Consultation, ConsultationLog
 from .database import Database
 from .settings import Settings, SettingsError
-from .store import IdentifierClaim, IndexedEvent, Nominals, read_stream, store_env
+from .store import IdentifierClaim, IndexedEvent, Nominals, act_as, read_stream, store_env
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +97,7 @@ class Records:
             db.eventsourcing_env(), pool_size=settings.pool_size, cipher_key=settings.cipher_key
         )
         self.app = Nominals(env=env)
+        act_as(self.app, settings.db_role)
         self.datastore = self.app.recorder.datastore  # type: ignore[attr-defined]
         self.consultations = ConsultationLog(self.datastore)
         self._clock = clock

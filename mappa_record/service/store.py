@@ -81,6 +81,20 @@ class Nominals(Application[UUID]):
     snapshotting_intervals = {Nominal: 100}  # noqa: RUF012 - the library's class attribute
 
 
+def act_as(app: Nominals, role: str | None) -> None:
+    """Make every connection of the event store's pool act as `role` (docs/adr/004).
+
+    Passed as a libpq start-up option, so it holds from the first statement of every
+    connection; the pool opened its first connections when the application was built, so
+    they are replaced."""
+    if not role:
+        return
+    pool = app.recorder.datastore.pool  # type: ignore[attr-defined]
+    pool.wait(timeout=30)  # no connection still being opened with the old arguments
+    pool.kwargs["options"] = f"-c role={role}"
+    pool.drain()
+
+
 def store_env(base: dict[str, str], *, pool_size: int, cipher_key: str | None) -> dict[str, str]:
     """The library's environment for our recorder on the given database."""
     env = dict(base)
