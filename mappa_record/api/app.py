@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 
 from mappa_record.api import problems
-from mappa_record.api.routes import nominals
+from mappa_record.api.routes import audit, minutes, nominals
 from mappa_record.service.bootstrap import Service
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,8 @@ def create_app(service: Service) -> FastAPI:
     app.state.service = service
     problems.install(app)
     app.include_router(nominals.router)
+    app.include_router(audit.router)
+    app.include_router(minutes.router)
 
     @app.get("/health/live", tags=["health"], response_class=PlainTextResponse)
     def live() -> str:

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from mappa_record.domain.errors import DomainError, InvalidValue, InvariantViolated, NoChange, RecordClosed
 from mappa_record.service.access import Forbidden, NotFound
 from mappa_record.service.auth import Unauthenticated
+from mappa_record.service.minutes import DocumentTooLarge, UnsupportedDocument
 from mappa_record.service.records import Conflict, JustificationRequired, PreconditionFailed
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,8 @@ TABLE: dict[type[BaseException], tuple[int, str, str]] = {
     PreconditionFailed: (412, "precondition-failed", "Precondition failed"),
     PayloadTooLarge: (413, "payload-too-large", "Payload too large"),
     UnsupportedMediaType: (415, "unsupported-media-type", "Unsupported media type"),
+    DocumentTooLarge: (413, "payload-too-large", "Payload too large"),
+    UnsupportedDocument: (415, "unsupported-media-type", "Unsupported media type"),
     InvalidValue: (422, "invalid-value", "Invalid value"),
     NoChange: (422, "no-change", "Nothing would change"),
     RecordClosed: (422, "record-deregistered", "Record deregistered"),
