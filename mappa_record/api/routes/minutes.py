@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile, status
@@ -52,7 +52,7 @@ def upload_minutes(
     event_id: Annotated[UUID, Form()],
     meeting_id: Annotated[Ref, Form()],
     meeting_date: Annotated[date, Form()],
-    level: Annotated[Literal[2, 3], Form()],
+    level: Annotated[int, Form(ge=2, le=3, description="2 or 3")],
 ) -> dict[str, Any]:
     """Store a meeting's minutes and record them; answers due_on, working days taken, late."""
     posted = minutes.upload(
