@@ -10,7 +10,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from mappa_record.domain.errors import DomainError, InvalidValue, InvariantViolated, NoChange, RecordClosed
+from mappa_record.domain.errors import (
+    DomainError,
+    InvalidValue,
+    InvariantViolated,
+    NoChange,
+    RecordClosed,
+)
 from mappa_record.service.access import Forbidden, NotFound
 from mappa_record.service.auth import Unauthenticated
 from mappa_record.service.minutes import DocumentTooLarge, UnsupportedDocument

@@ -77,7 +77,9 @@ def _verify(args: argparse.Namespace) -> None:
             if verdict.intact:
                 print(f"{args.nominal}: intact ({verdict.events} events)")
                 return
-            print(f"{args.nominal}: BROKEN at version {verdict.first_bad_version}: {verdict.reason}")
+            print(
+                f"{args.nominal}: BROKEN at version {verdict.first_bad_version}: {verdict.reason}"
+            )
             raise SystemExit(1)
         started = time.perf_counter()
         summary = verify_all(app, progress=not args.quiet)

@@ -197,16 +197,17 @@ def indexed_heads(app: Nominals) -> dict[UUID, int]:
 
 def stream_all_rows(app: Nominals, batch: int = BATCH) -> Iterator[Row]:
     """Every stored row, by nominal then version, through a server-side cursor."""
-    statement = SQL(_ROWS + " ORDER BY e.originator_id, e.originator_version").format(
-        _table(app)
-    )
+    statement = SQL(_ROWS + " ORDER BY e.originator_id, e.originator_version").format(_table(app))
     datastore = app.recorder.datastore  # type: ignore[attr-defined]
-    with datastore.get_connection() as conn, conn.transaction():
-        with conn.cursor(name="verify_all") as curs:
-            curs.itersize = batch
-            curs.execute(statement)
-            for r in curs:
-                yield _row(r)
+    with (
+        datastore.get_connection() as conn,
+        conn.transaction(),
+        conn.cursor(name="verify_all") as curs,
+    ):
+        curs.itersize = batch
+        curs.execute(statement)
+        for r in curs:
+            yield _row(r)
 
 
 def count_events(app: Nominals) -> int:

@@ -33,7 +33,9 @@ def post(client, auth) -> Callable[..., dict]:
     """post(nominal_id, type, payload, agency="police:kent") -> the stored event (201)."""
 
     def send(nominal_id: str, type_: str, payload: dict, agency: str = "police:kent") -> dict:
-        r = client.post(f"/v1/nominals/{nominal_id}/events", json=event(type_, payload), headers=auth(agency))
+        r = client.post(
+            f"/v1/nominals/{nominal_id}/events", json=event(type_, payload), headers=auth(agency)
+        )
         assert r.status_code == 201, r.text
         return r.json()
 
@@ -51,7 +53,9 @@ def record_of(register, post) -> Callable[[int], str]:
     def make(n: int) -> str:
         nominal_id = register("police:kent")
         for i in range(2, n + 1):
-            post(nominal_id, "EntryRecorded", entry(subject=f"Entry {i}", body=f"Body of entry {i}"))
+            post(
+                nominal_id, "EntryRecorded", entry(subject=f"Entry {i}", body=f"Body of entry {i}")
+            )
         return nominal_id
 
     return make
@@ -75,7 +79,8 @@ def pdf_bytes(text: str = "MAPPA level 2 meeting minutes") -> bytes:
         b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
         b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
         b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 612 792]/Contents 4 0 R>>endobj\n"
-        + f"4 0 obj<</Length {len(body)}>>stream\n".encode() + body
+        + f"4 0 obj<</Length {len(body)}>>stream\n".encode()
+        + body
         + b"\nendstream endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
     )
 
@@ -84,7 +89,9 @@ def _zip(entries: list[tuple[str, bytes, int]]) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
         for name, data, method in entries:
-            z.writestr(zipfile.ZipInfo(name, date_time=(2026, 11, 20, 0, 0, 0)), data, compress_type=method)
+            z.writestr(
+                zipfile.ZipInfo(name, date_time=(2026, 11, 20, 0, 0, 0)), data, compress_type=method
+            )
     return buf.getvalue()
 
 
@@ -99,7 +106,11 @@ def docx_bytes(content_types_first: bool = True, text: str = "Minutes") -> bytes
     parts = [
         ("[Content_Types].xml", CONTENT_TYPES, zipfile.ZIP_DEFLATED),
         ("_rels/.rels", b"<Relationships/>", zipfile.ZIP_DEFLATED),
-        ("word/document.xml", f"<w:document><w:t>{text}</w:t></w:document>".encode(), zipfile.ZIP_DEFLATED),
+        (
+            "word/document.xml",
+            f"<w:document><w:t>{text}</w:t></w:document>".encode(),
+            zipfile.ZIP_DEFLATED,
+        ),
     ]
     if not content_types_first:
         parts = parts[1:] + parts[:1]
@@ -110,8 +121,11 @@ def odt_bytes(text: str = "Minutes") -> bytes:
     return _zip(
         [
             ("mimetype", b"application/vnd.oasis.opendocument.text", zipfile.ZIP_STORED),
-            ("content.xml", f"<office:document-content>{text}</office:document-content>".encode(),
-             zipfile.ZIP_DEFLATED),
+            (
+                "content.xml",
+                f"<office:document-content>{text}</office:document-content>".encode(),
+                zipfile.ZIP_DEFLATED,
+            ),
             ("META-INF/manifest.xml", b"<manifest:manifest/>", zipfile.ZIP_DEFLATED),
         ]
     )

@@ -7,7 +7,13 @@ from eventsourcing.persistence import ProgrammingError
 
 from tests.audit.conftest import pdf_bytes
 
-APPEND_ONLY = ("nominals_events", "event_index", "nominal_identifiers", "consultation_log", "documents")
+APPEND_ONLY = (
+    "nominals_events",
+    "event_index",
+    "nominal_identifiers",
+    "consultation_log",
+    "documents",
+)
 
 
 @pytest.fixture
@@ -31,12 +37,19 @@ def test_the_event_store_runs_as_the_restricted_role(service):
     ids=["update", "delete", "truncate"],
 )
 def test_the_service_role_cannot_rewrite(service, some_rows, table, statement):
-    column = {"nominals_events": "state", "event_index": "agency", "nominal_identifiers": "value",
-              "consultation_log": "route", "documents": "media_type"}[table]
+    column = {
+        "nominals_events": "state",
+        "event_index": "agency",
+        "nominal_identifiers": "value",
+        "consultation_log": "route",
+        "documents": "media_type",
+    }[table]
     # The library wraps the driver's errors; the message is PostgreSQL's privilege check.
-    with pytest.raises(ProgrammingError, match=f"permission denied for table {table}"):
-        with service.records.datastore.transaction(commit=False) as curs:
-            curs.execute(statement.format(t=table, c=column))
+    with (
+        pytest.raises(ProgrammingError, match=f"permission denied for table {table}"),
+        service.records.datastore.transaction(commit=False) as curs,
+    ):
+        curs.execute(statement.format(t=table, c=column))
 
 
 @pytest.mark.parametrize("table", APPEND_ONLY)
@@ -46,11 +59,18 @@ def test_the_service_role_cannot_rewrite(service, some_rows, table, statement):
     ids=["update", "delete", "truncate"],
 )
 def test_the_trigger_refuses_even_the_owner(db, some_rows, table, statement):
-    column = {"nominals_events": "state", "event_index": "agency", "nominal_identifiers": "value",
-              "consultation_log": "route", "documents": "media_type"}[table]
-    with db.connect() as conn:
-        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
-            conn.execute(statement.format(t=table, c=column))
+    column = {
+        "nominals_events": "state",
+        "event_index": "agency",
+        "nominal_identifiers": "value",
+        "consultation_log": "route",
+        "documents": "media_type",
+    }[table]
+    with (
+        db.connect() as conn,
+        pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"),
+    ):
+        conn.execute(statement.format(t=table, c=column))
 
 
 def test_the_service_role_can_still_append_and_read(client, auth, some_rows):

@@ -18,22 +18,48 @@ def _rows(db, nominal_id):
         ).fetchall()
 
 
-def test_every_read_route_logs_exactly_one_row_per_read(client, auth, auditor, register, upload, db):
+def test_every_read_route_logs_exactly_one_row_per_read(
+    client, auth, auditor, register, upload, db
+):
     nominal_id = register("police:kent")
     sha = upload(nominal_id, pdf_bytes(text="walk")).json()["payload"]["document"]["sha256"]
     pnc = client.get(f"/v1/nominals/{nominal_id}/history", headers=auth("police:kent")).json()[
-        "events"][0]["payload"]["identifiers"]["pnc"]
+        "events"
+    ][0]["payload"]["identifiers"]["pnc"]
     partner = auth("police:kent")
     now = datetime.now(UTC).isoformat()
     reads = [
         ("GET /v1/nominals/{id}", f"/v1/nominals/{nominal_id}", {}, partner, None),
         ("GET /v1/nominals", "/v1/nominals", {"pnc": pnc}, partner, None),
         ("GET /v1/nominals/{id}/history", f"/v1/nominals/{nominal_id}/history", {}, partner, None),
-        ("GET /v1/nominals/{id}/state", f"/v1/nominals/{nominal_id}/state", {"as_of": now}, partner, None),
-        ("GET /v1/nominals/{id}/documents/{sha256}", f"/v1/nominals/{nominal_id}/documents/{sha}", {},
-         partner, None),
-        ("GET /v1/nominals/{id}/verify", f"/v1/nominals/{nominal_id}/verify", {}, auditor(), REASON),
-        ("GET /v1/nominals/{id}/access-log", f"/v1/nominals/{nominal_id}/access-log", {}, auditor(), REASON),
+        (
+            "GET /v1/nominals/{id}/state",
+            f"/v1/nominals/{nominal_id}/state",
+            {"as_of": now},
+            partner,
+            None,
+        ),
+        (
+            "GET /v1/nominals/{id}/documents/{sha256}",
+            f"/v1/nominals/{nominal_id}/documents/{sha}",
+            {},
+            partner,
+            None,
+        ),
+        (
+            "GET /v1/nominals/{id}/verify",
+            f"/v1/nominals/{nominal_id}/verify",
+            {},
+            auditor(),
+            REASON,
+        ),
+        (
+            "GET /v1/nominals/{id}/access-log",
+            f"/v1/nominals/{nominal_id}/access-log",
+            {},
+            auditor(),
+            REASON,
+        ),
     ]
     for route, url, params, headers, why in reads:
         before = _rows(db, nominal_id)
@@ -89,10 +115,14 @@ def test_the_log_pages_by_id(client, auth, auditor, register):
     nominal_id = register("police:kent")
     for _ in range(3):
         client.get(f"/v1/nominals/{nominal_id}", headers=auth("police:kent"))
-    first = client.get(f"/v1/nominals/{nominal_id}/access-log", params={"limit": 2}, headers=auditor()).json()
+    first = client.get(
+        f"/v1/nominals/{nominal_id}/access-log", params={"limit": 2}, headers=auditor()
+    ).json()
     assert len(first["entries"]) == 2 and first["next_after_id"] == first["entries"][-1]["id"]
     rest = client.get(
-        f"/v1/nominals/{nominal_id}/access-log", params={"after_id": first["next_after_id"]}, headers=auditor()
+        f"/v1/nominals/{nominal_id}/access-log",
+        params={"after_id": first["next_after_id"]},
+        headers=auditor(),
     ).json()
     assert [e["id"] for e in rest["entries"]][0] > first["next_after_id"]
 
@@ -102,11 +132,17 @@ def test_a_disclosure_records_its_recipient(client, auth, register, post):
     body = {"decision": "disclose", "rationale": "Risk to new partner", "decided_on": "2026-11-20"}
     r = client.post(
         f"/v1/nominals/{nominal_id}/events",
-        json={"event_id": str(uuid.uuid4()), "type": "DisclosureDecisionRecorded",
-              "occurred_at": "2026-11-20", "payload": body},
+        json={
+            "event_id": str(uuid.uuid4()),
+            "type": "DisclosureDecisionRecorded",
+            "occurred_at": "2026-11-20",
+            "payload": body,
+        },
         headers=auth("police:kent"),
     )
     assert r.status_code == 422
-    post(nominal_id, "DisclosureDecisionRecorded", body | {"recipient": "New partner of the nominal"})
+    post(
+        nominal_id, "DisclosureDecisionRecorded", body | {"recipient": "New partner of the nominal"}
+    )
     view = client.get(f"/v1/nominals/{nominal_id}", headers=auth("police:kent")).json()
     assert view["disclosure_decisions"][0]["recipient"] == "New partner of the nominal"

@@ -36,8 +36,12 @@ def encrypted(database_url, data_dir, signing_key):
         conn.execute(f'CREATE DATABASE "{name}"')
     url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
     settings = Settings(
-        database_url=url, data_dir=data_dir, cipher_key=_key(), pool_size=2,
-        jwt_issuer=ISSUER, jwt_audience=AUDIENCE,
+        database_url=url,
+        data_dir=data_dir,
+        cipher_key=_key(),
+        pool_size=2,
+        jwt_issuer=ISSUER,
+        jwt_audience=AUDIENCE,
     )
     service = start(settings)
     with serving(create_app(service)) as base, httpx.Client(base_url=base, timeout=30) as client:
@@ -53,20 +57,35 @@ def test_the_raw_table_holds_no_name_or_pnc_and_the_chain_verifies(encrypted, au
     nominal_id = r.json()["nominal_id"]
     document = pdf_bytes(text="Quennell-Ashworth reviewed at level 2")
     r = client.post(
-        f"/v1/nominals/{nominal_id}/minutes", headers=auth("police:kent"),
+        f"/v1/nominals/{nominal_id}/minutes",
+        headers=auth("police:kent"),
         files={"file": ("minutes.pdf", document, "application/pdf")},
-        data={"event_id": str(uuid.uuid4()), "meeting_id": "M-1", "meeting_date": "2026-11-02", "level": "2"},
+        data={
+            "event_id": str(uuid.uuid4()),
+            "meeting_id": "M-1",
+            "meeting_date": "2026-11-02",
+            "level": "2",
+        },
     )
     assert r.status_code == 201, r.text
     sha = r.json()["payload"]["document"]["sha256"]
     pnc = r_pnc = body["identifiers"]["pnc"]
     with service.db.connect() as conn:
-        states = [bytes(row[0]) for row in conn.execute(
-            "SELECT state FROM nominals_events WHERE originator_id = %s", (nominal_id,))]
+        states = [
+            bytes(row[0])
+            for row in conn.execute(
+                "SELECT state FROM nominals_events WHERE originator_id = %s", (nominal_id,)
+            )
+        ]
         stored_document = bytes(conn.execute("SELECT content FROM documents").fetchone()[0])
     assert len(states) == 2
     for raw in [*states, stored_document]:
-        for secret in (b"Quennell-Ashworth", b"Theodora", pnc.encode(), r_pnc.split("/")[1].encode()):
+        for secret in (
+            b"Quennell-Ashworth",
+            b"Theodora",
+            pnc.encode(),
+            r_pnc.split("/")[1].encode(),
+        ):
             assert secret not in raw
     # The service reads them back in plain, and the chain over the plaintext holds.
     view = client.get(f"/v1/nominals/{nominal_id}", headers=auth("police:kent")).json()
@@ -81,7 +100,10 @@ def test_the_raw_table_holds_no_name_or_pnc_and_the_chain_verifies(encrypted, au
 def test_a_wrong_key_fails_start_up_with_one_clear_line(encrypted):
     settings, _, _ = encrypted
     wrong = Settings(
-        database_url=settings.database_url, data_dir=settings.data_dir, cipher_key=_key(), pool_size=1
+        database_url=settings.database_url,
+        data_dir=settings.data_dir,
+        cipher_key=_key(),
+        pool_size=1,
     )
     with pytest.raises(StartupError) as caught:
         start(wrong).close()
@@ -90,9 +112,15 @@ def test_a_wrong_key_fails_start_up_with_one_clear_line(encrypted):
 
     cli = subprocess.run(
         [str(Path(sys.executable).parent / "mappa-record"), "migrate"],
-        env=os.environ | {"DATABASE_URL": settings.database_url, "MAPPA_DATA_DIR": str(settings.data_dir),
-                          "MAPPA_CIPHER_KEY": _key()},
-        capture_output=True, text=True, timeout=120,
+        env=os.environ
+        | {
+            "DATABASE_URL": settings.database_url,
+            "MAPPA_DATA_DIR": str(settings.data_dir),
+            "MAPPA_CIPHER_KEY": _key(),
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert cli.returncode == 2
     last = cli.stderr.strip().splitlines()[-1]

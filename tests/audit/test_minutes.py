@@ -14,13 +14,17 @@ from tests.conftest import event
     [
         (pdf_bytes, "application/pdf"),
         (docx_bytes, "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
-        (lambda: docx_bytes(content_types_first=False),
-         "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
+        (
+            lambda: docx_bytes(content_types_first=False),
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        ),
         (odt_bytes, "application/vnd.oasis.opendocument.text"),
     ],
     ids=["pdf", "docx", "docx-other-order", "odt"],
 )
-def test_minutes_are_recognised_by_content_not_name(client, auth, register, upload, make, media_type):
+def test_minutes_are_recognised_by_content_not_name(
+    client, auth, register, upload, make, media_type
+):
     nominal_id = register("police:kent")
     content = make()
     r = upload(nominal_id, content, filename="minutes.bin")
@@ -79,10 +83,20 @@ def test_over_20_mib_is_refused_with_413(register, upload):
 
 def test_minutes_cannot_be_posted_without_their_document(client, auth, register):
     nominal_id = register("police:kent")
-    body = event("MinutesUploaded", {
-        "meeting_id": "M-1", "meeting_date": "2026-11-02", "level": 2,
-        "document": {"sha256": "0" * 64, "filename": "x.pdf", "media_type": "application/pdf", "size": 1},
-    })
+    body = event(
+        "MinutesUploaded",
+        {
+            "meeting_id": "M-1",
+            "meeting_date": "2026-11-02",
+            "level": 2,
+            "document": {
+                "sha256": "0" * 64,
+                "filename": "x.pdf",
+                "media_type": "application/pdf",
+                "size": 1,
+            },
+        },
+    )
     r = client.post(f"/v1/nominals/{nominal_id}/events", json=body, headers=auth("police:kent"))
     assert r.status_code == 422
     assert "/minutes" in r.json()["detail"]
@@ -90,7 +104,10 @@ def test_minutes_cannot_be_posted_without_their_document(client, auth, register)
 
 def test_only_partners_that_may_post_minutes_upload_them(client, auth, register, upload, db):
     nominal_id = register("police:kent")
-    assert upload(nominal_id, pdf_bytes(text="stranger"), agency="police:devon-cornwall").status_code == 404
+    assert (
+        upload(nominal_id, pdf_bytes(text="stranger"), agency="police:devon-cornwall").status_code
+        == 404
+    )
     r = upload(nominal_id, pdf_bytes(text="not a meeting body"), agency="probation:midlands")
     assert r.status_code == 201  # probation may post minutes
     with db.connect() as conn:
@@ -120,5 +137,15 @@ def test_a_document_is_served_only_through_a_record_that_names_it(client, auth, 
     first = register("police:kent")
     second = register("police:kent")
     sha = upload(first, pdf_bytes(text="first only")).json()["payload"]["document"]["sha256"]
-    assert client.get(f"/v1/nominals/{second}/documents/{sha}", headers=auth("police:kent")).status_code == 404
-    assert client.get(f"/v1/nominals/{first}/documents/{'a' * 64}", headers=auth("police:kent")).status_code == 404
+    assert (
+        client.get(
+            f"/v1/nominals/{second}/documents/{sha}", headers=auth("police:kent")
+        ).status_code
+        == 404
+    )
+    assert (
+        client.get(
+            f"/v1/nominals/{first}/documents/{'a' * 64}", headers=auth("police:kent")
+        ).status_code
+        == 404
+    )

@@ -22,7 +22,10 @@ def test_a_retracted_entry_leaves_the_view_and_stays_in_history_and_the_chain(
 
     history = client.get(f"/v1/nominals/{nominal_id}/history", headers=h).json()["events"]
     assert [e["event_id"] for e in history] == [
-        history[0]["event_id"], kept["event_id"], wrong["event_id"], retraction["event_id"]
+        history[0]["event_id"],
+        kept["event_id"],
+        wrong["event_id"],
+        retraction["event_id"],
     ]
     assert history[2]["payload"]["subject"] == "Posted to the wrong record"
     assert history[3]["prev_hash"] == history[2]["hash"]
@@ -41,8 +44,12 @@ def test_only_the_poster_or_mappa_retracts(client, auth, register, post):
     posted = post(nominal_id, "EntryRecorded", entry(), agency="probation:midlands")
     r = client.post(
         f"/v1/nominals/{nominal_id}/events",
-        json={"event_id": str(uuid.uuid4()), "type": "EntryRetracted",
-              "occurred_at": "2026-11-20", "payload": {"retracts": posted["event_id"], "rationale": "Not mine"}},
+        json={
+            "event_id": str(uuid.uuid4()),
+            "type": "EntryRetracted",
+            "occurred_at": "2026-11-20",
+            "payload": {"retracts": posted["event_id"], "rationale": "Not mine"},
+        },
         headers=auth("police:kent"),
     )
     assert r.status_code == 403

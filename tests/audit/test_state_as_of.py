@@ -15,7 +15,9 @@ def test_state_at_each_recorded_instant_folds_exactly_the_events_recorded_by_the
 ):
     nominal_id = register("police:kent")
     first = post(nominal_id, "EntryRecorded", entry(subject="First"))
-    second = post(nominal_id, "LevelChanged", {"to": 2, "rationale": "Escalation", "decided_on": "2026-11-20"})
+    second = post(
+        nominal_id, "LevelChanged", {"to": 2, "rationale": "Escalation", "decided_on": "2026-11-20"}
+    )
     h = auth("police:kent")
 
     def state(as_of: str) -> dict:
@@ -43,7 +45,8 @@ def test_the_same_as_of_gives_byte_identical_json(client, auth, register, post):
     params = {"as_of": _instant(stored["recorded_at"])}
     h = auth("police:kent")
     bodies = [
-        client.get(f"/v1/nominals/{nominal_id}/state", params=params, headers=h).content for _ in range(3)
+        client.get(f"/v1/nominals/{nominal_id}/state", params=params, headers=h).content
+        for _ in range(3)
     ]
     assert bodies[0] == bodies[1] == bodies[2]
     assert b'"Later"' not in bodies[0]
@@ -51,9 +54,13 @@ def test_the_same_as_of_gives_byte_identical_json(client, auth, register, post):
 
 def test_before_registration_is_not_found(client, auth, register):
     nominal_id = register("police:kent")
-    registered = client.get(f"/v1/nominals/{nominal_id}/history", headers=auth("police:kent")).json()
+    registered = client.get(
+        f"/v1/nominals/{nominal_id}/history", headers=auth("police:kent")
+    ).json()
     before = _instant(registered["events"][0]["recorded_at"], -1)
-    r = client.get(f"/v1/nominals/{nominal_id}/state", params={"as_of": before}, headers=auth("police:kent"))
+    r = client.get(
+        f"/v1/nominals/{nominal_id}/state", params={"as_of": before}, headers=auth("police:kent")
+    )
     assert r.status_code == 404
     assert r.headers["content-type"] == "application/problem+json"
 
@@ -61,7 +68,9 @@ def test_before_registration_is_not_found(client, auth, register):
 def test_an_instant_without_its_offset_is_refused(client, auth, register):
     nominal_id = register("police:kent")
     r = client.get(
-        f"/v1/nominals/{nominal_id}/state", params={"as_of": "2026-11-20T12:00:00"}, headers=auth("police:kent")
+        f"/v1/nominals/{nominal_id}/state",
+        params={"as_of": "2026-11-20T12:00:00"},
+        headers=auth("police:kent"),
     )
     assert r.status_code == 422
 
@@ -70,7 +79,10 @@ def test_strangers_get_404_and_auditors_must_say_why(client, auth, auditor, regi
     nominal_id = register("police:kent")
     as_of = "2100-01-01T00:00:00Z"
     url = f"/v1/nominals/{nominal_id}/state"
-    assert client.get(url, params={"as_of": as_of}, headers=auth("police:devon-cornwall")).status_code == 404
+    assert (
+        client.get(url, params={"as_of": as_of}, headers=auth("police:devon-cornwall")).status_code
+        == 404
+    )
     assert client.get(url, params={"as_of": as_of}, headers=auditor(None)).status_code == 400
     assert client.get(url, params={"as_of": as_of}, headers=auditor("too short")).status_code == 400
     r = client.get(url, params={"as_of": as_of}, headers=auditor())

@@ -8,8 +8,6 @@ import uuid
 from pathlib import Path
 from uuid import UUID
 
-import pytest
-
 from mappa_record.domain.chain import chain_hash
 from tests.audit.conftest import as_superuser
 
@@ -23,7 +21,8 @@ def verify(client, auditor, nominal_id):
 def _state(db, nominal_id, version) -> bytes:
     with db.connect() as conn:
         row = conn.execute(
-            "SELECT state FROM nominals_events WHERE originator_id = %s AND originator_version = %s",
+            "SELECT state FROM nominals_events"
+            " WHERE originator_id = %s AND originator_version = %s",
             (nominal_id, version),
         ).fetchone()
     return bytes(row[0])
@@ -46,7 +45,8 @@ def test_an_edited_row_is_reported_at_its_version(client, auditor, record_of, db
     assert b"Body of entry 3" in state
     with as_superuser(db) as conn:
         conn.execute(
-            "UPDATE nominals_events SET state = %s WHERE originator_id = %s AND originator_version = 3",
+            "UPDATE nominals_events SET state = %s"
+            " WHERE originator_id = %s AND originator_version = 3",
             (state.replace(b"Body of entry 3", b"Nothing of note"), nominal_id),
         )
     found = verify(client, auditor, nominal_id)
@@ -58,7 +58,8 @@ def test_a_deleted_row_is_reported_at_its_version(client, auditor, record_of, db
     nominal_id = record_of(5)
     with as_superuser(db) as conn:
         conn.execute(
-            "DELETE FROM nominals_events WHERE originator_id = %s AND originator_version = 3", (nominal_id,)
+            "DELETE FROM nominals_events WHERE originator_id = %s AND originator_version = 3",
+            (nominal_id,),
         )
     found = verify(client, auditor, nominal_id)
     assert (found["intact"], found["first_bad_version"]) == (False, 3)
@@ -69,7 +70,8 @@ def test_a_deleted_last_row_is_reported_at_its_version(client, auditor, record_o
     nominal_id = record_of(5)
     with as_superuser(db) as conn:
         conn.execute(
-            "DELETE FROM nominals_events WHERE originator_id = %s AND originator_version = 5", (nominal_id,)
+            "DELETE FROM nominals_events WHERE originator_id = %s AND originator_version = 5",
+            (nominal_id,),
         )
     found = verify(client, auditor, nominal_id)
     assert (found["intact"], found["first_bad_version"]) == (False, 5)
@@ -81,7 +83,8 @@ def test_two_reordered_rows_are_reported_at_the_first(client, auditor, record_of
     with as_superuser(db) as conn:
         for version, state in ((3, fourth), (4, third)):
             conn.execute(
-                "UPDATE nominals_events SET state = %s WHERE originator_id = %s AND originator_version = %s",
+                "UPDATE nominals_events SET state = %s"
+                " WHERE originator_id = %s AND originator_version = %s",
                 (state, nominal_id, version),
             )
     found = verify(client, auditor, nominal_id)
@@ -99,8 +102,10 @@ def test_rows_moved_to_other_positions_are_reported(client, auditor, record_of, 
         )
         conn.execute(
             "UPDATE nominals_events e SET notification_id = -o.notification_id"
-            " FROM nominals_events o WHERE e.originator_id = %s AND o.originator_id = e.originator_id"
-            " AND e.originator_version + o.originator_version = 7 AND e.originator_version IN (3, 4)",
+            " FROM nominals_events o"
+            " WHERE e.originator_id = %s AND o.originator_id = e.originator_id"
+            " AND e.originator_version + o.originator_version = 7"
+            " AND e.originator_version IN (3, 4)",
             (nominal_id,),
         )
     found = verify(client, auditor, nominal_id)
@@ -123,14 +128,28 @@ def _forge(service, nominal_id: str, version: int, prev_hash: str):
     recorded_by = {"sub": "svc-kent-niche", "agency": "police:kent"}
     digest = chain_hash(
         prev_hash,
-        envelope(event_id=event_id, type="EntryRecorded", nominal_id=UUID(nominal_id), version=version,
-                 occurred_at="2026-11-20", recorded_at=recorded_at, recorded_by=recorded_by,
-                 payload=payload, prev_hash=prev_hash),
+        envelope(
+            event_id=event_id,
+            type="EntryRecorded",
+            nominal_id=UUID(nominal_id),
+            version=version,
+            occurred_at="2026-11-20",
+            recorded_at=recorded_at,
+            recorded_by=recorded_by,
+            payload=payload,
+            prev_hash=prev_hash,
+        ),
     )
     forged = Nominal.EntryRecorded(
-        originator_id=UUID(nominal_id), originator_version=version, timestamp=recorded_at,
-        event_id=event_id, occurred_at="2026-11-20", recorded_by=recorded_by, payload=payload,
-        prev_hash=prev_hash, hash=digest,
+        originator_id=UUID(nominal_id),
+        originator_version=version,
+        timestamp=recorded_at,
+        event_id=event_id,
+        occurred_at="2026-11-20",
+        recorded_by=recorded_by,
+        payload=payload,
+        prev_hash=prev_hash,
+        hash=digest,
     )
     return service.records.app.mapper.to_stored_event(forged)
 
@@ -154,7 +173,9 @@ def test_a_forged_row_is_reported_at_its_version(client, auth, auditor, record_o
     assert "not in the event index" in found["reason"]
 
 
-def test_a_naively_forged_row_is_reported_at_its_version(client, auth, auditor, record_of, db, service):
+def test_a_naively_forged_row_is_reported_at_its_version(
+    client, auth, auditor, record_of, db, service
+):
     nominal_id = record_of(3)
     stored = _forge(service, nominal_id, 4, "f" * 64)  # does not link to the chain
     with as_superuser(db) as conn:
@@ -184,7 +205,10 @@ def _cli(settings, *args):
     }
     return subprocess.run(
         [str(Path(sys.executable).parent / "mappa-record"), *args],
-        env=env, capture_output=True, text=True, timeout=120,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -193,7 +217,8 @@ def test_the_cli_verifies_one_record_and_all(settings, record_of, db):
     broken = record_of(4)
     with as_superuser(db) as conn:
         conn.execute(
-            "DELETE FROM nominals_events WHERE originator_id = %s AND originator_version = 2", (broken,)
+            "DELETE FROM nominals_events WHERE originator_id = %s AND originator_version = 2",
+            (broken,),
         )
     one = _cli(settings, "verify", "--nominal", intact)
     assert one.returncode == 0, one.stderr

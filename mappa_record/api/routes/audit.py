@@ -60,7 +60,9 @@ def state_as_of(
     principal: PrincipalDep,
     audit: AuditDep,
     justification: JustificationDep,
-    as_of: Annotated[AwareDatetime, Query(description="an instant with its offset, e.g. 2026-11-20T12:00:00Z")],
+    as_of: Annotated[
+        AwareDatetime, Query(description="an instant with its offset, e.g. 2026-11-20T12:00:00Z")
+    ],
 ) -> dict[str, Any]:
     """The record as it stood at an instant, rebuilt from the events recorded by then."""
     record = audit.state_as_of(principal, nominal_id, as_of, justification)

@@ -18,7 +18,10 @@ from mappa_record.service.minutes import MAX_DOCUMENT_BYTES, Minutes
 router = APIRouter(prefix="/v1/nominals", tags=["minutes"])
 
 Ref = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:/-]+$")
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:/-]+$"
+    ),
 ]
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 

@@ -47,30 +47,30 @@ def upgrade() -> None:
     )
     # Roles are cluster-wide: another database on the server may have created it already.
     op.execute(
-        f"""
+        """
         DO $$
         BEGIN
-            IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{ROLE}') THEN
-                CREATE ROLE {ROLE} NOLOGIN;
+            IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '@ROLE@') THEN
+                CREATE ROLE @ROLE@ NOLOGIN;
             END IF;
         EXCEPTION WHEN duplicate_object OR unique_violation THEN
             NULL;
         END
         $$;
-        """
+        """.replace("@ROLE@", ROLE)
     )
     # A non-superuser migrator must be a member to SET ROLE; a superuser needs nothing.
     op.execute(
-        f"""
+        """
         DO $$
         BEGIN
             IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
-               AND NOT pg_has_role(current_user, '{ROLE}', 'MEMBER') THEN
-                EXECUTE format('GRANT {ROLE} TO %I', current_user);
+               AND NOT pg_has_role(current_user, '@ROLE@', 'MEMBER') THEN
+                EXECUTE format('GRANT @ROLE@ TO %I', current_user);
             END IF;
         END
         $$;
-        """
+        """.replace("@ROLE@", ROLE)
     )
     op.execute(
         f"""
