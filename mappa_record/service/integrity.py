@@ -11,7 +11,10 @@ that the service establishes when it writes and that a direct edit breaks:
 4. its `hash` is SHA-256 over `prev_hash` and the canonical JSON of the event as read
    back, with the version of the row it sits in (an edited field changes it);
 5. its event_id is indexed at exactly this nominal and version (event_index is written in
-   the same transaction as the event; a forged row has no entry there).
+   the same transaction as the event; a forged row has no entry there);
+6. a snapshot taken at this version (the library's, every 100 events) restores exactly
+   the record that folding the events up to here gives (a snapshot is not chained, and
+   loading starts from it, so an edited one would change the current view).
 
 The first version where any fails is the answer. Reading is through the library's mapper,
 so the check covers the plaintext whether or not payloads are encrypted at rest.
@@ -71,9 +74,13 @@ class Row:
 class ChainCheck:
     """Folds one nominal's rows, in version order, into a Verdict."""
 
-    def __init__(self, app: Nominals, nominal_id: UUID) -> None:
+    def __init__(
+        self, app: Nominals, nominal_id: UUID, snapshot_versions: frozenset[int] = frozenset()
+    ) -> None:
         self._app = app
         self.nominal_id = nominal_id
+        self._snapshot_versions = snapshot_versions
+        self._folded: Nominal | None = None
         self.expected_version = 1
         self.last_position = 0
         self.last_hash = GENESIS_HASH
@@ -114,6 +121,25 @@ class ChainCheck:
         if row.indexed_event_id is None or str(row.indexed_event_id) != event.event_id:
             return v, "the event is not in the event index at this version"
         self.last_hash = claimed
+        if self._snapshot_versions:
+            return self._check_snapshot(event)
+        return None
+
+    def _check_snapshot(self, event: Nominal.Event) -> tuple[int, str] | None:
+        v = event.originator_version
+        self._folded = event.mutate(self._folded)  # type: ignore[arg-type]
+        if v not in self._snapshot_versions:
+            return None
+        snapshots = self._app.snapshots
+        assert snapshots is not None and self._folded is not None
+        try:
+            (snapshot,) = snapshots.get(self.nominal_id, gt=v - 1, lte=v)
+            restored = snapshot.mutate(None)  # type: ignore[attr-defined]
+            matches = isinstance(restored, Nominal) and restored.view() == self._folded.view()
+        except Exception:  # noqa: BLE001 - an unreadable snapshot is a broken one
+            matches = False
+        if not matches:
+            return v, f"the snapshot at version {v} does not match the events up to it"
         return None
 
     def verdict(self, indexed_head: int = 0) -> Verdict:
@@ -166,7 +192,7 @@ def verify_nominal(app: Nominals, nominal_id: UUID) -> Verdict:
         _ROWS + " WHERE e.originator_id = %s AND e.originator_version > %s"
         " ORDER BY e.originator_version LIMIT %s"
     ).format(_table(app))
-    check = ChainCheck(app, nominal_id)
+    check = ChainCheck(app, nominal_id, snapshot_versions(app, nominal_id))
     after = 0
     datastore = app.recorder.datastore  # type: ignore[attr-defined]
     while check.bad is None:
@@ -185,6 +211,41 @@ def verify_nominal(app: Nominals, nominal_id: UUID) -> Verdict:
         )
         head = curs.fetchone()
     return check.verdict(int(head["head"]) if head else 0)
+
+
+def _snapshot_table(app: Nominals) -> Any:
+    assert app.snapshots is not None
+    recorder = app.snapshots.recorder
+    return SQL("{}.{}").format(
+        Identifier(recorder.datastore.schema),  # type: ignore[attr-defined]
+        Identifier(recorder.events_table_name),  # type: ignore[attr-defined]
+    )
+
+
+def snapshot_versions(app: Nominals, nominal_id: UUID) -> frozenset[int]:
+    """The versions at which the library snapshotted this nominal."""
+    datastore = app.recorder.datastore  # type: ignore[attr-defined]
+    with datastore.transaction(commit=False) as curs:
+        curs.execute(
+            SQL("SELECT originator_version FROM {} WHERE originator_id = %s").format(
+                _snapshot_table(app)
+            ),
+            (nominal_id,),
+        )
+        return frozenset(r["originator_version"] for r in curs.fetchall())
+
+
+def all_snapshot_versions(app: Nominals) -> dict[UUID, frozenset[int]]:
+    """The snapshotted versions of every nominal that has any."""
+    datastore = app.recorder.datastore  # type: ignore[attr-defined]
+    found: dict[UUID, set[int]] = {}
+    with datastore.transaction(commit=False) as curs:
+        curs.execute(
+            SQL("SELECT originator_id, originator_version FROM {}").format(_snapshot_table(app))
+        )
+        for r in curs.fetchall():
+            found.setdefault(r["originator_id"], set()).add(r["originator_version"])
+    return {k: frozenset(v) for k, v in found.items()}
 
 
 def indexed_heads(app: Nominals) -> dict[UUID, int]:
@@ -223,6 +284,7 @@ def verify_rows(
     rows: Iterable[Row],
     heads: dict[UUID, int],
     on_row: Callable[[], None] | None = None,
+    snapshots: dict[UUID, frozenset[int]] | None = None,
 ) -> Iterator[Verdict]:
     """Verdicts for rows grouped by nominal and ordered by version, one per nominal;
     then one for each indexed nominal with no row left at all."""
@@ -232,7 +294,9 @@ def verify_rows(
         if check is None or row.nominal_id != check.nominal_id:
             if check is not None:
                 yield check.verdict(heads.get(check.nominal_id, 0))
-            check = ChainCheck(app, row.nominal_id)
+            check = ChainCheck(
+                app, row.nominal_id, (snapshots or {}).get(row.nominal_id, frozenset())
+            )
             seen.add(row.nominal_id)
         check.feed(row)
         if on_row is not None:
@@ -268,7 +332,11 @@ def verify_all(app: Nominals, *, progress: bool = False) -> Summary:
                 broken.append(verdict)
 
     if not progress:
-        tally(verify_rows(app, stream_all_rows(app), indexed_heads(app)))
+        tally(
+            verify_rows(
+                app, stream_all_rows(app), indexed_heads(app), snapshots=all_snapshot_versions(app)
+            )
+        )
         return Summary(nominals, events, broken)
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
@@ -292,6 +360,14 @@ def verify_all(app: Nominals, *, progress: bool = False) -> Summary:
                 rate = f"{seen / elapsed:,.0f}" if elapsed else "-"
                 bar.update(task, completed=seen, rate=rate)
 
-        tally(verify_rows(app, stream_all_rows(app), indexed_heads(app), on_row=advance))
+        tally(
+            verify_rows(
+                app,
+                stream_all_rows(app),
+                indexed_heads(app),
+                on_row=advance,
+                snapshots=all_snapshot_versions(app),
+            )
+        )
         bar.update(task, completed=seen)
     return Summary(nominals, events, broken)

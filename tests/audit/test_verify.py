@@ -233,3 +233,27 @@ def test_the_cli_verifies_one_record_and_all(settings, record_of, db):
     assert f"{broken}: BROKEN at version 2:" in every.stdout
     assert intact not in every.stdout
     assert "events/s" in every.stdout
+
+
+def test_an_edited_snapshot_is_reported_at_its_version(client, auth, auditor, record_of, db):
+    nominal_id = record_of(100)  # the library snapshots every 100 events
+    assert verify(client, auditor, nominal_id)["intact"] is True
+    with db.connect() as conn:
+        (state,) = conn.execute(
+            "SELECT state FROM nominals_snapshots WHERE originator_id = %s AND originator_version = 100",
+            (nominal_id,),
+        ).fetchone()
+    assert b"Body of entry 50" in bytes(state)
+    with as_superuser(db) as conn:
+        conn.execute(
+            "UPDATE nominals_snapshots SET state = %s"
+            " WHERE originator_id = %s AND originator_version = 100",
+            (bytes(state).replace(b"Body of entry 50", b"Nothing of note!"), nominal_id),
+        )
+    # Loading starts from the snapshot, so the edit shows in the current view...
+    view = client.get(f"/v1/nominals/{nominal_id}", headers=auth("police:kent")).json()
+    assert "Nothing of note!" in [e["body"] for e in view["entries"]]
+    # ...and verify, which folds the events themselves, names the snapshot's version.
+    found = verify(client, auditor, nominal_id)
+    assert (found["intact"], found["first_bad_version"]) == (False, 100)
+    assert "snapshot" in found["reason"]

@@ -43,6 +43,10 @@ def upgrade() -> None:
             FOR EACH ROW EXECUTE FUNCTION refuse_rewrite();
         CREATE TRIGGER documents_no_truncate BEFORE TRUNCATE ON documents
             FOR EACH STATEMENT EXECUTE FUNCTION refuse_rewrite();
+        CREATE TRIGGER nominals_snapshots_append_only BEFORE UPDATE OR DELETE ON nominals_snapshots
+            FOR EACH ROW EXECUTE FUNCTION refuse_rewrite();
+        CREATE TRIGGER nominals_snapshots_no_truncate BEFORE TRUNCATE ON nominals_snapshots
+            FOR EACH STATEMENT EXECUTE FUNCTION refuse_rewrite();
         """
     )
     # Roles are cluster-wide: another database on the server may have created it already.
