@@ -240,7 +240,8 @@ def test_an_edited_snapshot_is_reported_at_its_version(client, auth, auditor, re
     assert verify(client, auditor, nominal_id)["intact"] is True
     with db.connect() as conn:
         (state,) = conn.execute(
-            "SELECT state FROM nominals_snapshots WHERE originator_id = %s AND originator_version = 100",
+            "SELECT state FROM nominals_snapshots"
+            " WHERE originator_id = %s AND originator_version = 100",
             (nominal_id,),
         ).fetchone()
     assert b"Body of entry 50" in bytes(state)
