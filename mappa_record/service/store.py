@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from eventsourcing.application import Application
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
@@ -23,6 +24,8 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
 from mappa_record.domain.nominal import Nominal
+
+from .settings import SettingsError
 
 EVENTS_TABLE = "nominals_events"
 
@@ -90,8 +93,18 @@ def act_as(app: Nominals, role: str | None) -> None:
     if not role:
         return
     pool = app.recorder.datastore.pool  # type: ignore[attr-defined]
+    options = f"-c role={role}"
+    try:
+        with psycopg.connect(**(pool.kwargs | {"options": options}), connect_timeout=10):
+            pass
+    except psycopg.Error as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise SettingsError(
+            f"MAPPA_DB_ROLE: cannot act as the role {role!r} ({first}); run `mappa-record "
+            "migrate` as the database owner, or set MAPPA_DB_ROLE= to use the URL's user as is"
+        ) from None
     pool.wait(timeout=30)  # no connection still being opened with the old arguments
-    pool.kwargs["options"] = f"-c role={role}"
+    pool.kwargs["options"] = options
     pool.drain()
 
 

@@ -45,3 +45,16 @@ def test_an_owner_url_migrates_and_writes_as_the_restricted_role(owner_url, data
             curs.execute("DELETE FROM consultation_log")
     finally:
         service.close()
+
+
+def test_a_role_the_service_cannot_act_as_stops_the_start_with_one_line(database_url, data_dir):
+    from mappa_record.service.bootstrap import StartupError
+
+    settings = Settings(
+        database_url=database_url, data_dir=data_dir, pool_size=1, db_role="no_such_role"
+    )
+    with pytest.raises(StartupError) as caught:
+        start(settings).close()
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith("MAPPA_DB_ROLE: cannot act as the role 'no_such_role'")
