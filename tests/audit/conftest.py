@@ -187,3 +187,35 @@ def serving(app) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@contextmanager
+def separate_service(database_url: str, data_dir, name: str, **overrides) -> Iterator[tuple]:
+    """A fresh database beside the session's, its own started service, served over HTTP
+    and trusting the same test key: (settings, service, client). For tests that tamper
+    with what is stored, or need other settings, without touching the shared database."""
+    import httpx
+    from sqlalchemy.engine import make_url
+
+    from mappa_record.api.app import create_app
+    from mappa_record.service.bootstrap import start
+    from mappa_record.service.settings import Settings
+    from tests.conftest import AUDIENCE, ISSUER
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
+    settings = Settings(
+        database_url=url,
+        data_dir=data_dir,
+        jwt_issuer=ISSUER,
+        jwt_audience=AUDIENCE,
+        **({"pool_size": 2} | overrides),
+    )
+    service = start(settings)
+    try:
+        with serving(create_app(service)) as base, httpx.Client(base_url=base, timeout=30) as c:
+            yield settings, service, c
+    finally:
+        service.close()

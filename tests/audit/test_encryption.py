@@ -12,8 +12,8 @@ import pytest
 
 from mappa_record.service.bootstrap import StartupError, start
 from mappa_record.service.settings import Settings
-from tests.audit.conftest import pdf_bytes, serving
-from tests.conftest import AUDIENCE, ISSUER, registration
+from tests.audit.conftest import pdf_bytes, separate_service
+from tests.conftest import registration
 
 
 def _key() -> str:
@@ -21,32 +21,11 @@ def _key() -> str:
 
 
 @pytest.fixture(scope="module")
-def encrypted(database_url, data_dir, signing_key):
-    """A second database on the same server, its service started with a cipher key and
-    served over HTTP like the first."""
-    import httpx
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    from mappa_record.api.app import create_app
-
+def encrypted(database_url, data_dir):
+    """A second database, its service started with a cipher key and served over HTTP."""
     name = f"mappa_cipher_{os.getpid()}"
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
-    settings = Settings(
-        database_url=url,
-        data_dir=data_dir,
-        cipher_key=_key(),
-        pool_size=2,
-        jwt_issuer=ISSUER,
-        jwt_audience=AUDIENCE,
-    )
-    service = start(settings)
-    with serving(create_app(service)) as base, httpx.Client(base_url=base, timeout=30) as client:
-        yield settings, service, client
-    service.close()
+    with separate_service(database_url, data_dir, name, cipher_key=_key()) as parts:
+        yield parts
 
 
 def test_the_raw_table_holds_no_name_or_pnc_and_the_chain_verifies(encrypted, auth, auditor):

@@ -8,8 +8,39 @@ import uuid
 from pathlib import Path
 from uuid import UUID
 
+import pytest
+
 from mappa_record.domain.chain import chain_hash
-from tests.audit.conftest import as_superuser
+from tests.audit.conftest import as_superuser, separate_service
+
+# Tampering happens in a database of this module's own: the session's shared database (and
+# the read models rebuilt from it by other tests) never sees a broken stream.
+
+
+@pytest.fixture(scope="module")
+def tampered(database_url, data_dir):
+    with separate_service(database_url, data_dir, f"mappa_tamper_{os.getpid()}") as parts:
+        yield parts
+
+
+@pytest.fixture(scope="module")
+def settings(tampered):
+    return tampered[0]
+
+
+@pytest.fixture(scope="module")
+def service(tampered):
+    return tampered[1]
+
+
+@pytest.fixture(scope="module")
+def db(tampered):
+    return tampered[1].db
+
+
+@pytest.fixture(scope="module")
+def client(tampered):
+    return tampered[2]
 
 
 def verify(client, auditor, nominal_id):
