@@ -58,12 +58,21 @@ def _zipped_document_type(content: bytes) -> str | None:
     try:
         with zipfile.ZipFile(io.BytesIO(content)) as z:
             names = set(z.namelist())
-            if "mimetype" in names and z.read("mimetype").strip() == ODT.encode():
+
+            def small(name: str) -> bytes:
+                # Only the packaging entries are read, and only when small: no zip bomb.
+                if z.getinfo(name).file_size > 1_000_000:
+                    return b""
+                return z.read(name)
+
+            if "mimetype" in names and small("mimetype").strip() == ODT.encode():
                 return ODT
-            if "[Content_Types].xml" in names and "word/document.xml" in names:
-                types = z.read("[Content_Types].xml")
-                if b"wordprocessingml.document.main+xml" in types:
-                    return DOCX
+            if (
+                "[Content_Types].xml" in names
+                and "word/document.xml" in names
+                and b"wordprocessingml.document.main+xml" in small("[Content_Types].xml")
+            ):
+                return DOCX
     except (zipfile.BadZipFile, KeyError, OSError, RuntimeError):
         return None
     return None
