@@ -40,13 +40,50 @@ UNTIL = date(2026, 11, 2)  # the data set stops here, whatever day it is generat
 AREA_LIST = sorted(AREAS)
 PRISONS = ["LEI", "BMI", "MDI", "WSI", "HMI", "NMI", "LWI", "DMI", "PVI", "WWI", "FMI", "SFI"]
 LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"
-FAMILY = ["Smith", "Jones", "Taylor", "Brown", "Williams", "Wilson", "Davies", "Evans", "Thomas",
-          "Roberts", "Walker", "Wright", "Robinson", "Thompson", "White", "Hughes", "Edwards"]
-GIVEN = ["Sam", "Alex", "Chris", "Jordan", "Lee", "Daniel", "Mark", "Paul", "John", "David",
-         "Michael", "Ryan", "Liam", "Kieran", "Gary", "Lewis", "Adam", "Craig"]
+FAMILY = [
+    "Smith",
+    "Jones",
+    "Taylor",
+    "Brown",
+    "Williams",
+    "Wilson",
+    "Davies",
+    "Evans",
+    "Thomas",
+    "Roberts",
+    "Walker",
+    "Wright",
+    "Robinson",
+    "Thompson",
+    "White",
+    "Hughes",
+    "Edwards",
+]
+GIVEN = [
+    "Sam",
+    "Alex",
+    "Chris",
+    "Jordan",
+    "Lee",
+    "Daniel",
+    "Mark",
+    "Paul",
+    "John",
+    "David",
+    "Michael",
+    "Ryan",
+    "Liam",
+    "Kieran",
+    "Gary",
+    "Lewis",
+    "Adam",
+    "Craig",
+]
 ENTRY_TYPES = ["visit", "contact", "activity", "intelligence", "personal_details", "other"]
-SENTENCE = ("Home visit completed; accommodation checked and consistent with licence. "
-            "Discussed employment, contact with family and compliance with conditions. ")
+SENTENCE = (
+    "Home visit completed; accommodation checked and consistent with licence. "
+    "Discussed employment, contact with family and compliance with conditions. "
+)
 
 
 @dataclass
@@ -89,8 +126,15 @@ class _History:
     def at(self, day: date) -> None:
         """Move the clock to a working hour of `day` (never backwards)."""
         hour = self.rng.randint(8, 17)
-        instant = datetime(day.year, day.month, day.day, hour, self.rng.randint(0, 59),
-                           self.rng.randint(0, 59), tzinfo=UTC)
+        instant = datetime(
+            day.year,
+            day.month,
+            day.day,
+            hour,
+            self.rng.randint(0, 59),
+            self.rng.randint(0, 59),
+            tzinfo=UTC,
+        )
         self.clock = max(instant, self.clock)
 
     def post(
@@ -109,8 +153,10 @@ class _History:
                 "type": type_,
                 "occurred_at": (occurred or self.clock.date()).isoformat(),
                 "recorded_at": self.clock.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-                "recorded_by": {"sub": f"{agency.replace(':', '-')}-{self.rng.randint(1, 40)}",
-                                "agency": agency},
+                "recorded_by": {
+                    "sub": f"{agency.replace(':', '-')}-{self.rng.randint(1, 40)}",
+                    "agency": agency,
+                },
                 "payload": payload,
             }
         )
@@ -131,7 +177,8 @@ def _identifiers(index: int, rng: random.Random, registered_on: date) -> dict[st
     crn = f"{LETTERS[index // 1_000_000 % 23]}{index % 1_000_000:06d}"
     noms_number = index % 10_000
     rest = index // 10_000
-    noms = f"{LETTERS[rest // 529 % 23]}{noms_number:04d}{LETTERS[rest // 23 % 23]}{LETTERS[rest % 23]}"
+    prefix, suffix = LETTERS[rest // 529 % 23], LETTERS[rest // 23 % 23] + LETTERS[rest % 23]
+    noms = f"{prefix}{noms_number:04d}{suffix}"
     ids = {"pnc": pnc, "crn": crn}
     if rng.random() < 0.6:
         ids["noms"] = noms
@@ -166,14 +213,20 @@ def nominal_history(index: int, *, seed: int = 6, until: date = UNTIL) -> list[d
             "identifiers": _identifiers(index, rng, registered_on),
             "name": {"family": rng.choice(FAMILY), "given": [rng.choice(GIVEN)]},
             "aliases": [],
-            "date_of_birth": date(rng.randint(1945, 2004), rng.randint(1, 12), rng.randint(1, 28)).isoformat(),
+            "date_of_birth": date(
+                rng.randint(1945, 2004), rng.randint(1, 12), rng.randint(1, 28)
+            ).isoformat(),
             "gender": rng.choices(["male", "female"], weights=[96, 4])[0],
             "area": h.area,
             "category": h.category,
             "level": h.level,
             "lead_agency": h.lead,
-            "sentence_date": (registered_on - timedelta(days=rng.choices(
-                [0, 1, 2, 3, 4, 7, 14], weights=[30, 25, 20, 10, 6, 5, 4])[0])).isoformat(),
+            "sentence_date": (
+                registered_on
+                - timedelta(
+                    days=rng.choices([0, 1, 2, 3, 4, 7, 14], weights=[30, 25, 20, 10, 6, 5, 4])[0]
+                )
+            ).isoformat(),
             "offence_summary": "Index offence and previous convictions as recorded by the court.",
         },
         occurred=registered_on,
@@ -214,80 +267,129 @@ def nominal_history(index: int, *, seed: int = 6, until: date = UNTIL) -> list[d
 
 def _start(h: _History, rng: random.Random) -> None:
     """What follows registration: officers, custody, restrictions, the first assessment."""
-    h.post("OfficerAssigned", h.probation, {
-        "agency": h.probation,
-        "officer": {"name": f"{rng.choice(GIVEN)} {rng.choice(FAMILY)}", "role": "Probation Officer",
-                    "contact": "01632 960000"},
-        "supervisor": {"name": f"{rng.choice(GIVEN)} {rng.choice(FAMILY)}", "contact": "01632 960001"},
-    })
+    h.post(
+        "OfficerAssigned",
+        h.probation,
+        {
+            "agency": h.probation,
+            "officer": {
+                "name": f"{rng.choice(GIVEN)} {rng.choice(FAMILY)}",
+                "role": "Probation Officer",
+                "contact": "01632 960000",
+            },
+            "supervisor": {
+                "name": f"{rng.choice(GIVEN)} {rng.choice(FAMILY)}",
+                "contact": "01632 960001",
+            },
+        },
+    )
     if h.level >= 2 or rng.random() < 0.7:
-        h.post("OfficerAssigned", h.police, {
-            "agency": h.police,
-            "officer": {"name": f"DC {rng.choice(FAMILY)}", "role": "Offender Manager",
-                        "contact": "01632 960100"},
-        })
+        h.post(
+            "OfficerAssigned",
+            h.police,
+            {
+                "agency": h.police,
+                "officer": {
+                    "name": f"DC {rng.choice(FAMILY)}",
+                    "role": "Offender Manager",
+                    "contact": "01632 960100",
+                },
+            },
+        )
     if rng.random() < 0.45:
         prison = f"prison:{rng.choice(PRISONS)}"
         if rng.random() < 0.9:  # the rest are the gap of 000, para 5.35
             h.partner(prison, h.probation, "Serving a custodial sentence")
         poster = prison if prison in h.partners else h.probation
-        h.post("CustodyChanged", poster, {
-            "status": "received", "establishment": prison,
-            "expected_release_on": (h.clock.date() + timedelta(days=rng.randint(90, 1500))).isoformat(),
-        })
+        h.post(
+            "CustodyChanged",
+            poster,
+            {
+                "status": "received",
+                "establishment": prison,
+                "expected_release_on": (
+                    h.clock.date() + timedelta(days=rng.randint(90, 1500))
+                ).isoformat(),
+            },
+        )
         h.prison = prison
     _assessment(h, rng, h.clock.date())
-    kinds = ["licence_condition", "notification_requirements"] + (["SHPO"] if h.category == 1 else [])
+    kinds = ["licence_condition", "notification_requirements"] + (
+        ["SHPO"] if h.category == 1 else []
+    )
     for kind in rng.sample(kinds, rng.randint(1, len(kinds))):
-        h.post("RestrictionRecorded", rng.choice([h.police, h.probation]), {
-            "kind": kind, "details": f"{kind.replace('_', ' ')} as imposed",
-            "starts_on": h.clock.date().isoformat(),
-            "ends_on": (h.clock.date() + timedelta(days=365 * rng.randint(1, 10))).isoformat(),
-        })
+        h.post(
+            "RestrictionRecorded",
+            rng.choice([h.police, h.probation]),
+            {
+                "kind": kind,
+                "details": f"{kind.replace('_', ' ')} as imposed",
+                "starts_on": h.clock.date().isoformat(),
+                "ends_on": (h.clock.date() + timedelta(days=365 * rng.randint(1, 10))).isoformat(),
+            },
+        )
     if h.level >= 2:
         _plan(h, rng)
 
 
 def _assessment(h: _History, rng: random.Random, day: date) -> None:
     tool, agency = rng.choice([("OASys", h.probation), ("RM2000", h.police), ("OSP", h.probation)])
-    h.post("RiskAssessmentRecorded", agency, {
-        "tool": tool,
-        "rosh_level": rng.choices(["low", "medium", "high", "very_high"], weights=[20, 50, 25, 5])[0],
-        "score": round(rng.uniform(0, 60), 1),
-        "assessed_on": day.isoformat(),
-    })
+    h.post(
+        "RiskAssessmentRecorded",
+        agency,
+        {
+            "tool": tool,
+            "rosh_level": rng.choices(
+                ["low", "medium", "high", "very_high"], weights=[20, 50, 25, 5]
+            )[0],
+            "score": round(rng.uniform(0, 60), 1),
+            "assessed_on": day.isoformat(),
+        },
+    )
 
 
 def _plan(h: _History, rng: random.Random) -> None:
     poster = h.lead if rng.random() < 0.7 or h.mappa not in h.partners else h.mappa
-    h.post("RiskManagementPlanUpdated", poster, {
-        "supervision": "Weekly reporting to the probation office; unannounced home visits.",
-        "monitoring_and_control": "Licence conditions, exclusion zone and curfew; ViSOR checks.",
-        "interventions_and_treatment": "Accredited programme; substance misuse support.",
-        "victim_safety_planning": "Victim liaison officer engaged; exclusion zone around the address.",
-        "contingency": "Recall if conditions are breached; police to attend within the hour.",
-    })
+    h.post(
+        "RiskManagementPlanUpdated",
+        poster,
+        {
+            "supervision": "Weekly reporting to the probation office; unannounced home visits.",
+            "monitoring_and_control": "Licence conditions, exclusion zone, curfew; ViSOR checks.",
+            "interventions_and_treatment": "Accredited programme; substance misuse support.",
+            "victim_safety_planning": "Victim liaison officer engaged; exclusion zone set.",
+            "contingency": "Recall if conditions are breached; police to attend within the hour.",
+        },
+    )
 
 
 def _entry(h: _History, rng: random.Random, day: date) -> None:
     agency = rng.choices([h.probation, h.police], weights=[65, 35])[0]
     entry_type = rng.choice(ENTRY_TYPES)
-    event_id = h.post("EntryRecorded", agency, {
-        "entry_type": entry_type,
-        "subject": f"{entry_type.replace('_', ' ').capitalize()} on {day.isoformat()}",
-        "body": SENTENCE * rng.randint(1, 4),
-    })
+    event_id = h.post(
+        "EntryRecorded",
+        agency,
+        {
+            "entry_type": entry_type,
+            "subject": f"{entry_type.replace('_', ' ').capitalize()} on {day.isoformat()}",
+            "body": SENTENCE * rng.randint(1, 4),
+        },
+    )
     h.entries.append((event_id, agency))
 
 
 def _level1_review(h: _History, rng: random.Random, day: date) -> None:
     refer = rng.random() < 0.02
-    h.post("Level1ReviewRecorded", rng.choice([h.probation, h.police]), {
-        "reviewed_on": day.isoformat(),
-        "outcome": "refer" if refer else "remain_level_1",
-        "reviewers": sorted({h.probation, h.police}),
-        "notes": "Risk reviewed; management plan remains appropriate.",
-    })
+    h.post(
+        "Level1ReviewRecorded",
+        rng.choice([h.probation, h.police]),
+        {
+            "reviewed_on": day.isoformat(),
+            "outcome": "refer" if refer else "remain_level_1",
+            "reviewers": sorted({h.probation, h.police}),
+            "notes": "Risk reviewed; management plan remains appropriate.",
+        },
+    )
     if refer:
         _referral(h, rng, day)
 
@@ -300,32 +402,47 @@ def _referral(h: _History, rng: random.Random, day: date) -> None:
         "reasons": "Escalating risk to a known victim needs multi-agency management.",
         "rosh_level": "high",
         "imminence": "within weeks",
-        "agencies_to_invite": [{"agency": h.police, "why": "Offender manager"},
-                               {"agency": f"social-care:{h.area}", "why": "Children at the address"}],
+        "agencies_to_invite": [
+            {"agency": h.police, "why": "Offender manager"},
+            {"agency": f"social-care:{h.area}", "why": "Children at the address"},
+        ],
     }
     if h.prison is not None:
         payload["expected_release_on"] = (day + timedelta(days=rng.randint(60, 400))).isoformat()
     h.post("ReferralMade", h.probation, payload)
     h.partner(h.mappa, h.police, "Referred for multi-agency management")
-    decided_on = day + timedelta(days=rng.choices([3, 7, 10, 14, 21], weights=[30, 35, 20, 10, 5])[0])
+    decided_on = day + timedelta(
+        days=rng.choices([3, 7, 10, 14, 21], weights=[30, 35, 20, 10, 5])[0]
+    )
     if decided_on >= h.until:
         return  # still undecided when the data set ends
     h.at(decided_on)
     decision = rng.choices(["level_2", "level_1"], weights=[75, 25])[0]
-    h.post("ReferralDecided", h.mappa, {
-        "referral_id": referral_id, "decision": decision,
-        "feedback": "Thank you for the referral; decision and reasons as discussed.",
-        "decided_on": h.clock.date().isoformat(),
-    })
+    h.post(
+        "ReferralDecided",
+        h.mappa,
+        {
+            "referral_id": referral_id,
+            "decision": decision,
+            "feedback": "Thank you for the referral; decision and reasons as discussed.",
+            "decided_on": h.clock.date().isoformat(),
+        },
+    )
     if decision == "level_2":
         _change_level(h, 2, h.mappa)
         _plan(h, rng)
 
 
 def _change_level(h: _History, to: int, agency: str) -> None:
-    h.post("LevelChanged", agency, {
-        "to": to, "rationale": "Agreed at the MAPPA meeting", "decided_on": h.clock.date().isoformat(),
-    })
+    h.post(
+        "LevelChanged",
+        agency,
+        {
+            "to": to,
+            "rationale": "Agreed at the MAPPA meeting",
+            "decided_on": h.clock.date().isoformat(),
+        },
+    )
     h.level = to
 
 
@@ -333,32 +450,57 @@ def _meeting(h: _History, rng: random.Random, day: date, until: date) -> None:
     meeting_id = h.ref("mtg")
     invited = sorted({h.police, h.probation, f"social-care:{h.area}", f"housing:{h.area}"})
     attended = [a for a in invited if rng.random() < 0.85]
-    h.post("MeetingHeld", h.mappa, {
-        "meeting_id": meeting_id, "level": h.level, "held_on": day.isoformat(),
-        "chair": f"{rng.choice(GIVEN)} {rng.choice(FAMILY)}",
-        "invited": invited,
-        "attended": [{"agency": a, "name": f"{rng.choice(GIVEN)} {rng.choice(FAMILY)}",
-                      "role": "Representative"} for a in attended],
-        "apologies": [a for a in invited if a not in attended and rng.random() < 0.5],
-        "cppc_considered": rng.random() < 0.3 if h.level == 3 else None,
-    }, occurred=day)
-    if rng.random() < 0.8:
-        h.post("DisclosureDecisionRecorded", rng.choice([h.mappa, h.police]), {
+    h.post(
+        "MeetingHeld",
+        h.mappa,
+        {
             "meeting_id": meeting_id,
-            "decision": rng.choices(["do_not_disclose", "disclose", "defer"], weights=[70, 20, 10])[0],
-            "recipient": "New partner at the address",
-            "rationale": "Considered against the risk to identified persons.",
-            "decided_on": day.isoformat(),
-        })
+            "level": h.level,
+            "held_on": day.isoformat(),
+            "chair": f"{rng.choice(GIVEN)} {rng.choice(FAMILY)}",
+            "invited": invited,
+            "attended": [
+                {
+                    "agency": a,
+                    "name": f"{rng.choice(GIVEN)} {rng.choice(FAMILY)}",
+                    "role": "Representative",
+                }
+                for a in attended
+            ],
+            "apologies": [a for a in invited if a not in attended and rng.random() < 0.5],
+            "cppc_considered": rng.random() < 0.3 if h.level == 3 else None,
+        },
+        occurred=day,
+    )
+    if rng.random() < 0.8:
+        h.post(
+            "DisclosureDecisionRecorded",
+            rng.choice([h.mappa, h.police]),
+            {
+                "meeting_id": meeting_id,
+                "decision": rng.choices(
+                    ["do_not_disclose", "disclose", "defer"], weights=[70, 20, 10]
+                )[0],
+                "recipient": "New partner at the address",
+                "rationale": "Considered against the risk to identified persons.",
+                "decided_on": day.isoformat(),
+            },
+        )
     for _ in range(rng.randint(1, 3)):
         action_id = h.ref("act")
         assigned = rng.choice([h.police, h.probation])
         due = day + timedelta(days=rng.randint(14, 60))
-        h.post("ActionSet", h.mappa, {
-            "action_id": action_id, "meeting_id": meeting_id,
-            "description": "Check the address and report back to the panel.",
-            "assigned_agency": assigned, "due_on": due.isoformat(),
-        })
+        h.post(
+            "ActionSet",
+            h.mappa,
+            {
+                "action_id": action_id,
+                "meeting_id": meeting_id,
+                "description": "Check the address and report back to the panel.",
+                "assigned_agency": assigned,
+                "due_on": due.isoformat(),
+            },
+        )
         h.open_actions.append((action_id, assigned, due))
     late = rng.random() < 0.25
     deadline = 10 if h.level == 2 else 5
@@ -367,20 +509,35 @@ def _meeting(h: _History, rng: random.Random, day: date, until: date) -> None:
     if posted_on < until:  # otherwise the minutes are still to come
         h.at(posted_on)
         document = f"{meeting_id}.pdf"
-        h.post("MinutesUploaded", h.mappa, {
-            "meeting_id": meeting_id, "meeting_date": day.isoformat(), "level": h.level,
-            "document": {"sha256": hashlib.sha256(document.encode()).hexdigest(),
-                         "filename": document, "media_type": "application/pdf",
-                         "size": rng.randint(40_000, 900_000)},
-        }, occurred=day)
+        h.post(
+            "MinutesUploaded",
+            h.mappa,
+            {
+                "meeting_id": meeting_id,
+                "meeting_date": day.isoformat(),
+                "level": h.level,
+                "document": {
+                    "sha256": hashlib.sha256(document.encode()).hexdigest(),
+                    "filename": document,
+                    "media_type": "application/pdf",
+                    "size": rng.randint(40_000, 900_000),
+                },
+            },
+            occurred=day,
+        )
 
 
 def _complete_action(h: _History, rng: random.Random, day: date) -> None:
     action_id, assigned, _due = h.open_actions.pop(0)
-    h.post("ActionCompleted", assigned, {
-        "action_id": action_id, "outcome": "Address visited; no concerns found.",
-        "completed_on": h.clock.date().isoformat(),
-    })
+    h.post(
+        "ActionCompleted",
+        assigned,
+        {
+            "action_id": action_id,
+            "outcome": "Address visited; no concerns found.",
+            "completed_on": h.clock.date().isoformat(),
+        },
+    )
 
 
 def _maybe_something_else(h: _History, rng: random.Random, day: date) -> None:
@@ -404,7 +561,11 @@ def _maybe_something_else(h: _History, rng: random.Random, day: date) -> None:
             h.prison = to
     elif roll < 0.035 and h.entries:
         event_id, agency = h.entries.pop(rng.randrange(len(h.entries)))
-        h.post("EntryRetracted", agency, {"retracts": event_id, "rationale": "Recorded on the wrong record"})
+        h.post(
+            "EntryRetracted",
+            agency,
+            {"retracts": event_id, "rationale": "Recorded on the wrong record"},
+        )
     elif roll < 0.037 and h.level == 1:
         _referral(h, rng, day)
     elif roll < 0.042:
@@ -424,7 +585,9 @@ def _maybe_something_else(h: _History, rng: random.Random, day: date) -> None:
             h.post("NominalReregistered", h.police, {"rationale": "Deregistered in error"})
 
 
-def generate(nominals: int, *, seed: int = 6, start: int = 0, until: date = UNTIL) -> Iterator[dict[str, Any]]:
+def generate(
+    nominals: int, *, seed: int = 6, start: int = 0, until: date = UNTIL
+) -> Iterator[dict[str, Any]]:
     """Every line of the data set, nominal by nominal, from nominal `start` on."""
     for index in range(start, nominals):
         yield from nominal_history(index, seed=seed, until=until)
@@ -442,14 +605,19 @@ def write(path: Path, nominals: int, *, seed: int = 6, progress: bool = True) ->
                 events += 1
             if progress and (index + 1) % 5_000 == 0:
                 rate = events / (time.monotonic() - began)
-                print(f"  {index + 1:,} nominals, {events:,} events ({rate:,.0f} events/s)",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"  {index + 1:,} nominals, {events:,} events ({rate:,.0f} events/s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
     return nominals, events
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m bench.import_", description=__doc__.split("\n")[0])
-    p.add_argument("--small", action="store_true", help=f"{SMALL:,} nominals instead of {NATIONAL:,}")
+    p.add_argument(
+        "--small", action="store_true", help=f"{SMALL:,} nominals instead of {NATIONAL:,}"
+    )
     p.add_argument("--nominals", type=int, default=None)
     p.add_argument("--seed", type=int, default=6)
     p.add_argument("--out", type=Path, required=True)

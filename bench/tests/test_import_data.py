@@ -38,7 +38,7 @@ def _instant(text: str) -> datetime:
 
 
 def _fold(lines: list[dict]) -> Nominal:
-    """Replay one nominal's lines through the checks a post goes through; raise on the first refusal."""
+    """One nominal's lines through the checks a post goes through; raises on a refusal."""
     first, *rest = lines
     assert first["type"] == "NominalRegistered"
     registration = NominalRegistered.model_validate(first["payload"])
@@ -108,7 +108,9 @@ def test_the_sample_covers_the_catalogue_and_the_national_size_reaches_three_mil
 
 def test_the_data_is_deterministic_and_resumable_from_any_nominal():
     assert list(generate(20)) == list(generate(20))
-    assert list(generate(20, start=12)) == [line for i in range(12, 20) for line in nominal_history(i)]
+    assert list(generate(20, start=12)) == [
+        line for i in range(12, 20) for line in nominal_history(i)
+    ]
     assert nominal_history(3, seed=1) != nominal_history(3, seed=2)
 
 
