@@ -27,6 +27,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.capabilities import cli_commands
+from bench.figures import Results
 from mappa_record.domain.calendar import add_working_days
 from mappa_record.domain.identifiers import CHECK_LETTERS
 from mappa_record.domain.mappa import AREAS
@@ -169,7 +171,7 @@ class _History:
             self.partners.add(agency)
 
 
-def _identifiers(index: int, rng: random.Random, registered_on: date) -> dict[str, str]:
+def identifiers_for(index: int, rng: random.Random, registered_on: date) -> dict[str, str]:
     """Identifiers unique across the data set (derived from the index) with valid check letters."""
     year = rng.randint(1995, registered_on.year)  # arrested before registration
     serial = index + 1
@@ -210,7 +212,7 @@ def nominal_history(index: int, *, seed: int = 6, until: date = UNTIL) -> list[d
         "NominalRegistered",
         registrar,
         {
-            "identifiers": _identifiers(index, rng, registered_on),
+            "identifiers": identifiers_for(index, rng, registered_on),
             "name": {"family": rng.choice(FAMILY), "given": [rng.choice(GIVEN)]},
             "aliases": [],
             "date_of_birth": date(
@@ -611,6 +613,18 @@ def write(path: Path, nominals: int, *, seed: int = 6, progress: bool = True) ->
                     flush=True,
                 )
     return nominals, events
+
+
+def measure(results: Results, work_dir: Path, *, nominals: int) -> bool:
+    """`import_eps`: the data set through `mappa-record import`; True when it is loaded."""
+    if "import" not in cli_commands():
+        results.skip(
+            "import_eps",
+            "no `mappa-record import` yet; the data set is ready (python -m bench.import_)",
+        )
+        return False
+    results.skip("import_eps", "`mappa-record import` exists but is not wired into the bench yet")
+    return False
 
 
 def main(argv: list[str] | None = None) -> None:
