@@ -8,8 +8,10 @@ its optimistic-concurrency retries'.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import uuid
+from collections.abc import Callable, Iterator
 from datetime import date
 
 import httpx
@@ -19,6 +21,7 @@ from bench.import_ import identifiers_for
 from bench.load import Budget, Operation, Run, run_clients
 
 AGENCY = "police:kent"
+WRITE = "records:read records:write"
 IDENTIFIER_OFFSET = 500_000  # away from the synthetic data set's identifiers
 ENTRY = {
     "entry_type": "contact",
@@ -32,12 +35,25 @@ class UnexpectedAnswer(Exception):
     pass
 
 
-def _client(svc: ServiceProcess, scopes: str = "records:read records:write") -> httpx.Client:
-    return httpx.Client(
-        base_url=svc.base_url,
-        timeout=60,
-        headers={"Authorization": f"Bearer {svc.token(AGENCY, scopes)}"},
-    )
+@contextlib.contextmanager
+def _clients(svc: ServiceProcess, scopes: str) -> Iterator[Callable[[], httpx.Client]]:
+    """A factory of HTTP clients with a real token each, all closed at the end."""
+    made: list[httpx.Client] = []
+
+    def make() -> httpx.Client:
+        client = httpx.Client(
+            base_url=svc.base_url,
+            timeout=60,
+            headers={"Authorization": f"Bearer {svc.token(AGENCY, scopes)}"},
+        )
+        made.append(client)
+        return client
+
+    try:
+        yield make
+    finally:
+        for client in made:
+            client.close()
 
 
 def _expect(response: httpx.Response, status: int) -> httpx.Response:
@@ -70,17 +86,19 @@ def register(svc: ServiceProcess, count: int, clients: int) -> tuple[list[str], 
     """Register `count` nominals with `clients` concurrent clients; their ids and the run."""
     ids: list[list[str]] = [[] for _ in range(clients)]
 
-    def make(i: int) -> Operation:
-        http = _client(svc)
+    with _clients(svc, WRITE) as client:
 
-        def op(n: int) -> None:
-            body = registration(n * clients + i)
-            r = _expect(http.post("/v1/nominals", json=body), 201)
-            ids[i].append(r.json()["nominal_id"])
+        def make(i: int) -> Operation:
+            http = client()
 
-        return op
+            def op(n: int) -> None:
+                body = registration(n * clients + i)
+                r = _expect(http.post("/v1/nominals", json=body), 201)
+                ids[i].append(r.json()["nominal_id"])
 
-    run = run_clients(make, clients, Budget(seconds=600, operations=count))
+            return op
+
+        run = run_clients(make, clients, Budget(seconds=600, operations=count))
     return [nominal_id for per_client in ids for nominal_id in per_client], run
 
 
@@ -90,34 +108,39 @@ def append(svc: ServiceProcess, nominals: list[str], clients: int, budget: Budge
     if any(not share for share in shares):
         raise ValueError(f"need at least {clients} nominals, have {len(nominals)}")
 
-    def make(i: int) -> Operation:
-        http = _client(svc)
-        share = shares[i]
+    with _clients(svc, WRITE) as client:
 
-        def op(n: int) -> None:
-            body = {
-                "event_id": str(uuid.uuid4()),
-                "type": "EntryRecorded",
-                "occurred_at": "2026-11-20",
-                "payload": ENTRY,
-            }
-            _expect(http.post(f"/v1/nominals/{share[n % len(share)]}/events", json=body), 201)
+        def make(i: int) -> Operation:
+            http = client()
+            share = shares[i]
 
-        return op
+            def op(n: int) -> None:
+                body = {
+                    "event_id": str(uuid.uuid4()),
+                    "type": "EntryRecorded",
+                    "occurred_at": "2026-11-20",
+                    "payload": ENTRY,
+                }
+                path = f"/v1/nominals/{share[n % len(share)]}/events"
+                _expect(http.post(path, json=body), 201)
 
-    return run_clients(make, clients, budget)
+            return op
+
+        return run_clients(make, clients, budget)
 
 
 def read(svc: ServiceProcess, nominals: list[str], clients: int, budget: Budget) -> Run:
     """GET /v1/nominals/{id}, each client walking the nominals from its own offset."""
 
-    def make(i: int) -> Operation:
-        http = _client(svc, "records:read")
-        offset = i * max(1, len(nominals) // clients)
+    with _clients(svc, "records:read") as client:
 
-        def op(n: int) -> None:
-            _expect(http.get(f"/v1/nominals/{nominals[(offset + n) % len(nominals)]}"), 200)
+        def make(i: int) -> Operation:
+            http = client()
+            offset = i * max(1, len(nominals) // clients)
 
-        return op
+            def op(n: int) -> None:
+                _expect(http.get(f"/v1/nominals/{nominals[(offset + n) % len(nominals)]}"), 200)
 
-    return run_clients(make, clients, budget)
+            return op
+
+        return run_clients(make, clients, budget)

@@ -8,6 +8,7 @@ since a figure over failures would measure the wrong thing.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -38,8 +39,8 @@ class Run:
         ordered = sorted(self.latencies)
         if not ordered:
             return float("nan")
-        rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
-        return ordered[rank] * 1000
+        rank = math.ceil(q / 100 * len(ordered))  # 1-based: the smallest covering q per cent
+        return ordered[max(0, min(len(ordered), rank) - 1)] * 1000
 
 
 def run_clients(make_client: Callable[[int], Operation], clients: int, budget: Budget) -> Run:
