@@ -8,13 +8,16 @@ test folds a sample through `Nominal` and the access table). The data is determi
 nominal i's history depends only on (seed, i), so a shard or a resumed run yields the same
 lines.
 
-    python -m bench.import_ --small --out /tmp/small.ndjson   # 1,000 nominals
-    python -m bench.import_ --out /tmp/national.ndjson         # 100,000 nominals
+    python -m bench.import_ --small --out /tmp/small.ndjson    # 1,000 nominals
+    python -m bench.import_ --out /tmp/national.ndjson.gz       # 100,000 nominals, ~2 GB raw
+    python -m bench.import_ --out - | mappa-record import -     # streamed, nothing on disk
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gzip
 import hashlib
 import json
 import random
@@ -25,7 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from bench.capabilities import cli_commands
 from bench.figures import Results
@@ -595,11 +598,17 @@ def generate(
         yield from nominal_history(index, seed=seed, until=until)
 
 
-def write(path: Path, nominals: int, *, seed: int = 6, progress: bool = True) -> tuple[int, int]:
-    """Write the data set as NDJSON; return (nominals, events)."""
+def write(path: Path | None, nominals: int, *, seed: int = 6, progress: bool = True) -> int:
+    """Write the data set as NDJSON (to stdout when path is None, gzip for .gz); the events."""
     events = 0
     began = time.monotonic()
-    with path.open("w", encoding="utf-8") as out:
+    with contextlib.ExitStack() as stack:
+        if path is None:
+            out: TextIO = sys.stdout
+        elif path.suffix == ".gz":
+            out = stack.enter_context(gzip.open(path, "wt", encoding="utf-8", compresslevel=1))
+        else:
+            out = stack.enter_context(path.open("w", encoding="utf-8"))
         for index in range(nominals):
             for line in nominal_history(index, seed=seed):
                 out.write(json.dumps(line, separators=(",", ":")))
@@ -612,7 +621,8 @@ def write(path: Path, nominals: int, *, seed: int = 6, progress: bool = True) ->
                     file=sys.stderr,
                     flush=True,
                 )
-    return nominals, events
+        out.flush()
+    return events
 
 
 def measure(results: Results, work_dir: Path, *, nominals: int) -> bool:
@@ -634,11 +644,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.add_argument("--nominals", type=int, default=None)
     p.add_argument("--seed", type=int, default=6)
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--out", required=True, help="a file (.gz to compress), or - for stdout")
     args = p.parse_args(argv)
     count = args.nominals or (SMALL if args.small else NATIONAL)
-    nominals, events = write(args.out, count, seed=args.seed)
-    print(f"wrote {nominals:,} nominals and {events:,} events to {args.out}")
+    events = write(None if args.out == "-" else Path(args.out), count, seed=args.seed)
+    print(f"wrote {count:,} nominals and {events:,} events to {args.out}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -136,3 +136,15 @@ def test_the_command_writes_ndjson(tmp_path: Path):
     main(["--nominals", "25", "--out", str(out)])
     lines = out.read_text(encoding="utf-8").splitlines()
     assert [json.loads(line) for line in lines] == list(generate(25))
+
+
+def test_the_command_streams_to_stdout_and_compresses(tmp_path: Path, capsys):
+    import gzip
+
+    main(["--nominals", "5", "--out", "-"])
+    streamed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert streamed == list(generate(5))
+    packed = tmp_path / "five.ndjson.gz"
+    main(["--nominals", "5", "--out", str(packed)])
+    with gzip.open(packed, "rt", encoding="utf-8") as f:
+        assert [json.loads(line) for line in f] == streamed
