@@ -57,11 +57,17 @@ TABLE: dict[type[BaseException], tuple[int, str, str]] = {
 
 
 def problem(
-    status: int, slug: str, title: str, detail: str, **extra: Any
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
 ) -> JSONResponse:
     body = {"type": TYPE_BASE + slug, "title": title, "status": status, "detail": detail}
     body.update(extra)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 401:
+        headers = {"WWW-Authenticate": "Bearer"} | (headers or {})
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
@@ -87,8 +93,10 @@ async def _handle_known(request: Request, exc: Exception) -> JSONResponse:
         extra["existing_nominal_id"] = exc.existing
     if isinstance(exc, PersistenceError):
         log.warning("database error: %s", exc)
-        return problem(status, slug, title, "the record store is unavailable: retry later",
-                       retry_after=5)
+        return problem(
+            status, slug, title, "the record store is unavailable: retry later",
+            headers={"Retry-After": "5"},
+        )
     detail = exc.message if isinstance(exc, DomainError) else str(exc)
     return problem(status, slug, title, detail, **extra)
 
