@@ -9,17 +9,20 @@ Prints a table and writes bench/results/latest.json. Nothing here asserts a timi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
-from bench import http_, import_, library, raw, rebuild, reports
+from bench import http_, import_, library, profile, raw, rebuild, reports
 from bench.environment import ServiceProcess, Workspace, workspace
 from bench.figures import Results
 from bench.load import Budget, Run
@@ -66,9 +69,16 @@ def _machine(ws: Workspace) -> dict[str, object]:
     }
 
 
-def service_phases(ws: Workspace, plan: Plan, results: Results, say: Console) -> None:
+def service_phases(
+    ws: Workspace, plan: Plan, results: Results, say: Console, profiles: Path | None
+) -> None:
     """Registrations, appends at 1 and 16 clients, reads at 50, memory: one service process."""
     budget = Budget(seconds=plan.seconds, operations=plan.operations)
+
+    def sampled(svc: ServiceProcess, phase: str) -> contextlib.AbstractContextManager[Any]:
+        out = profiles / f"profile-{phase}.txt" if profiles else None
+        return _profiled(svc, phase, out, results)
+
     with ServiceProcess(ws, pool_size=20) as svc:
         say.log(f"service up on {svc.base_url}; registering {plan.nominals} nominals")
         nominals, run = http_.register(svc, plan.nominals, clients=16)
@@ -76,11 +86,13 @@ def service_phases(ws: Workspace, plan: Plan, results: Results, say: Console) ->
         results.extra["register_http_eps_c16"] = round(run.per_second, 1)
         for clients in (1, 16):
             say.log(f"append over HTTP, {clients} client(s)")
-            run = http_.append(svc, nominals, clients, budget)
+            with sampled(svc, f"append_http_c{clients}"):
+                run = http_.append(svc, nominals, clients, budget)
             results.runs[f"append_http_c{clients}"] = _run_summary(run)
             results.set(f"append_http_eps_c{clients}", run.per_second)
         say.log(f"GET /v1/nominals/{{id}}, {GET_CLIENTS} clients")
-        run = http_.read(svc, nominals, GET_CLIENTS, budget)
+        with sampled(svc, f"get_c{GET_CLIENTS}"):
+            run = http_.read(svc, nominals, GET_CLIENTS, budget)
         results.runs[f"get_c{GET_CLIENTS}"] = _run_summary(run)
         results.set("get_p50_ms", run.percentile_ms(50))
         results.set("get_p99_ms", run.percentile_ms(99))
@@ -89,6 +101,18 @@ def service_phases(ws: Workspace, plan: Plan, results: Results, say: Console) ->
         rebuild.measure(results, data_set_loaded=loaded)
         reports.measure(results, svc, data_set_loaded=loaded)
         results.set("rss_mb", svc.rss_mb())
+
+
+@contextlib.contextmanager
+def _profiled(
+    svc: ServiceProcess, phase: str, out: Path | None, results: Results
+) -> Iterator[None]:
+    with profile.profiled(svc.process.pid, out) as path:
+        yield
+    if path is not None and path.exists():
+        results.extra.setdefault("profiles", {})[phase] = {"file": str(path)} | profile.hot_spots(
+            path
+        )
 
 
 def library_phases(ws: Workspace, plan: Plan, results: Results, say: Console) -> None:
@@ -114,6 +138,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="small sizes, about a minute")
     p.add_argument("--out", type=Path, default=RESULTS, help=f"default {RESULTS}")
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample the service with py-spy during the c16 appends and the reads",
+    )
     p.add_argument("--seconds", type=int, help="override the seconds per measured phase")
     p.add_argument("--nominals", type=int, help="override the nominals registered over HTTP")
     args = p.parse_args(argv)
@@ -127,11 +156,14 @@ def main(argv: list[str] | None = None) -> int:
     results.config = asdict(plan) | {"service_pool_size": 20, "get_clients": GET_CLIENTS}
     started = time.monotonic()
     results.extra["started_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    profiles = args.out.parent if args.profile else None
+    if args.profile and profile.py_spy() is None:
+        say.print("[yellow]--profile needs py-spy: pip install -e '.[bench]'[/yellow]")
     say.log("starting an embedded PostgreSQL and a fresh database")
     with workspace() as ws:
         results.machine = _machine(ws)
         # The service first: the raw rows copy the size of the events it stored.
-        service_phases(ws, plan, results, say)
+        service_phases(ws, plan, results, say, profiles)
         library_phases(ws, plan, results, say)
         raw_phases(ws, plan, results, say)
     results.ratio("append_vs_library_c16", "append_http_eps_c16", "append_library_eps_c16")
@@ -143,6 +175,12 @@ def main(argv: list[str] | None = None) -> int:
     for name, reason in results.notes.items():
         if results.figures.get(name) is None:
             say.print(f"[yellow]{name}[/yellow] is null: {reason}")
+    for phase, found in results.extra.get("profiles", {}).items():
+        say.print(f"[bold]{phase}[/bold]: py-spy samples in {found['file']}")
+        for kind in ("own", "inclusive"):
+            say.print(f"  {kind}:")
+            for frame, share in found[kind]:
+                say.print(f"    {share:5.1f} %  {frame}", highlight=False)
     say.print(f"wrote {args.out} in {results.extra['total_seconds']} s")
     return 0
 
