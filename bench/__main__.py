@@ -97,9 +97,11 @@ def service_phases(
         results.set("get_p50_ms", run.percentile_ms(50))
         results.set("get_p99_ms", run.percentile_ms(99))
         results.set("get_rps", run.per_second)
-        loaded = import_.measure(results, ws.root, nominals=plan.import_nominals)
-        rebuild.measure(results, data_set_loaded=loaded)
+        say.log("import, rebuild and reports, where this checkout has them")
+        loaded = import_.measure(results, ws, nominals=plan.import_nominals)
+        rebuild.measure(results, ws, data_set_loaded=loaded)
         reports.measure(results, svc, data_set_loaded=loaded)
+        say.log("memory")
         results.set("rss_mb", svc.rss_mb())
 
 

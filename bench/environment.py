@@ -66,6 +66,40 @@ def workspace() -> Iterator[Workspace]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def service_env(ws: Workspace, **extra: str) -> dict[str, str]:
+    """The environment a `mappa-record` command gets: the bench database and data directory."""
+    env = {**os.environ, "DATABASE_URL": ws.db.url, "MAPPA_DATA_DIR": str(ws.data_dir), **extra}
+    for name in ("MAPPA_JWKS_URL", "MAPPA_JWKS_FILE", "MAPPA_JWT_ISSUER", "MAPPA_JWT_AUDIENCE"):
+        env.pop(name, None)
+    return env
+
+
+def mappa_record() -> str:
+    return str(Path(sys.executable).parent / "mappa-record")
+
+
+@dataclass(frozen=True)
+class Command:
+    returncode: int
+    seconds: float
+    log: Path
+
+    def tail(self, lines: int = 3) -> str:
+        return " / ".join(self.log.read_text(errors="replace").strip().splitlines()[-lines:])
+
+
+def run_command(ws: Workspace, args: list[str], name: str) -> Command:
+    """Run `mappa-record ARGS` against the bench database, timed, its output to a log file."""
+    log = ws.root / f"{name}.log"
+    began = time.perf_counter()
+    with log.open("wb") as out:
+        done = subprocess.run(
+            [mappa_record(), *args], env=service_env(ws), stdout=out, stderr=subprocess.STDOUT,
+            check=False,
+        )  # fmt: skip
+    return Command(done.returncode, time.perf_counter() - began, log)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
