@@ -1,6 +1,6 @@
 """A national-scale synthetic data set for `import_eps`: realistic histories, valid by construction.
 
-`generate(nominals=100_000)` yields about 3.3 million events, one dict per NDJSON line, each
+`generate(nominals=100_000)` yields about 3.8 million events, one dict per NDJSON line, each
 nominal's history contiguous and in order (the shape of ADR 006). Every line is one that
 the service would accept: payloads match `api/schemas.py`, the poster is a current partner
 allowed by `service/access.py` to post that type, and the aggregate's invariants hold (a
