@@ -27,6 +27,14 @@ from bench.environment import ServiceProcess, Workspace, workspace
 from bench.figures import Results
 from bench.load import Budget, Run
 
+# The figures each group of phases measures, in the order they run (raw copies the row size
+# the service stored, 600 bytes when the service did not run).
+GROUP_FIGURES = {
+    "service": ("append_http_eps_c1", "append_http_eps_c16", "get_p50_ms", "get_p99_ms",
+                "get_rps", "import_eps", "rebuild_eps", "report_ms", "rss_mb"),
+    "library": ("append_library_eps_c1", "append_library_eps_c16"),
+    "raw": ("insert_raw_tps_c1", "insert_raw_tps_c16"),
+}  # fmt: skip
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 GET_CLIENTS = 50
 
@@ -145,9 +153,18 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="sample the service with py-spy during the c16 appends and the reads",
     )
+    p.add_argument(
+        "--only",
+        type=lambda v: set(v.split(",")),
+        default=set(GROUP_FIGURES),
+        help="comma-separated groups to run: service, library, raw (default: all)",
+    )
     p.add_argument("--seconds", type=int, help="override the seconds per measured phase")
     p.add_argument("--nominals", type=int, help="override the nominals registered over HTTP")
     args = p.parse_args(argv)
+    unknown = args.only - set(GROUP_FIGURES)
+    if unknown:
+        p.error(f"unknown group {', '.join(sorted(unknown))}; use {', '.join(GROUP_FIGURES)}")
     plan = PLANS["quick" if args.quick else "full"]
     if args.seconds:
         plan = replace(plan, seconds=args.seconds)
@@ -156,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     say = Console(stderr=True)
     results = Results(mode=plan.mode)
     results.config = asdict(plan) | {"service_pool_size": 20, "get_clients": GET_CLIENTS}
+    results.config["only"] = sorted(args.only)
     started = time.monotonic()
     results.extra["started_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     profiles = args.out.parent if args.profile else None
@@ -165,9 +183,17 @@ def main(argv: list[str] | None = None) -> int:
     with workspace() as ws:
         results.machine = _machine(ws)
         # The service first: the raw rows copy the size of the events it stored.
-        service_phases(ws, plan, results, say, profiles)
-        library_phases(ws, plan, results, say)
-        raw_phases(ws, plan, results, say)
+        groups = {
+            "service": lambda: service_phases(ws, plan, results, say, profiles),
+            "library": lambda: library_phases(ws, plan, results, say),
+            "raw": lambda: raw_phases(ws, plan, results, say),
+        }
+        for group, run_group in groups.items():
+            if group in args.only:
+                run_group()
+            else:
+                for figure in GROUP_FIGURES[group]:
+                    results.skip(figure, f"not run (--only {','.join(sorted(args.only))})")
     results.ratio("append_vs_library_c16", "append_http_eps_c16", "append_library_eps_c16")
     results.ratio("append_vs_raw_c16", "append_http_eps_c16", "insert_raw_tps_c16")
     results.extra["total_seconds"] = round(time.monotonic() - started, 1)
