@@ -190,7 +190,13 @@ def main(argv: list[str] | None = None) -> int:
         }
         for group, run_group in groups.items():
             if group in args.only:
-                run_group()
+                try:
+                    run_group()
+                except Exception as error:  # noqa: BLE001 - one broken group spoils no other
+                    say.print_exception()
+                    for figure in GROUP_FIGURES[group]:
+                        if figure not in results.figures:
+                            results.skip(figure, f"the {group} phases failed: {error}")
             else:
                 for figure in GROUP_FIGURES[group]:
                     results.skip(figure, f"not run (--only {','.join(sorted(args.only))})")
