@@ -122,3 +122,12 @@ def test_a_tiny_run_end_to_end_writes_every_figure_or_says_why_not(tmp_path: Pat
         c16["append_http_eps_c16"] / c16["insert_raw_tps_c16"], rel=1e-2
     )
     assert written["runs"]["get_c50"]["clients"] == 50
+
+
+def test_an_unknown_group_is_refused_before_anything_starts(capsys):
+    from bench.__main__ import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--only", "service,nonsense"])
+    assert exit_.value.code == 2
+    assert "unknown group nonsense" in capsys.readouterr().err
