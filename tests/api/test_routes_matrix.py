@@ -517,3 +517,16 @@ def test_history_pages_in_order(client, auth, record):
 
 
 
+
+@pytest.mark.parametrize("value", [True, 2.0, "2"])
+def test_a_level_is_a_whole_number_not_a_boolean_or_a_float(client, auth, record, value):
+    body = event("LevelChanged", {"to": value, "rationale": "r", "decided_on": "2026-11-20"})
+    r = client.post(f"/v1/nominals/{record.nominal_id}/events", json=body, headers=auth(PARTNER))
+    assert "payload.to" in fields(r)
+    assert history_versions(client, auth, record.nominal_id) == [1]
+
+
+@pytest.mark.parametrize("name", ["category", "level"])
+def test_a_registration_refuses_true_as_category_or_level(client, auth, name):
+    r = client.post("/v1/nominals", json=registration(**{name: True}), headers=auth(PARTNER))
+    assert name in fields(r)
