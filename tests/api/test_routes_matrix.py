@@ -17,6 +17,7 @@ import httpx
 import jwt
 import pytest
 
+from mappa_record.domain.chain import chain_hash
 from mappa_record.domain.identifiers import CHECK_LETTERS
 from tests.conftest import AUDIENCE, ISSUER, event, random_crn, random_noms, random_pnc, registration
 
@@ -478,6 +479,10 @@ def test_every_event_type_of_the_catalogue_is_posted_and_read_back(client, auth,
     assert [e["version"] for e in events] == list(range(1, len(events) + 1))
     for before, after in zip(events, events[1:], strict=False):
         assert after["prev_hash"] == before["hash"]
+    # The hash covers every field shown but position and hash (DESIGN.md section 7).
+    for e in events:
+        covered = {k: v for k, v in e.items() if k not in ("position", "hash")}
+        assert chain_hash(e["prev_hash"], covered) == e["hash"], e["type"]
 
     view = client.get(f"/v1/nominals/{record.nominal_id}", headers=auth(PARTNER))
     assert view.headers["etag"] == f'"{len(events)}"'
@@ -530,3 +535,16 @@ def test_a_level_is_a_whole_number_not_a_boolean_or_a_float(client, auth, record
 def test_a_registration_refuses_true_as_category_or_level(client, auth, name):
     r = client.post("/v1/nominals", json=registration(**{name: True}), headers=auth(PARTNER))
     assert name in fields(r)
+
+
+def test_an_auditor_reads_any_record_with_a_justification_only(client, auth, record):
+    url = f"/v1/nominals/{record.nominal_id}/history"
+    auditor = "inspectorate:hmi"
+    assert_problem(client.get(url, headers=auth(auditor, "audit:read")), 400)
+    assert_problem(client.get(url, headers=auth(auditor, "audit:read", Justification="short")), 400)
+    r = client.get(url, headers=auth(auditor, "audit:read", Justification="annual MAPPA audit 2026"))
+    assert r.status_code == 200, r.text
+    assert [e["version"] for e in r.json()["events"]] == [1]
+    missing = client.get(f"/v1/nominals/{uuid.uuid4()}/history",
+                         headers=auth(auditor, "audit:read", Justification="annual MAPPA audit 2026"))
+    assert_problem(missing, 404)
