@@ -548,3 +548,24 @@ def test_an_auditor_reads_any_record_with_a_justification_only(client, auth, rec
     missing = client.get(f"/v1/nominals/{uuid.uuid4()}/history",
                          headers=auth(auditor, "audit:read", Justification="annual MAPPA audit 2026"))
     assert_problem(missing, 404)
+
+
+def test_a_partner_whose_agency_may_not_post_the_type_is_403_and_nothing_is_appended(client, auth, record):
+    url = f"/v1/nominals/{record.nominal_id}/events"
+    partnering = event("AgencyPartnered", {"agency": "health:kent", "reason": "mental health team"})
+    assert client.post(url, json=partnering, headers=auth(PARTNER)).status_code == 201
+    change = event("LevelChanged", {"to": 2, "rationale": "r", "decided_on": "2026-11-20"})
+    assert_problem(client.post(url, json=change, headers=auth("health:kent")), 403)
+    entry = client.post(url, json=entry_event(), headers=auth("health:kent"))
+    assert entry.status_code == 201, entry.text
+    assert history_versions(client, auth, record.nominal_id) == [1, 2, 3]
+
+
+def test_a_partner_whose_partnering_ended_is_a_stranger(client, auth, record):
+    url = f"/v1/nominals/{record.nominal_id}/events"
+    ended = event("PartneringEnded", {"agency": PARTNER, "reason": "moved away"})
+    assert client.post(url, json=ended, headers=auth(LEAD)).status_code == 201
+    assert_problem(client.get(f"/v1/nominals/{record.nominal_id}", headers=auth(PARTNER)), 404)
+    assert_problem(client.post(url, json=entry_event(), headers=auth(PARTNER)), 404)
+    found = client.get("/v1/nominals", params={"pnc": record.pnc}, headers=auth(PARTNER))
+    assert found.json() == {"results": []}
