@@ -19,7 +19,15 @@ import pytest
 
 from mappa_record.domain.chain import chain_hash
 from mappa_record.domain.identifiers import CHECK_LETTERS
-from tests.conftest import AUDIENCE, ISSUER, event, random_crn, random_noms, random_pnc, registration
+from tests.conftest import (
+    AUDIENCE,
+    ISSUER,
+    event,
+    random_crn,
+    random_noms,
+    random_pnc,
+    registration,
+)
 
 PROBLEM = "application/problem+json"
 PARTNER = "police:kent"
@@ -30,8 +38,15 @@ MAPPA = "mappa:kent"
 
 def claims(agency: str, scopes: str, **overrides: Any) -> dict[str, Any]:
     now = int(datetime.now(UTC).timestamp())
-    return {"iss": ISSUER, "aud": AUDIENCE, "sub": f"test-{agency}", "agency": agency,
-            "scope": scopes, "iat": now, "exp": now + 600} | overrides
+    return {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": f"test-{agency}",
+        "agency": agency,
+        "scope": scopes,
+        "iat": now,
+        "exp": now + 600,
+    } | overrides
 
 
 @pytest.fixture(scope="module")
@@ -41,15 +56,17 @@ def faulty_tokens(signing_key) -> dict[str, str]:
     scopes = "records:read records:write"
 
     def signed(body: dict[str, Any]) -> str:
-        return jwt.encode(body, signing_key.private_key, algorithm="ES256",
-                          headers={"kid": signing_key.kid})
+        return jwt.encode(
+            body, signing_key.private_key, algorithm="ES256", headers={"kid": signing_key.kid}
+        )
 
     return {
         # Expired well beyond the 30 s leeway.
         "expired": signed(claims(PARTNER, scopes, iat=now - 900, exp=now - 300)),
         "wrong audience": signed(claims(PARTNER, scopes, aud="someone-else")),
-        "alg none": jwt.encode(claims(PARTNER, scopes), None, algorithm="none",
-                               headers={"kid": signing_key.kid}),
+        "alg none": jwt.encode(
+            claims(PARTNER, scopes), None, algorithm="none", headers={"kid": signing_key.kid}
+        ),
     }
 
 
@@ -97,12 +114,14 @@ def record(client, auth) -> Record:
     return Record(r.json()["nominal_id"], r.json()["event"]["payload"]["identifiers"]["pnc"])
 
 
-def call(client: httpx.Client, route: Route, record: Record, headers: dict[str, str],
-         new_pnc: str) -> httpx.Response:
+def call(
+    client: httpx.Client, route: Route, record: Record, headers: dict[str, str], new_pnc: str
+) -> httpx.Response:
     nid = record.nominal_id
     if route.name == "POST /v1/nominals":
-        return client.post("/v1/nominals", headers=headers,
-                           json=registration(identifiers={"pnc": new_pnc}))
+        return client.post(
+            "/v1/nominals", headers=headers, json=registration(identifiers={"pnc": new_pnc})
+        )
     if route.name == "POST /v1/nominals/{id}/events":
         body = event("EntryRecorded", {"entry_type": "other", "subject": "s", "body": "b"})
         return client.post(f"/v1/nominals/{nid}/events", headers=headers, json=body)
@@ -200,7 +219,9 @@ def test_a_strangers_look_up_answers_as_for_an_identifier_no_one_holds(client, a
 def test_no_token_at_all_is_401(client, record):
     r = client.get(f"/v1/nominals/{record.nominal_id}")
     assert_problem(r, 401)
-    r = client.get(f"/v1/nominals/{record.nominal_id}", headers={"Authorization": "Bearer not-a-jwt"})
+    r = client.get(
+        f"/v1/nominals/{record.nominal_id}", headers={"Authorization": "Bearer not-a-jwt"}
+    )
     assert_problem(r, 401)
 
 
@@ -208,9 +229,12 @@ def test_a_token_signed_with_another_key_is_401(client, record):
     from cryptography.hazmat.primitives.asymmetric import ec
 
     other = ec.generate_private_key(ec.SECP256R1())
-    forged = jwt.encode(claims(PARTNER, "records:read"), other, algorithm="ES256",
-                        headers={"kid": "unknown"})
-    r = client.get(f"/v1/nominals/{record.nominal_id}", headers={"Authorization": f"Bearer {forged}"})
+    forged = jwt.encode(
+        claims(PARTNER, "records:read"), other, algorithm="ES256", headers={"kid": "unknown"}
+    )
+    r = client.get(
+        f"/v1/nominals/{record.nominal_id}", headers={"Authorization": f"Bearer {forged}"}
+    )
     assert_problem(r, 401)
 
 
@@ -218,14 +242,21 @@ def test_a_token_signed_with_another_key_is_401(client, record):
 
 
 def entry_event(**extra: Any) -> dict[str, Any]:
-    return event("EntryRecorded", {"entry_type": "visit", "subject": "Home visit", "body": "At home"},
-                 **extra)
+    return event(
+        "EntryRecorded",
+        {"entry_type": "visit", "subject": "Home visit", "body": "At home"},
+        **extra,
+    )
 
 
 def test_the_same_event_posted_twice_is_stored_once(client, auth, record):
     body = entry_event()
-    first = client.post(f"/v1/nominals/{record.nominal_id}/events", json=body, headers=auth(PARTNER))
-    again = client.post(f"/v1/nominals/{record.nominal_id}/events", json=body, headers=auth(PARTNER))
+    first = client.post(
+        f"/v1/nominals/{record.nominal_id}/events", json=body, headers=auth(PARTNER)
+    )
+    again = client.post(
+        f"/v1/nominals/{record.nominal_id}/events", json=body, headers=auth(PARTNER)
+    )
     assert first.status_code == 201, first.text
     assert again.status_code == 200, again.text
     assert again.json() == first.json()
@@ -264,8 +295,11 @@ def test_a_stale_if_match_is_412_and_appends_nothing(client, auth, record):
 
 
 def test_a_malformed_if_match_is_400(client, auth, record):
-    r = client.post(f"/v1/nominals/{record.nominal_id}/events", json=entry_event(),
-                    headers=auth(PARTNER, **{"If-Match": "yesterday"}))
+    r = client.post(
+        f"/v1/nominals/{record.nominal_id}/events",
+        json=entry_event(),
+        headers=auth(PARTNER, **{"If-Match": "yesterday"}),
+    )
     assert_problem(r, 400)
     assert history_versions(client, auth, record.nominal_id) == [1]
 
@@ -278,8 +312,11 @@ def fields(r: httpx.Response) -> list[str]:
 
 
 def test_a_bad_pnc_names_its_field(client, auth):
-    r = client.post("/v1/nominals", json=registration(identifiers={"pnc": "2002/0073319A"}),
-                    headers=auth(PARTNER))
+    r = client.post(
+        "/v1/nominals",
+        json=registration(identifiers={"pnc": "2002/0073319A"}),
+        headers=auth(PARTNER),
+    )
     assert "identifiers.pnc" in fields(r)
 
 
@@ -331,8 +368,11 @@ def test_an_unknown_payload_field_is_refused(client, auth, record):
 
 
 def test_an_unknown_event_type_is_refused(client, auth, record):
-    r = client.post(f"/v1/nominals/{record.nominal_id}/events",
-                    json=event("NominalRenamed", {}), headers=auth(PARTNER))
+    r = client.post(
+        f"/v1/nominals/{record.nominal_id}/events",
+        json=event("NominalRenamed", {}),
+        headers=auth(PARTNER),
+    )
     assert "type" in fields(r)
 
 
@@ -344,8 +384,11 @@ def test_a_broken_invariant_is_422_and_appends_nothing(client, auth, record):
 
 
 def test_malformed_json_is_400(client, auth):
-    r = client.post("/v1/nominals", content=b"{not json",
-                    headers=auth(PARTNER, **{"Content-Type": "application/json"}))
+    r = client.post(
+        "/v1/nominals",
+        content=b"{not json",
+        headers=auth(PARTNER, **{"Content-Type": "application/json"}),
+    )
     assert_problem(r, 400)
 
 
@@ -353,11 +396,13 @@ def test_malformed_json_is_400(client, auth):
 
 
 def test_a_duplicate_identifier_is_409_revealing_the_record_to_a_partner_only(client, auth, record):
-    mine = client.post("/v1/nominals", json=registration(identifiers={"pnc": record.pnc}),
-                       headers=auth(PARTNER))
+    mine = client.post(
+        "/v1/nominals", json=registration(identifiers={"pnc": record.pnc}), headers=auth(PARTNER)
+    )
     assert assert_problem(mine, 409)["existing_nominal_id"] == record.nominal_id
-    theirs = client.post("/v1/nominals", json=registration(identifiers={"pnc": record.pnc}),
-                         headers=auth(STRANGER))
+    theirs = client.post(
+        "/v1/nominals", json=registration(identifiers={"pnc": record.pnc}), headers=auth(STRANGER)
+    )
     body = assert_problem(theirs, 409)
     assert "existing_nominal_id" not in body
     assert record.nominal_id not in theirs.text
@@ -384,12 +429,14 @@ def test_look_up_by_each_identifier(client, auth):
 
 def test_a_short_pnc_is_stored_in_its_four_digit_form(client, auth):
     pnc = random_pnc()
-    r = client.post("/v1/nominals", json=registration(identifiers={"pnc": pnc[2:]}),
-                    headers=auth(PARTNER))
+    r = client.post(
+        "/v1/nominals", json=registration(identifiers={"pnc": pnc[2:]}), headers=auth(PARTNER)
+    )
     assert r.status_code == 201, r.text
     assert r.json()["event"]["payload"]["identifiers"]["pnc"] == pnc
-    dup = client.post("/v1/nominals", json=registration(identifiers={"pnc": pnc}),
-                      headers=auth(PARTNER))
+    dup = client.post(
+        "/v1/nominals", json=registration(identifiers={"pnc": pnc}), headers=auth(PARTNER)
+    )
     assert_problem(dup, 409)
 
 
@@ -406,47 +453,147 @@ def sha(text: str) -> str:
 
 def catalogue(entry_id: str) -> list[tuple[str, str, dict[str, Any]]]:
     """(poster, type, payload) for every type after registration, in an order the rules allow."""
-    plan = {k: f"{k} in place" for k in ("supervision", "monitoring_and_control",
-                                         "interventions_and_treatment", "victim_safety_planning",
-                                         "contingency")}
+    plan = {
+        k: f"{k} in place"
+        for k in (
+            "supervision",
+            "monitoring_and_control",
+            "interventions_and_treatment",
+            "victim_safety_planning",
+            "contingency",
+        )
+    }
     return [
         (PARTNER, "AgencyPartnered", {"agency": MAPPA, "reason": "level 2 management"}),
         (MAPPA, "AgencyPartnered", {"agency": "prison:LEI", "reason": "in custody"}),
-        (PARTNER, "OfficerAssigned", {"agency": PARTNER,
-                                      "officer": {"name": "P Officer", "role": "MOSOVO", "contact": "01"},
-                                      "supervisor": {"name": "S Super", "contact": "02"}}),
-        (PARTNER, "EntryRecorded", {"entry_type": "intelligence", "subject": "Sighting", "body": "Seen"}),
-        (PARTNER, "RestrictionRecorded", {"kind": "SHPO", "details": "No contact with children",
-                                          "starts_on": "2026-11-20", "ends_on": "2031-11-20"}),
-        (LEAD, "RiskAssessmentRecorded", {"tool": "OASys", "rosh_level": "high", "score": 42,
-                                          "assessed_on": "2026-11-19"}),
+        (
+            PARTNER,
+            "OfficerAssigned",
+            {
+                "agency": PARTNER,
+                "officer": {"name": "P Officer", "role": "MOSOVO", "contact": "01"},
+                "supervisor": {"name": "S Super", "contact": "02"},
+            },
+        ),
+        (
+            PARTNER,
+            "EntryRecorded",
+            {"entry_type": "intelligence", "subject": "Sighting", "body": "Seen"},
+        ),
+        (
+            PARTNER,
+            "RestrictionRecorded",
+            {
+                "kind": "SHPO",
+                "details": "No contact with children",
+                "starts_on": "2026-11-20",
+                "ends_on": "2031-11-20",
+            },
+        ),
+        (
+            LEAD,
+            "RiskAssessmentRecorded",
+            {"tool": "OASys", "rosh_level": "high", "score": 42, "assessed_on": "2026-11-19"},
+        ),
         (LEAD, "RiskManagementPlanUpdated", plan),
-        (PARTNER, "LevelChanged", {"to": 2, "rationale": "Escalating contact", "decided_on": "2026-11-20"}),
-        (MAPPA, "MeetingHeld", {"meeting_id": "m-1", "level": 2, "held_on": "2026-11-20",
-                                "chair": "A Chair", "invited": [PARTNER, LEAD],
-                                "attended": [{"agency": PARTNER, "name": "P Officer", "role": "MOSOVO"}],
-                                "apologies": [LEAD]}),
-        (PARTNER, "DisclosureDecisionRecorded", {"meeting_id": "m-1", "decision": "disclose",
-                                                 "recipient": "new partner", "rationale": "risk to her",
-                                                 "decided_on": "2026-11-20"}),
-        (MAPPA, "MinutesUploaded", {"meeting_id": "m-1", "meeting_date": "2026-11-20", "level": 2,
-                                    "document": {"sha256": sha("minutes"), "filename": "m.pdf",
-                                                 "media_type": "application/pdf", "size": 1234}}),
-        (PARTNER, "ReferralMade", {"referral_id": "r-1", "requested_level": 3, "reasons": "escalation",
-                                   "rosh_level": "very_high", "imminence": "days",
-                                   "agencies_to_invite": [{"agency": "housing:kent", "why": "address"}]}),
-        (MAPPA, "ReferralDecided", {"referral_id": "r-1", "decision": "level_2",
-                                    "feedback": "managed at level 2", "decided_on": "2026-11-21"}),
-        (PARTNER, "Level1ReviewRecorded", {"reviewed_on": "2026-11-20", "outcome": "refer",
-                                           "reviewers": [PARTNER, LEAD]}),
-        (MAPPA, "ActionSet", {"action_id": "a-1", "meeting_id": "m-1", "description": "Visit",
-                              "assigned_agency": PARTNER, "due_on": "2026-12-01"}),
-        (PARTNER, "ActionCompleted", {"action_id": "a-1", "outcome": "Visited, no concerns",
-                                      "completed_on": "2026-11-25"}),
+        (
+            PARTNER,
+            "LevelChanged",
+            {"to": 2, "rationale": "Escalating contact", "decided_on": "2026-11-20"},
+        ),
+        (
+            MAPPA,
+            "MeetingHeld",
+            {
+                "meeting_id": "m-1",
+                "level": 2,
+                "held_on": "2026-11-20",
+                "chair": "A Chair",
+                "invited": [PARTNER, LEAD],
+                "attended": [{"agency": PARTNER, "name": "P Officer", "role": "MOSOVO"}],
+                "apologies": [LEAD],
+            },
+        ),
+        (
+            PARTNER,
+            "DisclosureDecisionRecorded",
+            {
+                "meeting_id": "m-1",
+                "decision": "disclose",
+                "recipient": "new partner",
+                "rationale": "risk to her",
+                "decided_on": "2026-11-20",
+            },
+        ),
+        (
+            MAPPA,
+            "MinutesUploaded",
+            {
+                "meeting_id": "m-1",
+                "meeting_date": "2026-11-20",
+                "level": 2,
+                "document": {
+                    "sha256": sha("minutes"),
+                    "filename": "m.pdf",
+                    "media_type": "application/pdf",
+                    "size": 1234,
+                },
+            },
+        ),
+        (
+            PARTNER,
+            "ReferralMade",
+            {
+                "referral_id": "r-1",
+                "requested_level": 3,
+                "reasons": "escalation",
+                "rosh_level": "very_high",
+                "imminence": "days",
+                "agencies_to_invite": [{"agency": "housing:kent", "why": "address"}],
+            },
+        ),
+        (
+            MAPPA,
+            "ReferralDecided",
+            {
+                "referral_id": "r-1",
+                "decision": "level_2",
+                "feedback": "managed at level 2",
+                "decided_on": "2026-11-21",
+            },
+        ),
+        (
+            PARTNER,
+            "Level1ReviewRecorded",
+            {"reviewed_on": "2026-11-20", "outcome": "refer", "reviewers": [PARTNER, LEAD]},
+        ),
+        (
+            MAPPA,
+            "ActionSet",
+            {
+                "action_id": "a-1",
+                "meeting_id": "m-1",
+                "description": "Visit",
+                "assigned_agency": PARTNER,
+                "due_on": "2026-12-01",
+            },
+        ),
+        (
+            PARTNER,
+            "ActionCompleted",
+            {"action_id": "a-1", "outcome": "Visited, no concerns", "completed_on": "2026-11-25"},
+        ),
         (PARTNER, "CategoryChanged", {"to": 2, "rationale": "reassessed"}),
         (PARTNER, "LeadAgencyChanged", {"agency": PARTNER, "rationale": "police lead now"}),
-        ("prison:LEI", "CustodyChanged", {"status": "received", "establishment": "prison:LEI",
-                                          "expected_release_on": "2027-11-20"}),
+        (
+            "prison:LEI",
+            "CustodyChanged",
+            {
+                "status": "received",
+                "establishment": "prison:LEI",
+                "expected_release_on": "2027-11-20",
+            },
+        ),
         (PARTNER, "PartneringEnded", {"agency": LEAD, "reason": "case closed to probation"}),
         (PARTNER, "AreaTransferred", {"to_area": "kent", "rationale": "moved to Kent"}),
         (PARTNER, "EntryRetracted", {"retracts": entry_id, "rationale": "wrong record"}),
@@ -511,16 +658,20 @@ def test_history_pages_in_order(client, auth, record):
     url = f"/v1/nominals/{record.nominal_id}/events"
     for _ in range(4):
         assert client.post(url, json=entry_event(), headers=auth(PARTNER)).status_code == 201
-    page = client.get(f"/v1/nominals/{record.nominal_id}/history",
-                      params={"from_version": 2, "limit": 2}, headers=auth(PARTNER)).json()
+    page = client.get(
+        f"/v1/nominals/{record.nominal_id}/history",
+        params={"from_version": 2, "limit": 2},
+        headers=auth(PARTNER),
+    ).json()
     assert [e["version"] for e in page["events"]] == [2, 3]
     assert page["next_from_version"] == 4
-    rest = client.get(f"/v1/nominals/{record.nominal_id}/history",
-                      params={"from_version": 4, "limit": 10}, headers=auth(PARTNER)).json()
+    rest = client.get(
+        f"/v1/nominals/{record.nominal_id}/history",
+        params={"from_version": 4, "limit": 10},
+        headers=auth(PARTNER),
+    ).json()
     assert [e["version"] for e in rest["events"]] == [4, 5]
     assert rest["next_from_version"] is None
-
-
 
 
 @pytest.mark.parametrize("value", [True, 2.0, "2"])
@@ -542,15 +693,21 @@ def test_an_auditor_reads_any_record_with_a_justification_only(client, auth, rec
     auditor = "inspectorate:hmi"
     assert_problem(client.get(url, headers=auth(auditor, "audit:read")), 400)
     assert_problem(client.get(url, headers=auth(auditor, "audit:read", Justification="short")), 400)
-    r = client.get(url, headers=auth(auditor, "audit:read", Justification="annual MAPPA audit 2026"))
+    r = client.get(
+        url, headers=auth(auditor, "audit:read", Justification="annual MAPPA audit 2026")
+    )
     assert r.status_code == 200, r.text
     assert [e["version"] for e in r.json()["events"]] == [1]
-    missing = client.get(f"/v1/nominals/{uuid.uuid4()}/history",
-                         headers=auth(auditor, "audit:read", Justification="annual MAPPA audit 2026"))
+    missing = client.get(
+        f"/v1/nominals/{uuid.uuid4()}/history",
+        headers=auth(auditor, "audit:read", Justification="annual MAPPA audit 2026"),
+    )
     assert_problem(missing, 404)
 
 
-def test_a_partner_whose_agency_may_not_post_the_type_is_403_and_nothing_is_appended(client, auth, record):
+def test_a_partner_whose_agency_may_not_post_the_type_is_403_and_nothing_is_appended(
+    client, auth, record
+):
     url = f"/v1/nominals/{record.nominal_id}/events"
     partnering = event("AgencyPartnered", {"agency": "health:kent", "reason": "mental health team"})
     assert client.post(url, json=partnering, headers=auth(PARTNER)).status_code == 201

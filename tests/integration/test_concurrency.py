@@ -17,8 +17,9 @@ from mappa_record.service.auth import Principal
 from mappa_record.service.records import Conflict, NewEvent, Posted, PreconditionFailed, Records
 from tests.conftest import random_crn, random_pnc, registration
 
-POLICE = Principal(sub="test-police", agency="police:kent",
-                   scopes=frozenset({"records:read", "records:write"}))
+POLICE = Principal(
+    sub="test-police", agency="police:kent", scopes=frozenset({"records:read", "records:write"})
+)
 
 
 def together(n: int, call: Callable[[int], Any]) -> list[Any]:
@@ -57,8 +58,12 @@ def entry(event_id: uuid.UUID | None = None, subject: str = "Sighting") -> NewEv
 
 
 def versions(records: Records, nominal_id: str) -> list[int]:
-    return [e["version"] for e in records.history(
-        POLICE, uuid.UUID(nominal_id), from_version=1, limit=1000, justification=None)]
+    return [
+        e["version"]
+        for e in records.history(
+            POLICE, uuid.UUID(nominal_id), from_version=1, limit=1000, justification=None
+        )
+    ]
 
 
 def test_eight_concurrent_posts_of_one_event_store_it_once(records):
@@ -72,11 +77,14 @@ def test_eight_concurrent_posts_of_one_event_store_it_once(records):
     assert versions(records, nominal_id) == [1, 2]
 
 
-def test_concurrent_posts_of_one_event_id_with_different_bodies_store_one_and_refuse_the_rest(records):
+def test_concurrent_posts_of_one_event_id_with_different_bodies_store_one_and_refuse_the_rest(
+    records,
+):
     nominal_id = register(records)
     event_id = uuid.uuid4()
     outcomes = together(
-        8, lambda i: records.post_event(POLICE, uuid.UUID(nominal_id), entry(event_id, f"s{i}"), None)
+        8,
+        lambda i: records.post_event(POLICE, uuid.UUID(nominal_id), entry(event_id, f"s{i}"), None),
     )
     stored = [o for o in outcomes if isinstance(o, Posted)]
     assert len(stored) == 1 and stored[0].created
@@ -109,13 +117,17 @@ def test_concurrent_registrations_of_one_pnc_make_exactly_one_record(records):
 def test_sixteen_concurrent_posts_without_if_match_are_all_stored_in_contiguous_versions(records):
     nominal_id = register(records)
     outcomes = together(
-        16, lambda i: records.post_event(POLICE, uuid.UUID(nominal_id), entry(subject=f"s{i}"), None)
+        16,
+        lambda i: records.post_event(POLICE, uuid.UUID(nominal_id), entry(subject=f"s{i}"), None),
     )
     assert all(isinstance(o, Posted) and o.created for o in outcomes), outcomes
     assert sorted(o.version for o in outcomes) == list(range(2, 18))
     assert versions(records, nominal_id) == list(range(1, 18))
-    history = list(records.history(POLICE, uuid.UUID(nominal_id), from_version=1, limit=100,
-                                   justification=None))
+    history = list(
+        records.history(
+            POLICE, uuid.UUID(nominal_id), from_version=1, limit=100, justification=None
+        )
+    )
     for before, after in zip(history, history[1:], strict=False):
         assert after["prev_hash"] == before["hash"]
         assert after["position"] > before["position"]

@@ -14,13 +14,18 @@ from mappa_record.service.auth import Principal
 from mappa_record.service.records import NewEvent
 from tests.conftest import registration
 
-POLICE = Principal(sub="test-police", agency="police:kent",
-                   scopes=frozenset({"records:read", "records:write"}))
+POLICE = Principal(
+    sub="test-police", agency="police:kent", scopes=frozenset({"records:read", "records:write"})
+)
 
 
 def entry(i: int) -> NewEvent:
-    return NewEvent(event_id=uuid.uuid4(), type="EntryRecorded", occurred_at="2026-11-20",
-                    payload={"entry_type": "contact", "subject": f"contact {i}", "body": "b"})
+    return NewEvent(
+        event_id=uuid.uuid4(),
+        type="EntryRecorded",
+        occurred_at="2026-11-20",
+        payload={"entry_type": "contact", "subject": f"contact {i}", "body": "b"},
+    )
 
 
 def test_a_record_loaded_from_its_snapshot_is_the_record_replayed(service):

@@ -69,26 +69,50 @@ def agency_of(agency_type: str) -> str:
 def a_record() -> tuple[Nominal, str, str]:
     """A record with an entry posted by OTHER and an action assigned to OTHER."""
     nominal = Nominal.register(
-        nominal_id=uuid.uuid4(), event_id=str(uuid.uuid4()), occurred_at="2026-11-20",
-        recorded_at=T0, recorded_by={"sub": "s", "agency": OTHER},
-        payload={"identifiers": {"crn": "X123456"}, "name": {"family": "E", "given": []},
-                 "area": "kent", "category": 1, "level": 1, "lead_agency": LEAD},
+        nominal_id=uuid.uuid4(),
+        event_id=str(uuid.uuid4()),
+        occurred_at="2026-11-20",
+        recorded_at=T0,
+        recorded_by={"sub": "s", "agency": OTHER},
+        payload={
+            "identifiers": {"crn": "X123456"},
+            "name": {"family": "E", "given": []},
+            "area": "kent",
+            "category": 1,
+            "level": 1,
+            "lead_agency": LEAD,
+        },
     )
     entry = nominal.record(
-        "EntryRecorded", event_id=str(uuid.uuid4()), occurred_at="2026-11-20", recorded_at=T0,
+        "EntryRecorded",
+        event_id=str(uuid.uuid4()),
+        occurred_at="2026-11-20",
+        recorded_at=T0,
         recorded_by={"sub": "s", "agency": OTHER},
         payload={"entry_type": "other", "subject": "s", "body": "b"},
     )
     nominal.record(
-        "ActionSet", event_id=str(uuid.uuid4()), occurred_at="2026-11-20", recorded_at=T0,
+        "ActionSet",
+        event_id=str(uuid.uuid4()),
+        occurred_at="2026-11-20",
+        recorded_at=T0,
         recorded_by={"sub": "s", "agency": OTHER},
-        payload={"action_id": "a-1", "description": "d", "assigned_agency": OTHER, "due_on": "2026-12-01"},
+        payload={
+            "action_id": "a-1",
+            "description": "d",
+            "assigned_agency": OTHER,
+            "due_on": "2026-12-01",
+        },
     )
     return nominal, entry.event_id, "a-1"
 
 
-def may_post(agency: str, event_type: str, payload: dict[str, Any] | None = None,
-             nominal: Nominal | None = None) -> bool:
+def may_post(
+    agency: str,
+    event_type: str,
+    payload: dict[str, Any] | None = None,
+    nominal: Nominal | None = None,
+) -> bool:
     who = principal(agency)
     try:
         if event_type == "NominalRegistered":

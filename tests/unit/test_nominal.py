@@ -102,7 +102,12 @@ def minutes(level: int = 2, meeting_date: str = "2025-04-17") -> dict[str, Any]:
         "meeting_id": "m-1",
         "meeting_date": meeting_date,
         "level": level,
-        "document": {"sha256": "a" * 64, "filename": "m.pdf", "media_type": "application/pdf", "size": 10},
+        "document": {
+            "sha256": "a" * 64,
+            "filename": "m.pdf",
+            "media_type": "application/pdf",
+            "size": 10,
+        },
     }
 
 
@@ -119,8 +124,13 @@ def referral(referral_id: str = "r-1", requested_level: int = 2) -> dict[str, An
 
 
 def action(action_id: str = "a-1", assigned: str = POLICE) -> dict[str, Any]:
-    return {"action_id": action_id, "meeting_id": None, "description": "Visit the address",
-            "assigned_agency": assigned, "due_on": "2026-12-01"}
+    return {
+        "action_id": action_id,
+        "meeting_id": None,
+        "description": "Visit the address",
+        "assigned_agency": assigned,
+        "due_on": "2026-12-01",
+    }
 
 
 def entry() -> dict[str, Any]:
@@ -157,7 +167,9 @@ def test_category_3_is_registered_at_level_2_or_3(level):
     assert given(category=3, level=level).level == level
 
 
-@pytest.mark.parametrize(("field", "value"), [("level", 0), ("level", 4), ("category", 0), ("category", 5)])
+@pytest.mark.parametrize(
+    ("field", "value"), [("level", 0), ("level", 4), ("category", 0), ("category", 5)]
+)
 def test_level_and_category_out_of_range_are_refused_at_registration(field, value):
     with pytest.raises(InvalidValue):
         given(**{field: value})
@@ -178,7 +190,12 @@ def test_registration_refuses_an_unknown_area():
 
 
 def level_change(to: int) -> dict[str, Any]:
-    return {"to": to, "rationale": "Escalating contact", "decided_on": "2026-11-20", "meeting_id": None}
+    return {
+        "to": to,
+        "rationale": "Escalating contact",
+        "decided_on": "2026-11-20",
+        "meeting_id": None,
+    }
 
 
 def test_level_change_records_the_level_it_came_from():
@@ -273,7 +290,11 @@ def test_a_partner_can_become_the_lead_and_the_previous_lead_is_recorded():
 
 def test_a_lead_change_to_the_agency_already_leading_is_refused():
     with pytest.raises(NoChange):
-        when(given(lead_agency=PROBATION), "LeadAgencyChanged", {"agency": PROBATION, "rationale": "x"})
+        when(
+            given(lead_agency=PROBATION),
+            "LeadAgencyChanged",
+            {"agency": PROBATION, "rationale": "x"},
+        )
 
 
 def test_the_lead_agency_partnering_cannot_end_while_it_leads():
@@ -331,7 +352,9 @@ def test_an_area_transfer_to_the_area_held_is_refused():
 
 def test_an_area_transfer_records_the_area_it_came_from():
     nominal = given(area="kent")
-    event = when(nominal, "AreaTransferred", {"to_area": "leicestershire-rutland", "rationale": "moved"})
+    event = when(
+        nominal, "AreaTransferred", {"to_area": "leicestershire-rutland", "rationale": "moved"}
+    )
     assert nominal.area == "leicestershire-rutland"
     assert event.payload["from_area"] == "kent"
 
@@ -364,8 +387,9 @@ def test_minutes_due_on_and_lateness_are_filled_by_the_server():
     # Level 2: ten working days after Maundy Thursday 2025 skips Good Friday and Easter
     # Monday: 6 May 2025 (000, para 5.37). Recorded on the due date: on time.
     nominal = given(level=2)
-    on_time = when(nominal, "MinutesUploaded", minutes(level=2),
-                   at=datetime(2025, 5, 6, 16, 0, tzinfo=UTC))
+    on_time = when(
+        nominal, "MinutesUploaded", minutes(level=2), at=datetime(2025, 5, 6, 16, 0, tzinfo=UTC)
+    )
     assert on_time.payload["due_on"] == "2025-05-06"
     assert on_time.payload["late"] is False
     assert on_time.payload["working_days_taken"] == 10
@@ -373,9 +397,12 @@ def test_minutes_due_on_and_lateness_are_filled_by_the_server():
 
 def test_minutes_recorded_after_the_due_date_are_late_and_the_client_cannot_say_otherwise():
     nominal = given(level=2)
-    late = when(nominal, "MinutesUploaded",
-                minutes(level=3) | {"due_on": "2030-01-01", "late": False, "working_days_taken": 0},
-                at=datetime(2025, 5, 6, 16, 0, tzinfo=UTC))
+    late = when(
+        nominal,
+        "MinutesUploaded",
+        minutes(level=3) | {"due_on": "2030-01-01", "late": False, "working_days_taken": 0},
+        at=datetime(2025, 5, 6, 16, 0, tzinfo=UTC),
+    )
     # Level 3: five working days -> 28 April 2025.
     assert late.payload["due_on"] == "2025-04-28"
     assert late.payload["late"] is True
@@ -385,15 +412,21 @@ def test_minutes_recorded_after_the_due_date_are_late_and_the_client_cannot_say_
 def test_minutes_lateness_uses_the_london_date_of_recorded_at():
     # 23:30 UTC on 6 May 2025 is already 7 May in London (BST): one day late.
     nominal = given(level=2)
-    event = when(nominal, "MinutesUploaded", minutes(level=2),
-                 at=datetime(2025, 5, 6, 23, 30, tzinfo=UTC))
+    event = when(
+        nominal, "MinutesUploaded", minutes(level=2), at=datetime(2025, 5, 6, 23, 30, tzinfo=UTC)
+    )
     assert event.payload["late"] is True
 
 
 def test_a_disclosure_decision_names_a_known_meeting():
     nominal = given(level=2)
-    decision = {"meeting_id": "m-9", "decision": "defer", "recipient": None,
-                "rationale": "await the review", "decided_on": "2026-11-20"}
+    decision = {
+        "meeting_id": "m-9",
+        "decision": "defer",
+        "recipient": None,
+        "rationale": "await the review",
+        "decided_on": "2026-11-20",
+    }
     with pytest.raises(InvariantViolated) as refused:
         when(nominal, "DisclosureDecisionRecorded", decision)
     assert refused.value.field == "payload.meeting_id"
@@ -403,8 +436,13 @@ def test_a_disclosure_decision_names_a_known_meeting():
 
 
 def test_a_disclosure_names_its_recipient():
-    decision = {"meeting_id": None, "decision": "disclose", "recipient": None,
-                "rationale": "risk to a new partner", "decided_on": "2026-11-20"}
+    decision = {
+        "meeting_id": None,
+        "decision": "disclose",
+        "recipient": None,
+        "rationale": "risk to a new partner",
+        "decided_on": "2026-11-20",
+    }
     with pytest.raises(InvalidValue):
         when(given(), "DisclosureDecisionRecorded", decision)
 
@@ -412,7 +450,9 @@ def test_a_disclosure_names_its_recipient():
 # -- actions -----------------------------------------------------------------------------
 
 
-def completion(action_id: str = "a-1", outcome: str = "Address visited, no concerns") -> dict[str, Any]:
+def completion(
+    action_id: str = "a-1", outcome: str = "Address visited, no concerns"
+) -> dict[str, Any]:
     return {"action_id": action_id, "outcome": outcome, "completed_on": "2026-11-25"}
 
 
@@ -458,8 +498,12 @@ def test_an_action_names_a_known_meeting():
 
 
 def decision(referral_id: str = "r-1", outcome: str = "level_2") -> dict[str, Any]:
-    return {"referral_id": referral_id, "decision": outcome,
-            "feedback": "accepted for level 2", "decided_on": "2026-11-25"}
+    return {
+        "referral_id": referral_id,
+        "decision": outcome,
+        "feedback": "accepted for level 2",
+        "decided_on": "2026-11-25",
+    }
 
 
 def test_a_referral_is_decided_once():
@@ -493,20 +537,32 @@ def test_a_referral_is_made_once_and_asks_for_level_2_or_3():
 def test_custody_transfer_and_release_need_the_person_in_custody():
     nominal = given()
     with pytest.raises(InvariantViolated):
-        when(nominal, "CustodyChanged", {"status": "released", "establishment": None,
-                                         "expected_release_on": None})
+        when(
+            nominal,
+            "CustodyChanged",
+            {"status": "released", "establishment": None, "expected_release_on": None},
+        )
     with pytest.raises(InvariantViolated):
-        when(nominal, "CustodyChanged", {"status": "transferred", "establishment": PRISON,
-                                         "expected_release_on": None})
-    when(nominal, "CustodyChanged", {"status": "received", "establishment": PRISON,
-                                     "expected_release_on": "2027-06-01"})
+        when(
+            nominal,
+            "CustodyChanged",
+            {"status": "transferred", "establishment": PRISON, "expected_release_on": None},
+        )
+    when(
+        nominal,
+        "CustodyChanged",
+        {"status": "received", "establishment": PRISON, "expected_release_on": "2027-06-01"},
+    )
     assert nominal.custody["establishment"] == PRISON
 
 
 def test_custody_establishment_is_a_prison():
     with pytest.raises(InvalidValue):
-        when(given(), "CustodyChanged", {"status": "received", "establishment": POLICE,
-                                         "expected_release_on": None})
+        when(
+            given(),
+            "CustodyChanged",
+            {"status": "received", "establishment": POLICE, "expected_release_on": None},
+        )
 
 
 # -- deregistration ----------------------------------------------------------------------
@@ -519,20 +575,42 @@ def deregistration() -> dict[str, Any]:
 def samples(nominal: Nominal) -> dict[str, dict[str, Any]]:
     """One otherwise valid payload of every type but re-registration, for a level-1 record."""
     officer = {"name": "P Officer", "role": "offender manager", "contact": "01234"}
-    plan = {k: "in place" for k in ("supervision", "monitoring_and_control",
-                                    "interventions_and_treatment", "victim_safety_planning",
-                                    "contingency")}
+    plan = {
+        k: "in place"
+        for k in (
+            "supervision",
+            "monitoring_and_control",
+            "interventions_and_treatment",
+            "victim_safety_planning",
+            "contingency",
+        )
+    }
     return {
         "AgencyPartnered": partnered(PRISON),
         "PartneringEnded": partnered(POLICE),
         "OfficerAssigned": {"agency": POLICE, "officer": officer, "supervisor": None},
         "EntryRecorded": entry(),
-        "RestrictionRecorded": {"kind": "SHPO", "details": "x", "starts_on": "2026-11-20", "ends_on": None},
-        "RiskAssessmentRecorded": {"tool": "OASys", "rosh_level": "high", "score": 1.0,
-                                   "assessed_on": "2026-11-20", "authorised_by": None},
+        "RestrictionRecorded": {
+            "kind": "SHPO",
+            "details": "x",
+            "starts_on": "2026-11-20",
+            "ends_on": None,
+        },
+        "RiskAssessmentRecorded": {
+            "tool": "OASys",
+            "rosh_level": "high",
+            "score": 1.0,
+            "assessed_on": "2026-11-20",
+            "authorised_by": None,
+        },
         "RiskManagementPlanUpdated": plan,
-        "DisclosureDecisionRecorded": {"meeting_id": None, "decision": "defer", "recipient": None,
-                                       "rationale": "x", "decided_on": "2026-11-20"},
+        "DisclosureDecisionRecorded": {
+            "meeting_id": None,
+            "decision": "defer",
+            "recipient": None,
+            "rationale": "x",
+            "decided_on": "2026-11-20",
+        },
         "LevelChanged": level_change(2),
         "CategoryChanged": {"to": 2, "rationale": "x"},
         "LeadAgencyChanged": {"agency": POLICE, "rationale": "x"},
@@ -540,11 +618,19 @@ def samples(nominal: Nominal) -> dict[str, dict[str, Any]]:
         "MinutesUploaded": minutes(),
         "ReferralMade": referral(),
         "ReferralDecided": decision(),
-        "Level1ReviewRecorded": {"reviewed_on": "2026-11-20", "outcome": "remain_level_1",
-                                 "reviewers": [POLICE], "notes": None},
+        "Level1ReviewRecorded": {
+            "reviewed_on": "2026-11-20",
+            "outcome": "remain_level_1",
+            "reviewers": [POLICE],
+            "notes": None,
+        },
         "ActionSet": action(),
         "ActionCompleted": completion(),
-        "CustodyChanged": {"status": "received", "establishment": PRISON, "expected_release_on": None},
+        "CustodyChanged": {
+            "status": "received",
+            "establishment": PRISON,
+            "expected_release_on": None,
+        },
         "AreaTransferred": {"to_area": "leicestershire-rutland", "rationale": "moved"},
         "NominalDeregistered": deregistration(),
         "EntryRetracted": {"retracts": str(uuid.uuid4()), "rationale": "x"},
@@ -555,7 +641,9 @@ def test_samples_cover_every_event_type_but_registration_and_reregistration():
     assert set(samples(given())) == set(EVENT_TYPES) - {"NominalRegistered", "NominalReregistered"}
 
 
-@pytest.mark.parametrize("event_type", sorted(set(EVENT_TYPES) - {"NominalRegistered", "NominalReregistered"}))
+@pytest.mark.parametrize(
+    "event_type", sorted(set(EVENT_TYPES) - {"NominalRegistered", "NominalReregistered"})
+)
 def test_nothing_but_reregistration_is_posted_to_a_deregistered_record(event_type):
     nominal = given(by=POLICE, lead_agency=PROBATION)
     when(nominal, "NominalDeregistered", deregistration())
@@ -596,8 +684,11 @@ def retraction(event_id: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize(
     ("event_type", "view_key"),
-    [("EntryRecorded", "entries"), ("RestrictionRecorded", "restrictions"),
-     ("RiskAssessmentRecorded", "risk_assessments")],
+    [
+        ("EntryRecorded", "entries"),
+        ("RestrictionRecorded", "restrictions"),
+        ("RiskAssessmentRecorded", "risk_assessments"),
+    ],
 )
 def test_a_retraction_hides_the_item_from_the_view_and_keeps_it_retracted(event_type, view_key):
     nominal = given()
