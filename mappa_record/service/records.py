@@ -316,6 +316,9 @@ class Records:
             if nominal is None:
                 continue
             if _partner_reader(principal, nominal) or principal.has("audit:read"):
+                if not _partner_reader(principal, nominal):
+                    # Read as an auditor, even if the token also has records:read.
+                    _require_justification(justification)
                 self._log(principal, nominal_id, "GET /v1/nominals", "lookup", "allowed", justification)
                 results.append(_summary(nominal))
             else:

@@ -726,3 +726,24 @@ def test_a_partner_whose_partnering_ended_is_a_stranger(client, auth, record):
     assert_problem(client.post(url, json=entry_event(), headers=auth(PARTNER)), 404)
     found = client.get("/v1/nominals", params={"pnc": record.pnc}, headers=auth(PARTNER))
     assert found.json() == {"results": []}
+
+
+def test_an_auditor_with_records_read_too_looks_up_other_records_with_a_justification_only(
+    client, auth, record
+):
+    # police:elsewhere is not partnered; its audit:read lets it read any record, with a reason.
+    both = "records:read audit:read"
+    bare = client.get("/v1/nominals", params={"pnc": record.pnc}, headers=auth(STRANGER, both))
+    assert_problem(bare, 400)
+    justified = client.get(
+        "/v1/nominals",
+        params={"pnc": record.pnc},
+        headers=auth(STRANGER, both, Justification="annual MAPPA audit 2026"),
+    )
+    assert [x["nominal_id"] for x in justified.json()["results"]] == [record.nominal_id]
+    # Its own records need no reason.
+    mine = client.post("/v1/nominals", json=registration(), headers=auth(STRANGER))
+    pnc = mine.json()["event"]["payload"]["identifiers"]["pnc"]
+    own = client.get("/v1/nominals", params={"pnc": pnc}, headers=auth(STRANGER, both))
+    assert own.status_code == 200, own.text
+    assert len(own.json()["results"]) == 1
