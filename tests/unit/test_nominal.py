@@ -802,3 +802,19 @@ def test_the_hash_covers_the_payload():
     envelope.pop("hash")
     envelope["payload"] = dict(envelope["payload"], to=3)
     assert chain_hash(event.prev_hash, envelope) != event.hash
+
+
+def custody(status: str, establishment: str | None = PRISON) -> dict[str, Any]:
+    return {"status": status, "establishment": establishment, "expected_release_on": None}
+
+
+def test_a_transfer_to_the_prison_already_holding_the_person_is_refused():
+    nominal = given()
+    when(nominal, "CustodyChanged", custody("received", PRISON))
+    with pytest.raises(NoChange):
+        when(nominal, "CustodyChanged", custody("transferred", PRISON))
+    when(nominal, "CustodyChanged", custody("transferred", "prison:BMI"))
+    assert nominal.custody["establishment"] == "prison:BMI"
+    when(nominal, "CustodyChanged", custody("released", None))
+    with pytest.raises(InvariantViolated):
+        when(nominal, "CustodyChanged", custody("released", None))
