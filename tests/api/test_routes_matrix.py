@@ -747,3 +747,18 @@ def test_an_auditor_with_records_read_too_looks_up_other_records_with_a_justific
     own = client.get("/v1/nominals", params={"pnc": pnc}, headers=auth(STRANGER, both))
     assert own.status_code == 200, own.text
     assert len(own.json()["results"]) == 1
+
+
+def test_the_hash_of_a_registration_with_non_ascii_text_recomputes(client, auth):
+    body = registration(
+        name={"family": "Ó'Brien", "given": ["Zoë", "Siân"]},
+        offence_summary="Café — “quoted” text, 東京",
+        occurred_at="2026-11-20T09:15:00+00:00",
+    )
+    r = client.post("/v1/nominals", json=body, headers=auth(PARTNER))
+    assert r.status_code == 201, r.text
+    stored = r.json()["event"]
+    assert stored["occurred_at"] == "2026-11-20T09:15:00.000000Z"
+    assert stored["payload"]["name"]["given"] == ["Zoë", "Siân"]
+    covered = {k: v for k, v in stored.items() if k not in ("position", "hash")}
+    assert chain_hash(stored["prev_hash"], covered) == stored["hash"]
