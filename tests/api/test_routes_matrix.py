@@ -762,3 +762,16 @@ def test_the_hash_of_a_registration_with_non_ascii_text_recomputes(client, auth)
     assert stored["payload"]["name"]["given"] == ["Zoë", "Siân"]
     covered = {k: v for k, v in stored.items() if k not in ("position", "hash")}
     assert chain_hash(stored["prev_hash"], covered) == stored["hash"]
+
+
+def test_a_deregistered_record_is_read_but_takes_only_reregistration(client, auth, record):
+    url = f"/v1/nominals/{record.nominal_id}/events"
+    closing = event("NominalDeregistered", {"rationale": "notification period ended"})
+    assert client.post(url, json=closing, headers=auth(PARTNER)).status_code == 201
+    refused = client.post(url, json=entry_event(), headers=auth(PARTNER))
+    assert assert_problem(refused, 422)["type"].endswith("/record-deregistered")
+    view = client.get(f"/v1/nominals/{record.nominal_id}", headers=auth(PARTNER))
+    assert view.json()["status"] == "deregistered"
+    reopening = event("NominalReregistered", {"rationale": "new conviction"})
+    assert client.post(url, json=reopening, headers=auth(PARTNER)).status_code == 201
+    assert history_versions(client, auth, record.nominal_id) == [1, 2, 3]
