@@ -260,7 +260,7 @@ class Records:
 
     def _load(self, nominal_id: UUID, version: int | None = None) -> Nominal | None:
         try:
-            nominal = self.app.repository.get(nominal_id, version=version)
+            nominal: object = self.app.repository.get(nominal_id, version=version)
         except AggregateNotFoundError:
             return None
         assert isinstance(nominal, Nominal)
