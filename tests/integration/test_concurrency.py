@@ -144,3 +144,25 @@ def test_sixteen_concurrent_posts_with_the_same_if_match_store_exactly_one(recor
     assert len(stored) == 1, outcomes
     assert len(refused) == 15 and all(isinstance(o, PreconditionFailed) for o in refused), refused
     assert versions(records, nominal_id) == [1, 2]
+
+
+def test_a_conflict_in_a_shared_commit_refuses_only_the_append_that_conflicted(records):
+    # Concurrent appends to different records may share one transaction (committer.py):
+    # one conflicting identifier must not take the other appends down with it.
+    pnc = random_pnc()
+    others = [register(records) for _ in range(8)]
+
+    def work(i: int) -> Any:
+        if i < 2:
+            return register(records, identifiers={"pnc": pnc, "crn": random_crn()})
+        if i < 10:
+            return records.post_event(POLICE, uuid.UUID(others[i - 2]), entry(), None)
+        return register(records)
+
+    outcomes = together(16, work)
+    conflicts = [o for o in outcomes[:2] if isinstance(o, Conflict)]
+    assert len(conflicts) == 1, outcomes[:2]
+    assert all(isinstance(o, Posted) and o.version == 2 for o in outcomes[2:10]), outcomes
+    assert all(isinstance(o, str) for o in outcomes[10:]), outcomes[10:]
+    for nominal_id in others:
+        assert versions(records, nominal_id) == [1, 2]
