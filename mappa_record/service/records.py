@@ -133,7 +133,7 @@ class Records:
         payload = dict(payload)
         payload["identifiers"] = self._normalised_identifiers(payload.get("identifiers"), now)
         nominal_id = uuid5(NOMINAL_NAMESPACE, str(event_id))
-        occurred = occurred_at or now.date().isoformat()
+        occurred = occurred_at or london_date(now).isoformat()
         digest = _digest(principal, nominal_id, "NominalRegistered", occurred_at, payload)
         claims = [
             IdentifierClaim(kind, value, nominal_id)
@@ -259,7 +259,7 @@ class Records:
 
     def _load(self, nominal_id: UUID, version: int | None = None) -> Nominal | None:
         try:
-            nominal = self.app.repository.get(nominal_id, version=version)
+            nominal: object = self.app.repository.get(nominal_id, version=version)
         except AggregateNotFoundError:
             return None
         assert isinstance(nominal, Nominal)
