@@ -16,7 +16,7 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg import Cursor
 from psycopg.rows import DictRow
@@ -58,6 +58,25 @@ class NominalRecorder(PostgresApplicationRecorder):
         # Take the table lock first, as the stored-event insert will: every writer then
         # queues at one lock, so two writers can never wait on each other's index rows.
         self._lock_table(curs)
+        # Find a conflict with a query, never with a failing insert: an error inside the
+        # library's pipeline aborts it after statements were queued for preparation, and
+        # the pooled connection's prepared-statement cache no longer matches the server
+        # (its next use fails with "prepared statement ... does not exist").
+        curs.execute(
+            "SELECT 1 FROM event_index WHERE event_id = ANY(%s)"
+            " OR (nominal_id, version) IN (SELECT * FROM unnest(%s::uuid[], %s::bigint[]))"
+            " UNION ALL SELECT 1 FROM nominal_identifiers"
+            " WHERE (kind, value) IN (SELECT * FROM unnest(%s::text[], %s::text[])) LIMIT 1",
+            (
+                [e.event_id for e in indexed],
+                [e.nominal_id for e in indexed],
+                [e.version for e in indexed],
+                [c.kind for c in claims],
+                [c.value for c in claims],
+            ),
+        )
+        if curs.fetchone() is not None:
+            raise IntegrityError("an event id, a version or an identifier is already taken")
         if indexed:
             curs.executemany(
                 "INSERT INTO event_index (event_id, nominal_id, version, request_digest, agency)"
