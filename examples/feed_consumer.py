@@ -14,6 +14,7 @@ Last-Event-ID; without, it polls pages. See docs/integrating.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -25,7 +26,9 @@ from typing import Any
 import httpx
 
 
-def pages(client: httpx.Client, token: str, after: int, limit: int = 500) -> Iterator[dict[str, Any]]:
+def pages(
+    client: httpx.Client, token: str, after: int, limit: int = 500
+) -> Iterator[dict[str, Any]]:
     """Every notice after `after`, page by page, until the feed is caught up."""
     while True:
         r = client.get(
@@ -113,7 +116,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         main()
-    except KeyboardInterrupt:
-        pass

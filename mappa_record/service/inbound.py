@@ -194,7 +194,9 @@ def _identifiers(event: dict[str, Any], additional: dict[str, Any]) -> dict[str,
             found[kind] = _identifier(kind, item.get("value"), f"{where}.value")
     # Prison events also name the person in additionalInformation.
     if "noms" not in found and additional.get("nomsNumber") is not None:
-        found["noms"] = _identifier("noms", additional["nomsNumber"], "additionalInformation.nomsNumber")
+        found["noms"] = _identifier(
+            "noms", additional["nomsNumber"], "additionalInformation.nomsNumber"
+        )
     if not found:
         raise MalformedMessage(
             "the event names the person by CRN or NOMS number",
@@ -218,9 +220,9 @@ _JAVA_DATE = re.compile(
     r"(?P<time>\d{2}:\d{2}:\d{2}) (?P<zone>[A-Z]{1,5}) (?P<year>\d{4})$"
 )
 _ZONES = {
-    "GMT": timezone.utc,
-    "UTC": timezone.utc,
-    "Z": timezone.utc,
+    "GMT": UTC,
+    "UTC": UTC,
+    "Z": UTC,
     "BST": timezone(timedelta(hours=1)),
 }
 
@@ -336,7 +338,11 @@ def _registration(message: InboundMessage, nominal: Nominal) -> list[Translated]
             message.event_id("LevelChanged"),
             "LevelChanged",
             _occurred(message),
-            {"to": level, "rationale": rationale, "decided_on": london_date(message.occurred_at).isoformat()},
+            {
+                "to": level,
+                "rationale": rationale,
+                "decided_on": london_date(message.occurred_at).isoformat(),
+            },
         )
         # Category 3 exists only at levels 2 and 3: order the two changes so that the
         # record never passes through category 3 at level 1.
@@ -419,7 +425,9 @@ def _released(message: InboundMessage, nominal: Nominal) -> list[Translated]:
 class InboundResult:
     """What became of one message: `outcome` and a sentence, and the events it stored."""
 
-    outcome: str  # applied | already_applied | unknown_person | unused_type | no_change | not_applied
+    outcome: (
+        str  # applied | already_applied | unknown_person | unused_type | no_change | not_applied
+    )
     reason: str | None
     message_key: str
     nominal_id: str | None = None

@@ -42,7 +42,9 @@ def hmpps_event(
     }
 
 
-def mapp_registration(crn: str, category: str = "M2", level: str = "M2", **kw: Any) -> dict[str, Any]:
+def mapp_registration(
+    crn: str, category: str = "M2", level: str = "M2", **kw: Any
+) -> dict[str, Any]:
     return hmpps_event(
         "probation-case.registration.added",
         crn=crn,

@@ -16,8 +16,12 @@ def test_many_writers_on_one_record_all_succeed(client, auth, register):
 
     def write(w: int) -> None:
         for i in range(12):
-            body = event("EntryRecorded", {"entry_type": "visit", "subject": f"w{w} {i}", "body": "x"})
-            r = client.post(f"/v1/nominals/{nominal_id}/events", json=body, headers=auth("police:kent"))
+            body = event(
+                "EntryRecorded", {"entry_type": "visit", "subject": f"w{w} {i}", "body": "x"}
+            )
+            r = client.post(
+                f"/v1/nominals/{nominal_id}/events", json=body, headers=auth("police:kent")
+            )
             with lock:
                 statuses.append(r.status_code)
 

@@ -7,7 +7,6 @@ import importlib.util
 import itertools
 import json
 import threading
-import uuid
 from pathlib import Path
 
 import httpx
@@ -17,12 +16,21 @@ from tests.conftest import event
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTICE_FIELDS = {
-    "position", "event_id", "type", "nominal_id", "version", "agency", "recorded_at", "detail_url",
+    "position",
+    "event_id",
+    "type",
+    "nominal_id",
+    "version",
+    "agency",
+    "recorded_at",
+    "detail_url",
 }
 
 
 def _example():
-    spec = importlib.util.spec_from_file_location("feed_consumer", ROOT / "examples/feed_consumer.py")
+    spec = importlib.util.spec_from_file_location(
+        "feed_consumer", ROOT / "examples/feed_consumer.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -45,7 +53,9 @@ def latest(service):
 
 
 def entry(subject="Visit"):
-    return event("EntryRecorded", {"entry_type": "visit", "subject": subject, "body": "Seen at home"})
+    return event(
+        "EntryRecorded", {"entry_type": "visit", "subject": subject, "body": "Seen at home"}
+    )
 
 
 def post(client, auth, nominal_id, body, agency="police:kent"):
@@ -54,11 +64,15 @@ def post(client, auth, nominal_id, body, agency="police:kent"):
     return r.json()
 
 
-def test_notices_name_the_event_and_carry_no_personal_data(client, auth, register, latest, feed_token):
+def test_notices_name_the_event_and_carry_no_personal_data(
+    client, auth, register, latest, feed_token
+):
     start = latest()
     nominal_id = register("police:kent", name={"family": "Zebedee", "given": ["Quentin"]})
     stored = post(client, auth, nominal_id, entry())
-    r = client.get("/v1/feed", params={"after": start}, headers={"Authorization": f"Bearer {feed_token}"})
+    r = client.get(
+        "/v1/feed", params={"after": start}, headers={"Authorization": f"Bearer {feed_token}"}
+    )
     assert r.status_code == 200, r.text
     notices = [n for n in r.json()["notices"] if n["nominal_id"] == nominal_id]
     assert [n["type"] for n in notices] == ["NominalRegistered", "EntryRecorded"]
@@ -83,7 +97,9 @@ def test_the_detail_url_serves_a_partner_and_hides_the_event_from_a_stranger(
 ):
     start = latest()
     nominal_id = register("police:kent")
-    r = client.get("/v1/feed", params={"after": start}, headers={"Authorization": f"Bearer {feed_token}"})
+    r = client.get(
+        "/v1/feed", params={"after": start}, headers={"Authorization": f"Bearer {feed_token}"}
+    )
     notice = next(n for n in r.json()["notices"] if n["nominal_id"] == nominal_id)
     mine = client.get(notice["detail_url"], headers=auth("police:kent", "records:read"))
     assert mine.status_code == 200
@@ -96,7 +112,9 @@ def test_the_feed_needs_feed_read(client, auth):
     assert client.get("/v1/feed").status_code == 401
     r = client.get("/v1/feed", headers=auth("police:kent", "records:read records:write"))
     assert r.status_code == 403
-    r = client.get("/v1/feed", headers=auth("police:kent", "records:read") | {"Accept": "text/event-stream"})
+    r = client.get(
+        "/v1/feed", headers=auth("police:kent", "records:read") | {"Accept": "text/event-stream"}
+    )
     assert r.status_code == 403
 
 
@@ -109,7 +127,9 @@ def test_bad_positions_and_limits_are_refused(client, feed_token):
     assert r.status_code == 400
 
 
-def test_pages_follow_one_another_without_gaps_or_repeats(client, auth, register, latest, feed_token):
+def test_pages_follow_one_another_without_gaps_or_repeats(
+    client, auth, register, latest, feed_token
+):
     start = latest()
     nominal_id = register("police:kent")
     for i in range(6):
@@ -117,8 +137,11 @@ def test_pages_follow_one_another_without_gaps_or_repeats(client, auth, register
     seen = []
     after = start
     while True:
-        r = client.get("/v1/feed", params={"after": after, "limit": 2},
-                       headers={"Authorization": f"Bearer {feed_token}"})
+        r = client.get(
+            "/v1/feed",
+            params={"after": after, "limit": 2},
+            headers={"Authorization": f"Bearer {feed_token}"},
+        )
         page = r.json()
         seen += page["notices"]
         if not page["notices"]:
@@ -227,7 +250,9 @@ def test_the_stream_delivers_notices_as_they_commit_and_resumes_with_last_event_
             assert r.headers["content-type"].startswith("text/event-stream")
             # Posted after the stream opened: it must arrive through the open connection.
             writer = threading.Thread(
-                target=lambda: [post(client, auth, nominal_id, entry(f"live {i}")) for i in range(3)]
+                target=lambda: [
+                    post(client, auth, nominal_id, entry(f"live {i}")) for i in range(3)
+                ]
             )
             writer.start()
             notices, ids = _read_stream(r, 3)
@@ -248,21 +273,24 @@ def test_a_streaming_consumer_sees_every_event_once_and_in_order_across_concurre
     start = latest()
     threads, posted, errors = _writers(client, auth, nominal_ids, per_writer=10, writers=4)
     headers = {"Authorization": f"Bearer {feed_token}", "Accept": "text/event-stream"}
-    with httpx.Client(base_url=base_url, timeout=httpx.Timeout(10.0)) as sse:
-        with sse.stream("GET", "/v1/feed", params={"after": start, "limit": 5}, headers=headers) as r:
-            for t in threads:
-                t.start()
-            streamed = []
-            for notice, _ in _sse(r):
-                streamed.append(notice)
-                if len([n for n in streamed if n["nominal_id"] in nominal_ids]) == 40:
-                    break
-            for t in threads:
-                t.join()
+    with httpx.Client(base_url=base_url, timeout=httpx.Timeout(10.0)) as sse, sse.stream(
+        "GET", "/v1/feed", params={"after": start, "limit": 5}, headers=headers
+    ) as r:
+        for t in threads:
+            t.start()
+        streamed = []
+        for notice, _ in _sse(r):
+            streamed.append(notice)
+            if len([n for n in streamed if n["nominal_id"] in nominal_ids]) == 40:
+                break
+        for t in threads:
+            t.join()
     assert not errors, errors
     ids = [n["event_id"] for n in streamed if n["nominal_id"] in nominal_ids]
     assert len(ids) == len(set(ids)) == 40 and set(ids) == set(posted)
     positions = [n["position"] for n in streamed]
     assert positions == sorted(set(positions))
     for nominal_id in nominal_ids:
-        assert [n["version"] for n in streamed if n["nominal_id"] == nominal_id] == list(range(2, 22))
+        assert [n["version"] for n in streamed if n["nominal_id"] == nominal_id] == list(
+            range(2, 22)
+        )

@@ -71,7 +71,9 @@ def test_a_duplicate_is_not_reapplied_after_the_record_moved_on(
         "occurred_at": "2026-11-21",
         "payload": {"to": 1, "rationale": "Panel decided level 1", "decided_on": "2026-11-21"},
     }
-    r = client.post(f"/v1/nominals/{nominal_id}/events", json=back, headers=auth("probation:midlands"))
+    r = client.post(
+        f"/v1/nominals/{nominal_id}/events", json=back, headers=auth("probation:midlands")
+    )
     assert r.status_code == 201, r.text
     again = inbound(message)
     assert again.json()["outcome"] == "already_applied"
@@ -304,8 +306,16 @@ def test_an_event_type_this_service_does_not_use_changes_nothing(inbound, person
 def test_crn_and_noms_of_different_records_change_nothing(inbound, person):
     _, crn, _ = person()
     _, _, noms = person()
-    r = inbound(sns(hmpps_event("probation-case.registration.deregistered", crn=crn, noms=noms,
-                                registerTypeCode="MAPP")))
+    r = inbound(
+        sns(
+            hmpps_event(
+                "probation-case.registration.deregistered",
+                crn=crn,
+                noms=noms,
+                registerTypeCode="MAPP",
+            )
+        )
+    )
     assert r.status_code == 202
     assert r.json()["outcome"] == "not_applied"
 
@@ -390,7 +400,9 @@ def test_without_a_token_the_answer_is_401(client, person):
 
 def test_an_agency_type_the_access_table_refuses_gets_403(inbound, person, view):
     nominal_id, crn, _ = person()
-    event = hmpps_event("probation-case.registration.deregistered", crn=crn, registerTypeCode="MAPP")
+    event = hmpps_event(
+        "probation-case.registration.deregistered", crn=crn, registerTypeCode="MAPP"
+    )
     r = inbound(sns(event), agency=PRISON_CLIENT)  # prisons may not deregister (DESIGN s. 3)
     assert r.status_code == 403
     assert view(nominal_id)["status"] == "active"
