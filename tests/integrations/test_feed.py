@@ -273,9 +273,10 @@ def test_a_streaming_consumer_sees_every_event_once_and_in_order_across_concurre
     start = latest()
     threads, posted, errors = _writers(client, auth, nominal_ids, per_writer=10, writers=4)
     headers = {"Authorization": f"Bearer {feed_token}", "Accept": "text/event-stream"}
-    with httpx.Client(base_url=base_url, timeout=httpx.Timeout(10.0)) as sse, sse.stream(
-        "GET", "/v1/feed", params={"after": start, "limit": 5}, headers=headers
-    ) as r:
+    with (
+        httpx.Client(base_url=base_url, timeout=httpx.Timeout(10.0)) as sse,
+        sse.stream("GET", "/v1/feed", params={"after": start, "limit": 5}, headers=headers) as r,
+    ):
         for t in threads:
             t.start()
         streamed = []
@@ -294,3 +295,44 @@ def test_a_streaming_consumer_sees_every_event_once_and_in_order_across_concurre
         assert [n["version"] for n in streamed if n["nominal_id"] == nominal_id] == list(
             range(2, 22)
         )
+
+
+def test_the_example_stream_client_resumes_after_the_position_it_is_given(
+    base_url, client, auth, register, latest, feed_token
+):
+    nominal_id = register("police:kent")
+    start = latest()
+    for i in range(3):
+        post(client, auth, nominal_id, entry(f"example {i}"))
+    with httpx.Client(base_url=base_url, timeout=httpx.Timeout(10.0)) as sse:
+        notices = feed_consumer.stream(sse, feed_token, start)
+        first = [next(notices) for _ in range(3)]
+        notices.close()
+    ours = [n["version"] for n in first if n["nominal_id"] == nominal_id]
+    assert ours == [2, 3, 4]
+
+
+@pytest.fixture
+def short_streams(app):
+    """Streams that beat every 0.2 s and end after 1 s, for this test only."""
+    from mappa_record.api.routes.feed import _feed
+    from mappa_record.service.feed import StreamLimits
+
+    _feed(app)
+    saved = app.state.feed_limits
+    app.state.feed_limits = StreamLimits(heartbeat_seconds=0.2, max_seconds=1.0)
+    yield
+    app.state.feed_limits = saved
+
+
+def test_a_quiet_stream_sends_keep_alives_and_ends_so_the_client_reconnects(
+    base_url, latest, feed_token, short_streams
+):
+    headers = {"Authorization": f"Bearer {feed_token}", "Accept": "text/event-stream"}
+    with httpx.Client(base_url=base_url, timeout=httpx.Timeout(10.0)) as sse, sse.stream(
+        "GET", "/v1/feed", params={"after": latest() + 10**9}, headers=headers
+    ) as r:
+        lines = list(r.iter_lines())  # ends by itself: the server closes the stream
+    assert lines[0] == "retry: 2000"
+    assert ": keep-alive" in lines
+    assert not any(line.startswith("data:") for line in lines)
