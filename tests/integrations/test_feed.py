@@ -329,9 +329,10 @@ def test_a_quiet_stream_sends_keep_alives_and_ends_so_the_client_reconnects(
     base_url, latest, feed_token, short_streams
 ):
     headers = {"Authorization": f"Bearer {feed_token}", "Accept": "text/event-stream"}
-    with httpx.Client(base_url=base_url, timeout=httpx.Timeout(10.0)) as sse, sse.stream(
-        "GET", "/v1/feed", params={"after": latest() + 10**9}, headers=headers
-    ) as r:
+    with (
+        httpx.Client(base_url=base_url, timeout=httpx.Timeout(10.0)) as sse,
+        sse.stream("GET", "/v1/feed", params={"after": latest() + 10**9}, headers=headers) as r,
+    ):
         lines = list(r.iter_lines())  # ends by itself: the server closes the stream
     assert lines[0] == "retry: 2000"
     assert ": keep-alive" in lines
