@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from eventsourcing.persistence import PersistenceError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -52,15 +53,23 @@ TABLE: dict[type[BaseException], tuple[int, str, str]] = {
     RecordClosed: (422, "record-deregistered", "Record deregistered"),
     InvariantViolated: (422, "rule-broken", "A rule of the record forbids this"),
     DomainError: (422, "rule-broken", "A rule of the record forbids this"),
+    # The database is down or unreachable: nothing was acknowledged, so a retry is safe.
+    PersistenceError: (503, "unavailable", "Service unavailable"),
 }
 
 
 def problem(
-    status: int, slug: str, title: str, detail: str, **extra: Any
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
 ) -> JSONResponse:
     body = {"type": TYPE_BASE + slug, "title": title, "status": status, "detail": detail}
     body.update(extra)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 401:
+        headers = {"WWW-Authenticate": "Bearer"} | (headers or {})
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
@@ -84,6 +93,12 @@ async def _handle_known(request: Request, exc: Exception) -> JSONResponse:
         extra["errors"] = [{"field": exc.field, "message": exc.message}]
     if isinstance(exc, Conflict) and exc.existing:
         extra["existing_nominal_id"] = exc.existing
+    if isinstance(exc, PersistenceError):
+        log.warning("database error: %s", exc)
+        return problem(
+            status, slug, title, "the record store is unavailable: retry later",
+            headers={"Retry-After": "5"},
+        )
     detail = exc.message if isinstance(exc, DomainError) else str(exc)
     return problem(status, slug, title, detail, **extra)
 

@@ -16,6 +16,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -46,9 +47,19 @@ Ref = Annotated[
 ]
 Agency = Annotated[str, _domain_check(parse_agency)]
 Area = Annotated[str, _domain_check(parse_area)]
-MultiAgencyLevel = Literal[2, 3]
-AnyLevel = Literal[1, 2, 3]
-AnyCategory = Literal[1, 2, 3, 4]
+
+
+def _whole_number(value: Any) -> Any:
+    # Without this a JSON `true` passes as level or category 1, and `2.0` as 2.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("must be a whole number")
+    return value
+
+
+WholeNumber = BeforeValidator(_whole_number)
+MultiAgencyLevel = Annotated[Literal[2, 3], WholeNumber]
+AnyLevel = Annotated[Literal[1, 2, 3], WholeNumber]
+AnyCategory = Annotated[Literal[1, 2, 3, 4], WholeNumber]
 RoshLevel = Literal["low", "medium", "high", "very_high"]
 
 

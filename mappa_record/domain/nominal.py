@@ -521,6 +521,8 @@ def _decide_custody(n: Nominal, p: Payload, _: datetime) -> Payload:
         p["establishment"] = establishment
         if status == "transferred" and not in_custody:
             raise InvariantViolated("a transfer is between prisons: the person is not in custody")
+        if status == "transferred" and n.custody and establishment == n.custody["establishment"]:
+            raise NoChange(f"the person is already held at {establishment}")
     elif not in_custody:
         raise InvariantViolated("the person is not in custody")
     return p

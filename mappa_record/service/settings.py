@@ -80,4 +80,4 @@ def load_settings() -> Settings:
         name = str(first["loc"][0]).upper() if first["loc"] else "a setting"
         if name != "DATABASE_URL" and not name.startswith("MAPPA_"):
             name = "MAPPA_" + name
-        raise SettingsError(f"{name}: {first['msg']}") from None
+        raise SettingsError(f"{name}: {first['msg'].removeprefix('Value error, ')}") from None

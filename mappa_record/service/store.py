@@ -2,10 +2,9 @@
 
 `NominalRecorder` is the library's application recorder with one addition: rows of our own
 index tables (event ids for idempotency, identifiers for uniqueness) are inserted in the
-same transaction as the stored events, after the recorder's table lock, so an event and its
-index rows are committed together or not at all. Called with no extra rows it behaves
-exactly as the library's recorder (its own test cases run against it:
-tests/integration/test_recorder_cases.py).
+same transaction as the stored events, after the recorder's table lock and its insert, so an
+event and its index rows are committed together or not at all. Called with no extra rows it
+behaves exactly as the library's recorder (its own test cases run against it).
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg import Cursor
 from psycopg.rows import DictRow
@@ -48,49 +47,36 @@ class IdentifierClaim:
 class NominalRecorder(PostgresApplicationRecorder):
     """The library's recorder, writing our index rows in the same transaction."""
 
-    def _insert_events(
+    def _fetch_ids_after_insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> None:
+    ) -> Sequence[int] | None:
+        # Runs inside the recorder's transaction, after its table lock and the stored-event
+        # insert (so a stream conflict has already been raised). Every writer holds that one
+        # lock before touching the index tables, so no two can wait on each other.
+        notification_ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
         indexed: Sequence[IndexedEvent] = kwargs.get("indexed_events", ())
         claims: Sequence[IdentifierClaim] = kwargs.get("identifier_claims", ())
-        if not indexed and not claims:
-            return
-        # Take the table lock first, as the stored-event insert will: every writer then
-        # queues at one lock, so two writers can never wait on each other's index rows.
-        self._lock_table(curs)
-        # Find a conflict with a query, never with a failing insert: an error inside the
-        # library's pipeline aborts it after statements were queued for preparation, and
-        # the pooled connection's prepared-statement cache no longer matches the server
-        # (its next use fails with "prepared statement ... does not exist").
-        curs.execute(
-            "SELECT 1 FROM event_index WHERE event_id = ANY(%s)"
-            " OR (nominal_id, version) IN (SELECT * FROM unnest(%s::uuid[], %s::bigint[]))"
-            " UNION ALL SELECT 1 FROM nominal_identifiers"
-            " WHERE (kind, value) IN (SELECT * FROM unnest(%s::text[], %s::text[])) LIMIT 1",
-            (
-                [e.event_id for e in indexed],
-                [e.nominal_id for e in indexed],
-                [e.version for e in indexed],
-                [c.kind for c in claims],
-                [c.value for c in claims],
-            ),
-        )
-        if curs.fetchone() is not None:
-            raise IntegrityError("an event id, a version or an identifier is already taken")
-        if indexed:
-            curs.executemany(
-                "INSERT INTO event_index (event_id, nominal_id, version, request_digest, agency)"
-                " VALUES (%s, %s, %s, %s, %s)",
-                [
-                    (e.event_id, e.nominal_id, e.version, e.request_digest, e.agency)
-                    for e in indexed
-                ],
-            )
-        if claims:
-            curs.executemany(
-                "INSERT INTO nominal_identifiers (kind, value, nominal_id) VALUES (%s, %s, %s)",
-                [(c.kind, c.value, c.nominal_id) for c in claims],
-            )
+        if indexed or claims:
+            # A nested pipeline block syncs on exit, so a unique violation is raised here, as
+            # the library's IntegrityError, and not later as an aborted pipeline.
+            with curs.connection.pipeline():
+                if indexed:
+                    curs.executemany(
+                        "INSERT INTO event_index"
+                        " (event_id, nominal_id, version, request_digest, agency)"
+                        " VALUES (%s, %s, %s, %s, %s)",
+                        [
+                            (e.event_id, e.nominal_id, e.version, e.request_digest, e.agency)
+                            for e in indexed
+                        ],
+                    )
+                if claims:
+                    curs.executemany(
+                        "INSERT INTO nominal_identifiers (kind, value, nominal_id)"
+                        " VALUES (%s, %s, %s)",
+                        [(c.kind, c.value, c.nominal_id) for c in claims],
+                    )
+        return notification_ids
 
 
 class Nominals(Application[UUID]):
