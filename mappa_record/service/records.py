@@ -16,6 +16,7 @@ from typing import Any
 from uuid import UUID, uuid5
 
 from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
 
 from mappa_record.domain.calendar import london_date
 from mappa_record.domain.chain import canonical_json
@@ -208,12 +209,15 @@ class Records:
         access.require_scope(principal, "records:write")
         access.require_scope(principal, "inbound:hmpps")
         for _ in range(MAX_ATTEMPTS):
-            found = [p for p in (self._already_stored(i, None) for i in seen) if p is not None]
-            if found:
-                return found
+            # Load first, then look for the message's events: whatever the loaded record
+            # already shows is then also in the index, so a concurrent delivery of the same
+            # message is reported as applied before, not judged as "no change".
             nominal = self._load(nominal_id)
             if nominal is None:
                 raise NotFound("no such record")
+            found = [p for p in (self._already_stored(i, None) for i in seen) if p is not None]
+            if found:
+                return found
             digests = []
             for new in decide(nominal):
                 access.require_may_post(principal, nominal, new.type, new.payload)

@@ -406,3 +406,26 @@ def test_an_agency_type_the_access_table_refuses_gets_403(inbound, person, view)
     r = inbound(sns(event), agency=PRISON_CLIENT)  # prisons may not deregister (DESIGN s. 3)
     assert r.status_code == 403
     assert view(nominal_id)["status"] == "active"
+
+
+def test_one_message_delivered_concurrently_is_applied_once(inbound, person, view):
+    import threading
+
+    nominal_id, crn, _ = person(category=1, level=1)
+    message = sns(mapp_registration(crn, category="M2", level="M3"))
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def deliver() -> None:
+        r = inbound(message)
+        with lock:
+            outcomes.append(r.json().get("outcome", r.text))
+
+    threads = [threading.Thread(target=deliver) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["already_applied"] * 7 + ["applied"]
+    assert view(nominal_id)["version"] == 3
+    assert (view(nominal_id)["category"], view(nominal_id)["level"]) == (2, 3)
