@@ -337,3 +337,10 @@ def test_a_quiet_stream_sends_keep_alives_and_ends_so_the_client_reconnects(
     assert lines[0] == "retry: 2000"
     assert ": keep-alive" in lines
     assert not any(line.startswith("data:") for line in lines)
+
+
+def test_the_integration_routes_are_in_the_openapi_document(client):
+    paths = client.get("/openapi.json").json()["paths"]
+    assert "text/event-stream" in paths["/v1/feed"]["get"]["responses"]["200"]["content"]
+    inbound = paths["/v1/inbound/hmpps-domain-events"]["post"]
+    assert inbound["requestBody"]["content"]["application/json"]["example"]["eventType"]
