@@ -443,8 +443,7 @@ class InboundResult:
 
 def receive(records: Records, principal: Principal, body: Any) -> InboundResult:
     """Read, translate and apply one HMPPS domain event, at most once."""
-    access.require_scope(principal, "records:write")
-    access.require_scope(principal, "inbound:hmpps")
+    access.require_inbound_client(principal)
     try:
         message = read_message(body)
     except Skip as skip:

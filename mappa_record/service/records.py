@@ -206,8 +206,7 @@ class Records:
         and its stored events come back; otherwise `decide` says, from the record as it
         stands, which events to append, and they are stored together or not at all.
         """
-        access.require_scope(principal, "records:write")
-        access.require_scope(principal, "inbound:hmpps")
+        access.require_inbound_client(principal)
         for _ in range(MAX_ATTEMPTS):
             # Load first, then look for the message's events: whatever the loaded record
             # already shows is then also in the index, so a concurrent delivery of the same

@@ -389,6 +389,8 @@ def test_without_inbound_hmpps_the_answer_is_403(inbound, person, view):
     assert r.status_code == 403
     r = inbound(message, scopes="inbound:hmpps")
     assert r.status_code == 403
+    r = inbound(message, agency="police:national-pnc")  # both scopes, not a probation/prison client
+    assert r.status_code == 403
     assert view(nominal_id)["version"] == 1
 
 
