@@ -15,6 +15,7 @@ from uuid import UUID
 from pydantic import (
     AfterValidator,
     AwareDatetime,
+    PastDate,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -92,7 +93,7 @@ class NominalRegistered(Strict):
     identifiers: Identifiers
     name: Name
     aliases: list[Name] = Field(default_factory=list, max_length=50)
-    date_of_birth: date
+    date_of_birth: PastDate
     gender: ShortText | None = None
     area: Area
     category: AnyCategory

@@ -204,6 +204,13 @@ class Nominal(Aggregate):
     ) -> Nominal:
         """Register a new nominal; the registering agency and the lead become partners."""
         payload = decide_registration(payload)
+        founders = [recorded_by["agency"], payload.get("lead_agency")]
+        if not any(a and is_responsible_authority(a) for a in founders):
+            raise InvariantViolated(
+                "a record starts with a Responsible Authority partner: register it as police, "
+                "probation or prison, or name one of them as the lead agency",
+                field="lead_agency",
+            )
         prev_hash = GENESIS_HASH
         digest = chain_hash(
             prev_hash,

@@ -68,6 +68,17 @@ class GroupCommitter:
         self._closed = True
         self._queue.put(None)
         self._thread.join(timeout=10)
+        # Nothing may wait forever: whatever was queued behind the stop is refused.
+        leftovers = list(self._carry)
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                leftovers.append(item)
+        for append in leftovers:
+            append.done.set_exception(RuntimeError("the record store closed before this append"))
 
     def _next_batch(self) -> list[_Append] | None:
         waiting: list[_Append] = list(self._carry)

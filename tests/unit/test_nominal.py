@@ -818,3 +818,33 @@ def test_a_transfer_to_the_prison_already_holding_the_person_is_refused():
     when(nominal, "CustodyChanged", custody("released", None))
     with pytest.raises(InvariantViolated):
         when(nominal, "CustodyChanged", custody("released", None))
+
+
+def test_a_record_cannot_start_without_a_responsible_authority_partner():
+    from datetime import UTC, datetime
+    from uuid import uuid4
+
+    import pytest
+
+    from mappa_record.domain.errors import InvariantViolated
+    from mappa_record.domain.nominal import Nominal
+
+    payload = {
+        "identifiers": {"crn": "X123456"}, "name": {"family": "E", "given": []},
+        "date_of_birth": "1980-01-01", "area": "kent", "category": 2, "level": 1,
+        "lead_agency": None,
+    }
+    with pytest.raises(InvariantViolated, match="Responsible Authority"):
+        Nominal.register(
+            nominal_id=uuid4(), event_id=str(uuid4()), occurred_at="2026-11-20",
+            recorded_at=datetime(2026, 11, 20, tzinfo=UTC),
+            recorded_by={"sub": "h", "agency": "health:kent-nhs"}, payload=dict(payload),
+        )
+    # with a Responsible Authority lead it may start
+    nominal = Nominal.register(
+        nominal_id=uuid4(), event_id=str(uuid4()), occurred_at="2026-11-20",
+        recorded_at=datetime(2026, 11, 20, tzinfo=UTC),
+        recorded_by={"sub": "h", "agency": "health:kent-nhs"},
+        payload=payload | {"lead_agency": "probation:kss"},
+    )
+    assert set(nominal.partners) == {"health:kent-nhs", "probation:kss"}
