@@ -20,6 +20,7 @@ from mappa_record.domain.errors import (
 )
 from mappa_record.service.access import Forbidden, NotFound
 from mappa_record.service.auth import Unauthenticated
+from mappa_record.service.inbound import MalformedMessage
 from mappa_record.service.minutes import DocumentTooLarge, UnsupportedDocument
 from mappa_record.service.records import Conflict, JustificationRequired, PreconditionFailed
 
@@ -49,6 +50,7 @@ TABLE: dict[type[BaseException], tuple[int, str, str]] = {
     NotFound: (404, "not-found", "Not found"),
     JustificationRequired: (400, "justification-required", "Justification required"),
     BadRequest: (400, "bad-request", "Bad request"),
+    MalformedMessage: (400, "malformed-message", "Malformed message"),
     Conflict: (409, "conflict", "Conflict"),
     PreconditionFailed: (412, "precondition-failed", "Precondition failed"),
     PayloadTooLarge: (413, "payload-too-large", "Payload too large"),

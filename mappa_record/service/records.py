@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID, uuid5
 
 from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
 
 from mappa_record.domain.calendar import london_date
 from mappa_record.domain.chain import canonical_json
@@ -190,6 +191,81 @@ class Records:
                 return stored
         raise Conflict("the record is busy: try again")
 
+    def apply_inbound(
+        self,
+        principal: Principal,
+        nominal_id: UUID,
+        seen: Sequence[UUID],
+        decide: Callable[[Nominal], Sequence[NewEvent]],
+    ) -> list[Posted]:
+        """Apply what a national integration announced to the record that holds the person.
+
+        No partnering is needed: `inbound:hmpps` is granted only to the national probation
+        and prison integration clients (docs/adr/007-integrations.md). Everything else is
+        as for any post: the access table by agency type, the aggregate's invariants, the
+        event index. If any event id in `seen` is stored, the message was applied before
+        and its stored events come back; otherwise `decide` says, from the record as it
+        stands, which events to append, and they are stored together or not at all.
+        """
+        access.require_inbound_client(principal)
+        for _ in range(MAX_ATTEMPTS):
+            # Load first, then look for the message's events: whatever the loaded record
+            # already shows is then also in the index, so a concurrent delivery of the same
+            # message is reported as applied before, not judged as "no change".
+            nominal = self._load(nominal_id)
+            if nominal is None:
+                raise NotFound("no such record")
+            found = [p for p in (self._already_stored(i, None) for i in seen) if p is not None]
+            if found:
+                return found
+            digests = []
+            for new in decide(nominal):
+                access.require_may_post(principal, nominal, new.type, new.payload)
+                nominal.record(
+                    new.type,
+                    event_id=str(new.event_id),
+                    occurred_at=new.occurred_at,
+                    recorded_at=self.now(),
+                    recorded_by=_recorded_by(principal),
+                    payload=new.payload,
+                )
+                digests.append(_digest(principal, nominal_id, new.type, new.occurred_at, new.payload))
+            if not digests:
+                return []
+            stored = self._save_pending(nominal, digests, principal)
+            if stored is not None:
+                return stored
+        raise Conflict("the record is busy: try again")
+
+    def _save_pending(
+        self, nominal: Nominal, digests: list[str], principal: Principal
+    ) -> list[Posted] | None:
+        """Store every pending event with its index row in one transaction; None on a race."""
+        events = [e for e in nominal.pending_events if isinstance(e, Nominal.Event)]
+        assert len(events) == len(digests) == len(nominal.pending_events)
+        indexed = [
+            IndexedEvent(
+                event_id=UUID(e.event_id),
+                nominal_id=nominal.id,
+                version=e.originator_version,
+                request_digest=digest,
+                agency=principal.agency,
+            )
+            for e, digest in zip(events, digests, strict=True)
+        ]
+        try:
+            recordings = self.app.save(nominal, indexed_events=indexed)
+        except IntegrityError:
+            return None
+        return [
+            Posted(stored_event(r.notification.id, e), created=True)
+            for r, e in zip(recordings, events, strict=True)
+        ]
+
+    def holder_of(self, kind: str, value: str) -> UUID | None:
+        """The nominal holding a normalised identifier, for the service's own use (no read)."""
+        return self._holder(kind, value)
+
     def _save(
         self, nominal: Nominal, digest: str, principal: Principal, claims: list[IdentifierClaim]
     ) -> Posted | None:
@@ -208,7 +284,8 @@ class Records:
             return None
         return Posted(stored_event(position, event), created=True)
 
-    def _already_stored(self, event_id: UUID, digest: str) -> Posted | None:
+    def _already_stored(self, event_id: UUID, digest: str | None) -> Posted | None:
+        """The stored event of this id; Conflict if its body differs (None: don't compare)."""
         with self.datastore.transaction() as curs:
             curs.execute(
                 "SELECT nominal_id, version, request_digest FROM event_index WHERE event_id = %s",
@@ -217,7 +294,7 @@ class Records:
             row = curs.fetchone()
         if row is None:
             return None
-        if row["request_digest"] != digest:
+        if digest is not None and row["request_digest"] != digest:
             raise Conflict(f"event {event_id} is already stored with a different body")
         for position, event in read_stream(
             self.app, row["nominal_id"], after_version=row["version"] - 1, limit=1
