@@ -60,6 +60,17 @@ def _token(args: argparse.Namespace) -> None:
     )
 
 
+def _projections(args: argparse.Namespace) -> None:
+    # The read side is wired here, at the edge: service code itself never imports projections.
+    from mappa_record.projections.cli import run_command
+
+    service = start(load_settings())
+    try:
+        run_command(service, args.action)
+    finally:
+        service.close()
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mappa-record", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -79,6 +90,10 @@ def parser() -> argparse.ArgumentParser:
     tok.add_argument("--sub", default=None, help="who the token is for")
     tok.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
     tok.set_defaults(func=_token)
+
+    proj = sub.add_parser("projections", help="run, rebuild or inspect the read models")
+    proj.add_argument("action", choices=["run", "rebuild", "status"])
+    proj.set_defaults(func=_projections)
     return p
 
 
