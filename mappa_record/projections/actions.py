@@ -13,7 +13,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mappa_record.domain.nominal import Nominal
-from mappa_record.projections.base import Filters, Projection, day, plain
+from mappa_record.projections.base import Filters, Projection, day, fetch_all, fetch_one, plain
 
 
 def _set(conn: Connection, e: Nominal.Event, position: int) -> None:
@@ -67,27 +67,21 @@ _WHERE = """
 async def report(conn: AsyncConnection, f: Filters) -> dict[str, Any]:
     """Actions not completed, overdue when past their due date; counts of all three."""
     params = f.params()
-    s = (
-        await conn.execute(
-            text(
-                "SELECT count(*) AS actions,"
-                " count(*) FILTER (WHERE a.completed_on IS NOT NULL) AS completed,"
-                " count(*) FILTER (WHERE a.completed_on IS NULL) AS outstanding,"
-                " count(*) FILTER (WHERE a.completed_on IS NULL AND a.due_on < :today) AS overdue"
-                f" {_WHERE}"  # noqa: S608 - constant SQL
-            ),
-            params,
-        )
-    ).mappings().one()
-    rows = (
-        await conn.execute(
-            text(
-                "SELECT a.nominal_id, a.action_id, a.meeting_id, n.area, a.assigned_agency,"
-                " a.due_on, (a.due_on < :today) AS overdue"
-                f" {_WHERE} AND a.completed_on IS NULL"  # noqa: S608
-                " ORDER BY a.due_on, a.nominal_id, a.action_id LIMIT :limit OFFSET :offset"
-            ),
-            params,
-        )
-    ).mappings().all()
+    s = await fetch_one(
+        conn,
+        "SELECT count(*) AS actions,"
+        " count(*) FILTER (WHERE a.completed_on IS NOT NULL) AS completed,"
+        " count(*) FILTER (WHERE a.completed_on IS NULL) AS outstanding,"
+        " count(*) FILTER (WHERE a.completed_on IS NULL AND a.due_on < :today) AS overdue"
+        f" {_WHERE}",  # noqa: S608
+        params,
+    )
+    rows = await fetch_all(
+        conn,
+        "SELECT a.nominal_id, a.action_id, a.meeting_id, n.area, a.assigned_agency,"
+        " a.due_on, (a.due_on < :today) AS overdue"
+        f" {_WHERE} AND a.completed_on IS NULL"
+        " ORDER BY a.due_on, a.nominal_id, a.action_id LIMIT :limit OFFSET :offset",  # noqa: S608
+        params,
+    )
     return {"summary": dict(s) | {"as_of": f.today.isoformat()}, "rows": [plain(r) for r in rows]}

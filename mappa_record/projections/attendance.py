@@ -12,15 +12,22 @@ from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mappa_record.domain.nominal import Nominal
-from mappa_record.projections.base import Filters, Projection, day, plain, share
+from mappa_record.projections.base import (
+    Filters,
+    Projection,
+    day,
+    fetch_all,
+    plain,
+    share,
+)
 
 
 def _meeting(conn: Connection, e: Nominal.Event, position: int) -> None:
     p = e.payload
     conn.execute(
         text(
-            "INSERT INTO rm_meetings (nominal_id, meeting_id, level, held_on, recorded_at, position)"
-            " VALUES (:id, :meeting, :level, :held_on, :at, :position)"
+            "INSERT INTO rm_meetings (nominal_id, meeting_id, level, held_on, recorded_at,"
+            " position) VALUES (:id, :meeting, :level, :held_on, :at, :position)"
         ),
         {
             "id": e.originator_id,
@@ -72,27 +79,24 @@ _MEETINGS = """
 
 async def report(conn: AsyncConnection, f: Filters) -> dict[str, Any]:
     """Per agency: meetings invited to, attended, apologies and absences."""
-    rows = (
-        await conn.execute(
-            text(
-                "SELECT a.agency, count(*) FILTER (WHERE a.invited) AS invited,"
-                " count(*) FILTER (WHERE a.attended) AS attended,"
-                " count(*) FILTER (WHERE a.apologies) AS apologies,"
-                " count(*) FILTER (WHERE a.invited AND NOT a.attended AND NOT a.apologies)"
-                "   AS absent"
-                " FROM rm_attendance a JOIN rm_meetings m"
-                "   ON m.nominal_id = a.nominal_id AND m.meeting_id = a.meeting_id"
-                " JOIN rm_nominals n ON n.nominal_id = m.nominal_id"
-                " WHERE (CAST(:area AS text) IS NULL OR n.area = :area)"
-                "   AND (CAST(:level AS integer) IS NULL OR m.level = :level)"
-                "   AND (CAST(:date_from AS date) IS NULL OR m.held_on >= :date_from)"
-                "   AND (CAST(:date_to AS date) IS NULL OR m.held_on <= :date_to)"
-                "   AND (CAST(:agency AS text) IS NULL OR a.agency = :agency)"
-                " GROUP BY a.agency ORDER BY a.agency LIMIT :limit OFFSET :offset"
-            ),
-            f.params(),
-        )
-    ).mappings().all()
+    rows = await fetch_all(
+        conn,
+        "SELECT a.agency, count(*) FILTER (WHERE a.invited) AS invited,"
+        " count(*) FILTER (WHERE a.attended) AS attended,"
+        " count(*) FILTER (WHERE a.apologies) AS apologies,"
+        " count(*) FILTER (WHERE a.invited AND NOT a.attended AND NOT a.apologies)"
+        "   AS absent"
+        " FROM rm_attendance a JOIN rm_meetings m"
+        "   ON m.nominal_id = a.nominal_id AND m.meeting_id = a.meeting_id"
+        " JOIN rm_nominals n ON n.nominal_id = m.nominal_id"
+        " WHERE (CAST(:area AS text) IS NULL OR n.area = :area)"
+        "   AND (CAST(:level AS integer) IS NULL OR m.level = :level)"
+        "   AND (CAST(:date_from AS date) IS NULL OR m.held_on >= :date_from)"
+        "   AND (CAST(:date_to AS date) IS NULL OR m.held_on <= :date_to)"
+        "   AND (CAST(:agency AS text) IS NULL OR a.agency = :agency)"
+        " GROUP BY a.agency ORDER BY a.agency LIMIT :limit OFFSET :offset",  # noqa: S608
+        f.params(),
+    )
     meetings = (
         await conn.execute(text(f"SELECT count(*) {_MEETINGS}"), f.params())  # noqa: S608
     ).scalar_one()

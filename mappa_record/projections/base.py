@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mappa_record.domain.chain import format_instant
 from mappa_record.domain.nominal import Nominal
@@ -89,3 +90,13 @@ def plain(row: Mapping[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+async def fetch_one(conn: AsyncConnection, sql: str, params: dict[str, Any]) -> Any:
+    """The one row a report's summary query returns, as a mapping."""
+    return (await conn.execute(text(sql), params)).mappings().one()
+
+
+async def fetch_all(conn: AsyncConnection, sql: str, params: dict[str, Any]) -> Any:
+    """A report's rows, as mappings."""
+    return (await conn.execute(text(sql), params)).mappings().all()

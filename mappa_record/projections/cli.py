@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import time
 from typing import Any
@@ -49,14 +50,14 @@ def _rebuild(runner: ProjectionRunner, console: Console) -> None:
         applied = runner.rebuild(progress=lambda n: progress.advance(task, n))
     elapsed = time.monotonic() - started
     rate = applied / elapsed if elapsed else 0.0
-    console.print(f"rebuilt from position 0 to {head}: {applied} events in {elapsed:.1f} s "
-                  f"({rate:.0f} events/s)")
+    console.print(
+        f"rebuilt from position 0 to {head}: {applied} events in {elapsed:.1f} s "
+        f"({rate:.0f} events/s)"
+    )
 
 
 def _run(runner: ProjectionRunner, console: Console) -> None:
     console.print("applying events to the read models; Ctrl-C or SIGTERM stops")
-    signal.signal(signal.SIGTERM, lambda *_: runner._stop.set())
-    try:
+    signal.signal(signal.SIGTERM, lambda *_: runner.stop_soon())
+    with contextlib.suppress(KeyboardInterrupt):
         runner.run_forever()
-    except KeyboardInterrupt:
-        pass

@@ -12,7 +12,15 @@ from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mappa_record.domain.nominal import Nominal
-from mappa_record.projections.base import Filters, Projection, day, plain, share
+from mappa_record.projections.base import (
+    Filters,
+    Projection,
+    day,
+    fetch_all,
+    fetch_one,
+    plain,
+    share,
+)
 
 
 def _decision(conn: Connection, e: Nominal.Event, position: int) -> None:
@@ -60,24 +68,18 @@ _COVERAGE = """
 async def report(conn: AsyncConnection, f: Filters) -> dict[str, Any]:
     """Per meeting: the disclosure decisions naming it; a gap where there are none."""
     params = f.params()
-    s = (
-        await conn.execute(
-            text(
-                "SELECT count(*) AS meetings, count(*) FILTER (WHERE gap) AS without_decision,"
-                f" coalesce(sum(decisions), 0) AS decisions FROM ({_COVERAGE}) c"  # noqa: S608
-            ),
-            params,
-        )
-    ).mappings().one()
-    rows = (
-        await conn.execute(
-            text(
-                f"SELECT * FROM ({_COVERAGE}) c"  # noqa: S608
-                " ORDER BY c.held_on, c.nominal_id, c.meeting_id LIMIT :limit OFFSET :offset"
-            ),
-            params,
-        )
-    ).mappings().all()
+    s = await fetch_one(
+        conn,
+        "SELECT count(*) AS meetings, count(*) FILTER (WHERE gap) AS without_decision,"  # noqa: S608
+        f" coalesce(sum(decisions), 0) AS decisions FROM ({_COVERAGE}) c",  # noqa: S608
+        params,
+    )
+    rows = await fetch_all(
+        conn,
+        f"SELECT * FROM ({_COVERAGE}) c"  # noqa: S608
+        " ORDER BY c.held_on, c.nominal_id, c.meeting_id LIMIT :limit OFFSET :offset",  # noqa: S608
+        params,
+    )
     summary = {
         "meetings": s["meetings"],
         "without_decision": s["without_decision"],

@@ -14,7 +14,15 @@ from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mappa_record.domain.nominal import Nominal
-from mappa_record.projections.base import Filters, Projection, day, plain, share
+from mappa_record.projections.base import (
+    Filters,
+    Projection,
+    day,
+    fetch_all,
+    fetch_one,
+    plain,
+    share,
+)
 
 
 def _minutes(conn: Connection, e: Nominal.Event, position: int) -> None:
@@ -59,27 +67,21 @@ _WHERE = """
 async def report(conn: AsyncConnection, f: Filters) -> dict[str, Any]:
     """Minutes with due date, working days taken and lateness; total, late, share, median."""
     params = f.params()
-    s = (
-        await conn.execute(
-            text(
-                "SELECT count(*) AS total, count(*) FILTER (WHERE m.late) AS late,"
-                " percentile_cont(0.5) WITHIN GROUP (ORDER BY m.working_days_taken)"
-                f" AS median_working_days {_WHERE}"  # noqa: S608 - constant SQL
-            ),
-            params,
-        )
-    ).mappings().one()
-    rows = (
-        await conn.execute(
-            text(
-                "SELECT m.nominal_id, m.meeting_id, m.meeting_date, m.level, n.area,"
-                " m.posted_by AS agency, m.recorded_at, m.due_on, m.working_days_taken, m.late"
-                f" {_WHERE} ORDER BY m.meeting_date, m.nominal_id, m.meeting_id"  # noqa: S608
-                " LIMIT :limit OFFSET :offset"
-            ),
-            params,
-        )
-    ).mappings().all()
+    s = await fetch_one(
+        conn,
+        "SELECT count(*) AS total, count(*) FILTER (WHERE m.late) AS late,"
+        " percentile_cont(0.5) WITHIN GROUP (ORDER BY m.working_days_taken)"
+        f" AS median_working_days {_WHERE}",  # noqa: S608
+        params,
+    )
+    rows = await fetch_all(
+        conn,
+        "SELECT m.nominal_id, m.meeting_id, m.meeting_date, m.level, n.area,"
+        " m.posted_by AS agency, m.recorded_at, m.due_on, m.working_days_taken, m.late"
+        f" {_WHERE} ORDER BY m.meeting_date, m.nominal_id, m.meeting_id"
+        " LIMIT :limit OFFSET :offset",  # noqa: S608
+        params,
+    )
     median = s["median_working_days"]
     summary = {
         "total": s["total"],

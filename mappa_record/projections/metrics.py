@@ -10,12 +10,21 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, gen
 def projection_metrics(service: Any) -> tuple[bytes, str]:
     """The metrics body and its content type, read from the database now."""
     registry = CollectorRegistry()
-    position = Gauge("mappa_projection_position", "Last notification id applied",
-                     ["projection"], registry=registry)
-    lag = Gauge("mappa_projection_lag_events", "Events stored but not yet applied",
-                ["projection"], registry=registry)
-    head_gauge = Gauge("mappa_event_store_head", "Highest notification id stored",
-                       registry=registry)
+    position = Gauge(
+        "mappa_projection_position",
+        "Last notification id applied",
+        ["projection"],
+        registry=registry,
+    )
+    lag = Gauge(
+        "mappa_projection_lag_events",
+        "Events stored but not yet applied",
+        ["projection"],
+        registry=registry,
+    )
+    head_gauge = Gauge(
+        "mappa_event_store_head", "Highest notification id stored", registry=registry
+    )
     head = int(service.records.app.recorder.max_notification_id() or 0)
     head_gauge.set(head)
     with service.db.connect(connect_timeout=3) as conn:

@@ -15,11 +15,12 @@ from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mappa_record.domain.nominal import Nominal
-from mappa_record.projections.base import Filters, Projection, plain
+from mappa_record.projections.base import Filters, Projection, fetch_all, fetch_one, plain
 
 
-def _partner(conn: Connection, nominal_id: Any, agency: str, e: Nominal.Event, position: int,
-             reason: str) -> None:
+def _partner(
+    conn: Connection, nominal_id: Any, agency: str, e: Nominal.Event, position: int, reason: str
+) -> None:
     conn.execute(
         text(
             "INSERT INTO rm_partnerships (nominal_id, agency, since, since_position, by_agency,"
@@ -54,7 +55,8 @@ def _ended(conn: Connection, e: Nominal.Event, position: int) -> None:
             "UPDATE rm_partnerships SET until = :until, ended_by = :by, end_reason = :reason"
             " WHERE nominal_id = :id AND agency = :agency AND until IS NULL"
         ),
-        params | {"until": e.timestamp, "by": e.recorded_by["agency"], "reason": e.payload["reason"]},
+        params
+        | {"until": e.timestamp, "by": e.recorded_by["agency"], "reason": e.payload["reason"]},
     )
     conn.execute(
         text("DELETE FROM rm_officers WHERE nominal_id = :id AND agency = :agency"), params
@@ -88,7 +90,8 @@ _GAPS = """
                n.custody_status, n.custody_establishment,
                (coalesce(n.custody_status IN ('received', 'transferred'), false) AND NOT EXISTS (
                    SELECT 1 FROM rm_partnerships p WHERE p.nominal_id = n.nominal_id
-                   AND p.agency = n.custody_establishment AND p.until IS NULL)) AS prison_not_partnered,
+                   AND p.agency = n.custody_establishment AND p.until IS NULL))
+                   AS prison_not_partnered,
                (n.lead_agency IS NULL) AS no_lead_agency,
                (n.level >= 2 AND NOT EXISTS (
                    SELECT 1 FROM rm_officers o JOIN rm_partnerships p
@@ -118,37 +121,31 @@ def _utc(column: str) -> str:
 async def report(conn: AsyncConnection, f: Filters) -> dict[str, Any]:
     """Per record: current and past partners, and the gaps; counts of each gap."""
     params = f.params()
-    summary = (
-        await conn.execute(
-            text(
-                "SELECT count(*) AS nominals,"
-                " count(*) FILTER (WHERE prison_not_partnered) AS prison_not_partnered,"
-                " count(*) FILTER (WHERE no_lead_agency) AS no_lead_agency,"
-                " count(*) FILTER (WHERE no_police_offender_manager) AS no_police_offender_manager,"
-                " count(*) FILTER (WHERE level_mismatch) AS level_mismatch,"
-                " count(*) FILTER (WHERE prison_not_partnered OR no_lead_agency"
-                "   OR no_police_offender_manager OR level_mismatch) AS with_any_gap"
-                f" FROM ({_GAPS}) g"  # noqa: S608 - constant SQL
-            ),
-            params,
-        )
-    ).mappings().one()
-    rows = (
-        await conn.execute(
-            text(
-                "SELECT g.*,"
-                " (SELECT coalesce(json_agg(json_build_object('agency', p.agency,"
-                f"   'since', {_utc('p.since')}, 'by', p.by_agency) ORDER BY p.agency), '[]')"
-                "   FROM rm_partnerships p"
-                "   WHERE p.nominal_id = g.nominal_id AND p.until IS NULL) AS partners,"
-                " (SELECT coalesce(json_agg(json_build_object('agency', p.agency,"
-                f"   'since', {_utc('p.since')}, 'by', p.by_agency, 'until', {_utc('p.until')},"
-                "   'ended_by', p.ended_by) ORDER BY p.since_position), '[]')"
-                "   FROM rm_partnerships p"
-                "   WHERE p.nominal_id = g.nominal_id AND p.until IS NOT NULL) AS past_partners"
-                f" FROM ({_GAPS}) g ORDER BY g.nominal_id LIMIT :limit OFFSET :offset"  # noqa: S608
-            ),
-            params,
-        )
-    ).mappings().all()
+    summary = await fetch_one(
+        conn,
+        "SELECT count(*) AS nominals,"  # noqa: S608
+        " count(*) FILTER (WHERE prison_not_partnered) AS prison_not_partnered,"
+        " count(*) FILTER (WHERE no_lead_agency) AS no_lead_agency,"
+        " count(*) FILTER (WHERE no_police_offender_manager) AS no_police_offender_manager,"
+        " count(*) FILTER (WHERE level_mismatch) AS level_mismatch,"
+        " count(*) FILTER (WHERE prison_not_partnered OR no_lead_agency"
+        "   OR no_police_offender_manager OR level_mismatch) AS with_any_gap"
+        f" FROM ({_GAPS}) g",  # noqa: S608
+        params,
+    )
+    rows = await fetch_all(
+        conn,
+        "SELECT g.*,"  # noqa: S608
+        " (SELECT coalesce(json_agg(json_build_object('agency', p.agency,"
+        f"   'since', {_utc('p.since')}, 'by', p.by_agency) ORDER BY p.agency), '[]')"
+        "   FROM rm_partnerships p"
+        "   WHERE p.nominal_id = g.nominal_id AND p.until IS NULL) AS partners,"
+        " (SELECT coalesce(json_agg(json_build_object('agency', p.agency,"
+        f"   'since', {_utc('p.since')}, 'by', p.by_agency, 'until', {_utc('p.until')},"
+        "   'ended_by', p.ended_by) ORDER BY p.since_position), '[]')"
+        "   FROM rm_partnerships p"
+        "   WHERE p.nominal_id = g.nominal_id AND p.until IS NOT NULL) AS past_partners"
+        f" FROM ({_GAPS}) g ORDER BY g.nominal_id LIMIT :limit OFFSET :offset",  # noqa: S608
+        params,
+    )
     return {"summary": dict(summary), "rows": [plain(r) for r in rows]}

@@ -18,7 +18,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from mappa_record.domain.calendar import london_date
 from mappa_record.domain.mappa import REFERRAL_ANSWER_DAYS, referral_from_custody_late
 from mappa_record.domain.nominal import Nominal
-from mappa_record.projections.base import Filters, Projection, day, plain, share
+from mappa_record.projections.base import (
+    Filters,
+    Projection,
+    day,
+    fetch_all,
+    fetch_one,
+    plain,
+    share,
+)
 
 
 def _made(conn: Connection, e: Nominal.Event, position: int) -> None:
@@ -86,27 +94,21 @@ _ROWS = """
 async def report(conn: AsyncConnection, f: Filters) -> dict[str, Any]:
     """Referrals: answered within ten days, and from custody six months before release."""
     params = f.params() | {"answer_days": REFERRAL_ANSWER_DAYS}
-    s = (
-        await conn.execute(
-            text(
-                "SELECT count(*) AS total, count(*) FILTER (WHERE decision IS NULL) AS undecided,"
-                " count(*) FILTER (WHERE answered_late) AS answered_late,"
-                " count(*) FILTER (WHERE from_custody) AS from_custody,"
-                " count(*) FILTER (WHERE custody_late) AS from_custody_late"
-                f" FROM ({_ROWS}) r"  # noqa: S608 - constant SQL
-            ),
-            params,
-        )
-    ).mappings().one()
-    rows = (
-        await conn.execute(
-            text(
-                f"SELECT * FROM ({_ROWS}) r ORDER BY r.referred_on, r.nominal_id, r.referral_id"  # noqa: S608
-                " LIMIT :limit OFFSET :offset"
-            ),
-            params,
-        )
-    ).mappings().all()
+    s = await fetch_one(
+        conn,
+        "SELECT count(*) AS total, count(*) FILTER (WHERE decision IS NULL) AS undecided,"  # noqa: S608
+        " count(*) FILTER (WHERE answered_late) AS answered_late,"
+        " count(*) FILTER (WHERE from_custody) AS from_custody,"
+        " count(*) FILTER (WHERE custody_late) AS from_custody_late"
+        f" FROM ({_ROWS}) r",  # noqa: S608
+        params,
+    )
+    rows = await fetch_all(
+        conn,
+        f"SELECT * FROM ({_ROWS}) r ORDER BY r.referred_on, r.nominal_id, r.referral_id"  # noqa: S608
+        " LIMIT :limit OFFSET :offset",  # noqa: S608
+        params,
+    )
     summary = dict(s) | {
         "share_answered_late": share(s["answered_late"], s["total"]),
         "share_from_custody_late": share(s["from_custody_late"], s["from_custody"]),

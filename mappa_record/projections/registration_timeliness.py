@@ -16,7 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from mappa_record.domain.calendar import london_date
 from mappa_record.domain.mappa import registered_late
 from mappa_record.domain.nominal import Nominal
-from mappa_record.projections.base import Filters, Projection, day, plain, share
+from mappa_record.projections.base import (
+    Filters,
+    Projection,
+    day,
+    fetch_all,
+    fetch_one,
+    plain,
+    share,
+)
 
 
 def _registered(conn: Connection, e: Nominal.Event, position: int) -> None:
@@ -59,29 +67,23 @@ _WHERE = """
 async def report(conn: AsyncConnection, f: Filters) -> dict[str, Any]:
     """Registrations with days after sentence and lateness; the share registered late."""
     params = f.params()
-    s = (
-        await conn.execute(
-            text(
-                "SELECT count(*) AS registrations,"
-                " count(*) FILTER (WHERE r.sentence_date IS NOT NULL) AS with_sentence_date,"
-                " count(*) FILTER (WHERE r.late) AS late,"
-                " percentile_cont(0.5) WITHIN GROUP (ORDER BY r.days_after_sentence)"
-                f" AS median_days_after_sentence {_WHERE}"  # noqa: S608 - constant SQL
-            ),
-            params,
-        )
-    ).mappings().one()
-    rows = (
-        await conn.execute(
-            text(
-                "SELECT r.nominal_id, n.area, r.registered_by AS agency, r.registered_on,"
-                " r.sentence_date, r.days_after_sentence, r.late"
-                f" {_WHERE} ORDER BY r.registered_on, r.nominal_id"  # noqa: S608
-                " LIMIT :limit OFFSET :offset"
-            ),
-            params,
-        )
-    ).mappings().all()
+    s = await fetch_one(
+        conn,
+        "SELECT count(*) AS registrations,"
+        " count(*) FILTER (WHERE r.sentence_date IS NOT NULL) AS with_sentence_date,"
+        " count(*) FILTER (WHERE r.late) AS late,"
+        " percentile_cont(0.5) WITHIN GROUP (ORDER BY r.days_after_sentence)"
+        f" AS median_days_after_sentence {_WHERE}",  # noqa: S608
+        params,
+    )
+    rows = await fetch_all(
+        conn,
+        "SELECT r.nominal_id, n.area, r.registered_by AS agency, r.registered_on,"
+        " r.sentence_date, r.days_after_sentence, r.late"
+        f" {_WHERE} ORDER BY r.registered_on, r.nominal_id"
+        " LIMIT :limit OFFSET :offset",  # noqa: S608
+        params,
+    )
     median = s["median_days_after_sentence"]
     summary = dict(s) | {
         "share_late": share(s["late"], s["with_sentence_date"]),

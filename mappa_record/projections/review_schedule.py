@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from mappa_record.domain.calendar import london_date
 from mappa_record.domain.mappa import Level, level1_review_due, next_review_due
 from mappa_record.domain.nominal import Nominal
-from mappa_record.projections.base import Filters, Projection, day, plain
+from mappa_record.projections.base import Filters, Projection, day, fetch_all, fetch_one, plain
 
 
 def review_due(level: int, last_meeting_on: date | None, level1_since: date) -> date | None:
@@ -95,31 +95,25 @@ _SCHEDULE = """
 async def report(conn: AsyncConnection, f: Filters) -> dict[str, Any]:
     """Records whose review is overdue today (levels 2 and 3, and level 1 reviews)."""
     params = f.params()
-    s = (
-        await conn.execute(
-            text(
-                "SELECT count(*) AS records,"
-                " count(*) FILTER (WHERE r.review_due < :today) AS overdue,"
-                " count(*) FILTER (WHERE r.level >= 2 AND r.review_due < :today)"
-                "   AS overdue_levels_2_and_3,"
-                " count(*) FILTER (WHERE r.level = 1 AND r.review_due < :today)"
-                "   AS overdue_level_1,"
-                " count(*) FILTER (WHERE r.level >= 2 AND r.last_meeting_on IS NULL)"
-                f"   AS no_meeting_recorded {_SCHEDULE}"  # noqa: S608 - constant SQL
-            ),
-            params,
-        )
-    ).mappings().one()
-    rows = (
-        await conn.execute(
-            text(
-                "SELECT r.nominal_id, n.area, r.level, n.lead_agency, r.last_meeting_on,"
-                " CASE WHEN r.level = 1 THEN r.level1_since END AS level1_review_since,"
-                " r.review_due, :today - r.review_due AS days_overdue"
-                f" {_SCHEDULE} AND r.review_due < :today"  # noqa: S608
-                " ORDER BY r.review_due, r.nominal_id LIMIT :limit OFFSET :offset"
-            ),
-            params,
-        )
-    ).mappings().all()
+    s = await fetch_one(
+        conn,
+        "SELECT count(*) AS records,"
+        " count(*) FILTER (WHERE r.review_due < :today) AS overdue,"
+        " count(*) FILTER (WHERE r.level >= 2 AND r.review_due < :today)"
+        "   AS overdue_levels_2_and_3,"
+        " count(*) FILTER (WHERE r.level = 1 AND r.review_due < :today)"
+        "   AS overdue_level_1,"
+        " count(*) FILTER (WHERE r.level >= 2 AND r.last_meeting_on IS NULL)"
+        f"   AS no_meeting_recorded {_SCHEDULE}",  # noqa: S608
+        params,
+    )
+    rows = await fetch_all(
+        conn,
+        "SELECT r.nominal_id, n.area, r.level, n.lead_agency, r.last_meeting_on,"
+        " CASE WHEN r.level = 1 THEN r.level1_since END AS level1_review_since,"
+        " r.review_due, :today - r.review_due AS days_overdue"
+        f" {_SCHEDULE} AND r.review_due < :today"
+        " ORDER BY r.review_due, r.nominal_id LIMIT :limit OFFSET :offset",  # noqa: S608
+        params,
+    )
     return {"summary": dict(s) | {"as_of": f.today.isoformat()}, "rows": [plain(r) for r in rows]}

@@ -130,7 +130,9 @@ class ProjectionRunner:
     def run_once(self) -> int:
         """Apply the next batch in one transaction; the number of events read (0: caught up)."""
         with self.engine.begin() as conn:
-            if not conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": RUNNER_LOCK}).scalar():
+            if not conn.execute(
+                text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": RUNNER_LOCK}
+            ).scalar():
                 raise Busy
             rows = conn.execute(
                 text("SELECT name, position FROM projection_positions FOR UPDATE")
@@ -161,7 +163,9 @@ class ProjectionRunner:
 
     def _next(self, conn: Connection, start: int) -> list[Any]:
         """The next notifications after `start`, stopping before a gap that may still fill."""
-        notifications = list(self.recorder.select_notifications(start=start + 1, limit=self.batch_size))
+        notifications = list(
+            self.recorder.select_notifications(start=start + 1, limit=self.batch_size)
+        )
         contiguous = _contiguous_prefix(notifications, start)
         if len(contiguous) == len(notifications):
             return notifications
@@ -203,15 +207,19 @@ class ProjectionRunner:
                 time.sleep(0.05)
         return total
 
-    def rebuild(self, progress: Callable[[int], None] | None = None, timeout: float = 3600.0) -> int:
+    def rebuild(
+        self, progress: Callable[[int], None] | None = None, timeout: float = 3600.0
+    ) -> int:
         """Empty every read model and apply the whole log again from position 0."""
         with self.engine.begin() as conn:
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": RUNNER_LOCK})
             tables = [t for p in self.projections for t in p.tables]
             conn.execute(text(f"TRUNCATE {', '.join(tables)}"))  # noqa: S608 - our own names
             conn.execute(
-                text("UPDATE projection_positions SET position = 0, updated_at = now()"
-                     " WHERE name = ANY(:names)"),
+                text(
+                    "UPDATE projection_positions SET position = 0, updated_at = now()"
+                    " WHERE name = ANY(:names)"
+                ),
                 {"names": [p.name for p in self.projections]},
             )
         return self.catch_up(timeout=timeout, progress=progress)
@@ -235,6 +243,10 @@ class ProjectionRunner:
     def start(self) -> None:
         self._thread = threading.Thread(target=self.run_forever, name="projections", daemon=True)
         self._thread.start()
+
+    def stop_soon(self) -> None:
+        """Ask run_forever to return after the current batch (from a signal handler)."""
+        self._stop.set()
 
     def stop(self) -> None:
         self._stop.set()

@@ -53,10 +53,16 @@ def principal(agency: str, scopes: str = "records:read records:write") -> Princi
 def post(writer) -> Callable[..., dict[str, Any]]:
     """post(agency, nominal_id, type, payload) -> the stored event, through the service."""
 
-    def make(agency: str, nominal_id: str, type_: str, payload: dict[str, Any],
-             occurred_at: str = "2026-11-20") -> dict[str, Any]:
+    def make(
+        agency: str,
+        nominal_id: str,
+        type_: str,
+        payload: dict[str, Any],
+        occurred_at: str = "2026-11-20",
+    ) -> dict[str, Any]:
         posted = writer.post_event(
-            principal(agency), uuid.UUID(nominal_id),
+            principal(agency),
+            uuid.UUID(nominal_id),
             NewEvent(event_id=uuid.uuid4(), type=type_, occurred_at=occurred_at, payload=payload),
             None,
         )

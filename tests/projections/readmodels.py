@@ -31,34 +31,67 @@ def observed(engine: Engine, nominal_id: UUID) -> dict[str, Any]:
     """One record's rows, in the shape `expected` gives."""
     p = {"id": nominal_id}
     with engine.connect() as c:
+
         def q(sql: str) -> list[Any]:
             return [tuple(r) for r in c.execute(text(sql), p).all()]
 
         return {
-            "nominal": q("SELECT version, events_applied, area, category, level, lead_agency, status,"
-                         " custody_status, custody_establishment, expected_release_on, registered_by"
-                         " FROM rm_nominals WHERE nominal_id = :id"),
-            "partners": sorted(q("SELECT agency, by_agency FROM rm_partnerships"
-                                 " WHERE nominal_id = :id AND until IS NULL")),
-            "past_partners": q("SELECT agency, by_agency, ended_by FROM rm_partnerships"
-                               " WHERE nominal_id = :id AND until IS NOT NULL ORDER BY until, agency"),
+            "nominal": q(
+                "SELECT version, events_applied, area, category, level, lead_agency, status,"
+                " custody_status, custody_establishment, expected_release_on, registered_by"
+                " FROM rm_nominals WHERE nominal_id = :id"
+            ),
+            "partners": sorted(
+                q(
+                    "SELECT agency, by_agency FROM rm_partnerships"
+                    " WHERE nominal_id = :id AND until IS NULL"
+                )
+            ),
+            "past_partners": q(
+                "SELECT agency, by_agency, ended_by FROM rm_partnerships"
+                " WHERE nominal_id = :id AND until IS NOT NULL ORDER BY until, agency"
+            ),
             "officers": sorted(q("SELECT agency FROM rm_officers WHERE nominal_id = :id")),
-            "meetings": sorted(q("SELECT meeting_id, level, held_on FROM rm_meetings"
-                                 " WHERE nominal_id = :id")),
-            "attendance": sorted(q("SELECT meeting_id, agency, invited, attended, apologies"
-                                   " FROM rm_attendance WHERE nominal_id = :id")),
-            "minutes": sorted(q("SELECT CAST(event_id AS text), meeting_id, due_on,"
-                                " working_days_taken, late FROM rm_minutes WHERE nominal_id = :id")),
-            "referrals": sorted(q("SELECT referral_id, requested_level, decision, decided_on"
-                                  " FROM rm_referrals WHERE nominal_id = :id")),
-            "actions": sorted(q("SELECT action_id, assigned_agency, due_on, completed_on"
-                                " FROM rm_actions WHERE nominal_id = :id")),
-            "disclosures": sorted(q("SELECT CAST(event_id AS text), meeting_id, decision, decided_on"
-                                    " FROM rm_disclosure_decisions WHERE nominal_id = :id")),
-            "reviews": q("SELECT level, last_meeting_on, level1_since, review_due"
-                         " FROM rm_review_schedule WHERE nominal_id = :id"),
-            "registration": q("SELECT sentence_date, late FROM rm_registrations"
-                              " WHERE nominal_id = :id"),
+            "meetings": sorted(
+                q("SELECT meeting_id, level, held_on FROM rm_meetings WHERE nominal_id = :id")
+            ),
+            "attendance": sorted(
+                q(
+                    "SELECT meeting_id, agency, invited, attended, apologies"
+                    " FROM rm_attendance WHERE nominal_id = :id"
+                )
+            ),
+            "minutes": sorted(
+                q(
+                    "SELECT CAST(event_id AS text), meeting_id, due_on,"
+                    " working_days_taken, late FROM rm_minutes WHERE nominal_id = :id"
+                )
+            ),
+            "referrals": sorted(
+                q(
+                    "SELECT referral_id, requested_level, decision, decided_on"
+                    " FROM rm_referrals WHERE nominal_id = :id"
+                )
+            ),
+            "actions": sorted(
+                q(
+                    "SELECT action_id, assigned_agency, due_on, completed_on"
+                    " FROM rm_actions WHERE nominal_id = :id"
+                )
+            ),
+            "disclosures": sorted(
+                q(
+                    "SELECT CAST(event_id AS text), meeting_id, decision, decided_on"
+                    " FROM rm_disclosure_decisions WHERE nominal_id = :id"
+                )
+            ),
+            "reviews": q(
+                "SELECT level, last_meeting_on, level1_since, review_due"
+                " FROM rm_review_schedule WHERE nominal_id = :id"
+            ),
+            "registration": q(
+                "SELECT sentence_date, late FROM rm_registrations WHERE nominal_id = :id"
+            ),
         }
 
 
@@ -80,28 +113,61 @@ def expected(n: Nominal) -> dict[str, Any]:
         invited, apologies = set(m.get("invited") or []), set(m.get("apologies") or [])
         attended = {a["agency"] for a in m.get("attended") or []}
         for agency in invited | attended | apologies:
-            attendance.append((m["meeting_id"], agency, agency in invited, agency in attended,
-                               agency in apologies))
+            attendance.append(
+                (
+                    m["meeting_id"],
+                    agency,
+                    agency in invited,
+                    agency in attended,
+                    agency in apologies,
+                )
+            )
     return {
-        "nominal": [(n.version, n.version, n.area, n.category, n.level, n.lead_agency,
-                     "deregistered" if n.deregistered else "active", custody.get("status"),
-                     custody.get("establishment"), _d(custody.get("expected_release_on")),
-                     n.registered_by["agency"])],
+        "nominal": [
+            (
+                n.version,
+                n.version,
+                n.area,
+                n.category,
+                n.level,
+                n.lead_agency,
+                "deregistered" if n.deregistered else "active",
+                custody.get("status"),
+                custody.get("establishment"),
+                _d(custody.get("expected_release_on")),
+                n.registered_by["agency"],
+            )
+        ],
         "partners": sorted((a, p["by"]) for a, p in n.partners.items()),
         "past_partners": [(p["agency"], p["by"], p["ended_by"]) for p in n.past_partners],
         "officers": sorted((a,) for a in n.officers),
-        "meetings": sorted((m["meeting_id"], m["level"], _d(m["held_on"])) for m in n.meetings.values()),
+        "meetings": sorted(
+            (m["meeting_id"], m["level"], _d(m["held_on"])) for m in n.meetings.values()
+        ),
         "attendance": sorted(attendance),
-        "minutes": sorted((m["event_id"], m["meeting_id"], _d(m["due_on"]), m["working_days_taken"],
-                           m["late"]) for m in n.minutes),
-        "referrals": sorted((r["referral_id"], r["requested_level"],
-                             (r["decision"] or {}).get("decision"),
-                             _d((r["decision"] or {}).get("decided_on")))
-                            for r in n.referrals.values()),
-        "actions": sorted((a["action_id"], a["assigned_agency"], _d(a["due_on"]),
-                           _d(a["completed_on"])) for a in n.actions.values()),
-        "disclosures": sorted((d["event_id"], d.get("meeting_id"), d["decision"], _d(d["decided_on"]))
-                              for d in n.disclosure_decisions),
-        "reviews": [(n.level, last_meeting, level1_since, review_due(n.level, last_meeting, level1_since))],
+        "minutes": sorted(
+            (m["event_id"], m["meeting_id"], _d(m["due_on"]), m["working_days_taken"], m["late"])
+            for m in n.minutes
+        ),
+        "referrals": sorted(
+            (
+                r["referral_id"],
+                r["requested_level"],
+                (r["decision"] or {}).get("decision"),
+                _d((r["decision"] or {}).get("decided_on")),
+            )
+            for r in n.referrals.values()
+        ),
+        "actions": sorted(
+            (a["action_id"], a["assigned_agency"], _d(a["due_on"]), _d(a["completed_on"]))
+            for a in n.actions.values()
+        ),
+        "disclosures": sorted(
+            (d["event_id"], d.get("meeting_id"), d["decision"], _d(d["decided_on"]))
+            for d in n.disclosure_decisions
+        ),
+        "reviews": [
+            (n.level, last_meeting, level1_since, review_due(n.level, last_meeting, level1_since))
+        ],
         "registration": [(sentence, registered_late(sentence, n.created_on) if sentence else None)],
     }

@@ -16,9 +16,17 @@ import pytest
 
 from tests.conftest import registration
 
-REPORTS = ["late-minutes", "partnering-audit", "reviews-overdue", "actions-outstanding",
-           "disclosure-coverage", "attendance", "registration-timeliness", "referrals",
-           "level-profile"]
+REPORTS = [
+    "late-minutes",
+    "partnering-audit",
+    "reviews-overdue",
+    "actions-outstanding",
+    "disclosure-coverage",
+    "attendance",
+    "registration-timeliness",
+    "referrals",
+    "level-profile",
+]
 
 
 def unique(kind: str) -> str:
@@ -29,8 +37,9 @@ def unique(kind: str) -> str:
 def report(client, auth, runner):
     def get(name: str, **params):
         runner.catch_up()
-        r = client.get(f"/v1/reports/{name}", params=params,
-                       headers=auth("mappa:national", "reports:read"))
+        r = client.get(
+            f"/v1/reports/{name}", params=params, headers=auth("mappa:national", "reports:read")
+        )
         assert r.status_code == 200, r.text
         return r.json()
 
@@ -38,16 +47,29 @@ def report(client, auth, runner):
 
 
 def meeting(meeting_id: str, level: int, held_on: str, invited=(), attended=(), apologies=()):
-    return {"meeting_id": meeting_id, "level": level, "held_on": held_on, "chair": "Chair",
-            "invited": list(invited),
-            "attended": [{"agency": a, "name": "N", "role": "R"} for a in attended],
-            "apologies": list(apologies)}
+    return {
+        "meeting_id": meeting_id,
+        "level": level,
+        "held_on": held_on,
+        "chair": "Chair",
+        "invited": list(invited),
+        "attended": [{"agency": a, "name": "N", "role": "R"} for a in attended],
+        "apologies": list(apologies),
+    }
 
 
 def minutes(meeting_id: str, level: int, meeting_date: str):
-    return {"meeting_id": meeting_id, "meeting_date": meeting_date, "level": level,
-            "document": {"sha256": "a" * 64, "filename": "m.pdf", "media_type": "application/pdf",
-                         "size": 10}}
+    return {
+        "meeting_id": meeting_id,
+        "meeting_date": meeting_date,
+        "level": level,
+        "document": {
+            "sha256": "a" * 64,
+            "filename": "m.pdf",
+            "media_type": "application/pdf",
+            "size": 10,
+        },
+    }
 
 
 # -- late minutes (000, para 5.37) ---------------------------------------------------------
@@ -67,12 +89,17 @@ def test_minutes_on_the_due_date_are_on_time_and_the_day_after_late(enrol, post,
     assert rows["on-time"]["due_on"] == "2026-12-03"
     assert rows["on-time"]["working_days_taken"] == 10 and rows["on-time"]["late"] is False
     assert rows["late"]["working_days_taken"] == 11 and rows["late"]["late"] is True
-    assert body["summary"] == {"total": 2, "late": 1, "share_late": 0.5,
-                               "median_working_days": 10.5}
+    assert body["summary"] == {
+        "total": 2,
+        "late": 1,
+        "share_late": 0.5,
+        "median_working_days": 10.5,
+    }
 
 
 def test_level_three_minutes_of_a_meeting_before_easter_skip_good_friday_and_easter_monday(
-        enrol, post, clock, report):
+    enrol, post, clock, report
+):
     police = unique("police")
     nid = enrol(police, level=3, category=2)
     clock.now = datetime(2026, 4, 13, 12, 0, tzinfo=UTC)
@@ -96,7 +123,8 @@ def test_minutes_across_christmas_and_new_year_skip_the_substitute_days(enrol, p
 
 
 def test_level_two_and_level_three_minutes_of_the_same_day_have_different_due_dates(
-        enrol, post, clock, report):
+    enrol, post, clock, report
+):
     police = unique("police")
     nid = enrol(police, level=3, category=2)
     clock.now = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -146,37 +174,55 @@ def test_level_three_review_due_at_exactly_eight_weeks(enrol, post, report):
     post(lead, nid, "MeetingHeld", meeting("m", 3, "2026-07-01"))
 
     assert report("reviews-overdue", agency=lead, as_of="2026-08-26")["rows"] == []
-    assert report("reviews-overdue", agency=lead, as_of="2026-08-27")["rows"][0]["review_due"] == "2026-08-26"
+    assert (
+        report("reviews-overdue", agency=lead, as_of="2026-08-27")["rows"][0]["review_due"]
+        == "2026-08-26"
+    )
 
 
 def test_a_level_change_moves_the_review_to_the_new_interval(enrol, post, report):
     lead = unique("probation")
     nid = enrol(lead, level=2, category=2, lead_agency=lead)
     post(lead, nid, "MeetingHeld", meeting("m", 2, "2026-07-01"))
-    post(lead, nid, "LevelChanged", {"to": 3, "rationale": "escalating", "decided_on": "2026-07-02"})
+    post(
+        lead, nid, "LevelChanged", {"to": 3, "rationale": "escalating", "decided_on": "2026-07-02"}
+    )
 
     assert report("reviews-overdue", agency=lead, as_of="2026-08-27")["rows"][0]["level"] == 3
 
 
 def test_level_one_review_due_sixteen_weeks_after_registration_then_after_the_last_review(
-        enrol, post, clock, report):
+    enrol, post, clock, report
+):
     lead = unique("probation")
     clock.now = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
     nid = enrol(lead, level=1, category=1, lead_agency=lead)
 
     assert report("reviews-overdue", agency=lead, as_of="2026-10-21")["rows"] == []
-    assert report("reviews-overdue", agency=lead, as_of="2026-10-22")["summary"]["overdue_level_1"] == 1
+    assert (
+        report("reviews-overdue", agency=lead, as_of="2026-10-22")["summary"]["overdue_level_1"]
+        == 1
+    )
 
-    post(lead, nid, "Level1ReviewRecorded", {"reviewed_on": "2026-10-01", "outcome": "remain_level_1",
-                                             "reviewers": [lead]})
+    post(
+        lead,
+        nid,
+        "Level1ReviewRecorded",
+        {"reviewed_on": "2026-10-01", "outcome": "remain_level_1", "reviewers": [lead]},
+    )
     assert report("reviews-overdue", agency=lead, as_of="2027-01-21")["rows"] == []
-    assert report("reviews-overdue", agency=lead, as_of="2027-01-22")["rows"][0]["review_due"] == "2027-01-21"
+    assert (
+        report("reviews-overdue", agency=lead, as_of="2027-01-22")["rows"][0]["review_due"]
+        == "2027-01-21"
+    )
 
 
 # -- registration (000, para 4.1) ----------------------------------------------------------
 
 
-def test_registration_on_day_three_after_sentence_is_on_time_and_day_four_late(enrol, clock, report):
+def test_registration_on_day_three_after_sentence_is_on_time_and_day_four_late(
+    enrol, clock, report
+):
     police = unique("police")
     clock.now = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
     on_time = enrol(police, sentence_date="2026-11-17")
@@ -196,7 +242,9 @@ def test_registration_on_day_three_after_sentence_is_on_time_and_day_four_late(e
 # -- partnering (000, paras 5.35, 4.15, recommendations, 5.29) ------------------------------
 
 
-def test_a_prison_partnered_after_the_person_was_received_closes_the_gap(enrol, post, clock, report):
+def test_a_prison_partnered_after_the_person_was_received_closes_the_gap(
+    enrol, post, clock, report
+):
     police = unique("police")
     prison = unique("prison")
     nid = enrol(police, level=2, category=2)
@@ -239,9 +287,22 @@ def test_past_partners_police_offender_manager_and_level_mismatch(enrol, post, r
     assert [p["agency"] for p in row["past_partners"]] == [other]
     assert row["past_partners"][0]["ended_by"] == police
 
-    post(police, nid, "OfficerAssigned", {"agency": police, "officer": {"name": "DC A", "role": "OM",
-         "contact": "a@example.org"}, "supervisor": {"name": "DS B", "contact": "b@example.org"}})
-    post(police, nid, "LevelChanged", {"to": 3, "rationale": "as managed", "decided_on": "2026-11-19"})
+    post(
+        police,
+        nid,
+        "OfficerAssigned",
+        {
+            "agency": police,
+            "officer": {"name": "DC A", "role": "OM", "contact": "a@example.org"},
+            "supervisor": {"name": "DS B", "contact": "b@example.org"},
+        },
+    )
+    post(
+        police,
+        nid,
+        "LevelChanged",
+        {"to": 3, "rationale": "as managed", "decided_on": "2026-11-19"},
+    )
     row = report("partnering-audit", agency=police)["rows"][0]
     assert row["no_police_offender_manager"] is False and row["level_mismatch"] is False
 
@@ -256,59 +317,117 @@ def test_a_meeting_with_no_disclosure_decision_is_a_gap(enrol, post, report):
     post(police, nid, "AgencyPartnered", {"agency": mappa, "reason": "chairs"})
     post(mappa, nid, "MeetingHeld", meeting("covered", 2, "2026-11-10"))
     post(mappa, nid, "MeetingHeld", meeting("gap", 2, "2026-11-19"))
-    post(mappa, nid, "DisclosureDecisionRecorded", {"meeting_id": "covered", "decision": "disclose",
-         "recipient": "the school", "rationale": "safeguarding", "decided_on": "2026-11-10"})
+    post(
+        mappa,
+        nid,
+        "DisclosureDecisionRecorded",
+        {
+            "meeting_id": "covered",
+            "decision": "disclose",
+            "recipient": "the school",
+            "rationale": "safeguarding",
+            "decided_on": "2026-11-10",
+        },
+    )
 
     body = report("disclosure-coverage", agency=mappa)
 
     rows = {r["meeting_id"]: r for r in body["rows"]}
     assert rows["gap"]["gap"] is True and rows["covered"]["gap"] is False
     assert rows["covered"]["disclosed"] == 1
-    assert body["summary"] == {"meetings": 2, "without_decision": 1, "decisions": 1,
-                               "share_covered": 0.5}
+    assert body["summary"] == {
+        "meetings": 2,
+        "without_decision": 1,
+        "decisions": 1,
+        "share_covered": 0.5,
+    }
 
 
 def test_actions_outstanding_overdue_and_completed(enrol, post, report):
     police = unique("police")
     nid = enrol(police, level=2, category=2)
     for action_id, due in (("done", "2026-11-01"), ("open", "2026-12-01"), ("over", "2026-11-15")):
-        post(police, nid, "ActionSet", {"action_id": action_id, "description": "check address",
-                                        "assigned_agency": police, "due_on": due})
-    post(police, nid, "ActionCompleted", {"action_id": "done", "outcome": "address verified",
-                                          "completed_on": "2026-10-30"})
+        post(
+            police,
+            nid,
+            "ActionSet",
+            {
+                "action_id": action_id,
+                "description": "check address",
+                "assigned_agency": police,
+                "due_on": due,
+            },
+        )
+    post(
+        police,
+        nid,
+        "ActionCompleted",
+        {"action_id": "done", "outcome": "address verified", "completed_on": "2026-10-30"},
+    )
 
     body = report("actions-outstanding", agency=police, as_of="2026-11-20")
 
-    assert body["summary"] == {"actions": 3, "completed": 1, "outstanding": 2, "overdue": 1,
-                               "as_of": "2026-11-20"}
-    assert [(r["action_id"], r["overdue"]) for r in body["rows"]] == [("over", True), ("open", False)]
+    assert body["summary"] == {
+        "actions": 3,
+        "completed": 1,
+        "outstanding": 2,
+        "overdue": 1,
+        "as_of": "2026-11-20",
+    }
+    assert [(r["action_id"], r["overdue"]) for r in body["rows"]] == [
+        ("over", True),
+        ("open", False),
+    ]
 
 
 def test_attendance_per_agency_invited_attended_apologies_absent(enrol, post, report):
     police, probation, health = unique("police"), unique("probation"), unique("health")
     nid = enrol(police, level=2, category=2)
-    post(police, nid, "MeetingHeld", meeting("m", 2, "2026-11-19", invited=[police, probation, health],
-                                             attended=[police], apologies=[probation]))
+    post(
+        police,
+        nid,
+        "MeetingHeld",
+        meeting(
+            "m",
+            2,
+            "2026-11-19",
+            invited=[police, probation, health],
+            attended=[police],
+            apologies=[probation],
+        ),
+    )
 
     rows = {r["agency"]: r for r in report("attendance", agency=health)["rows"]}
     rows |= {r["agency"]: r for r in report("attendance", agency=probation)["rows"]}
 
-    assert rows[health] == {"agency": health, "invited": 1, "attended": 0, "apologies": 0,
-                            "absent": 1, "share_attended": 0.0}
+    assert rows[health] == {
+        "agency": health,
+        "invited": 1,
+        "attended": 0,
+        "apologies": 0,
+        "absent": 1,
+        "share_attended": 0.0,
+    }
     assert rows[probation]["apologies"] == 1 and rows[probation]["absent"] == 0
 
 
 def referral(referral_id: str, release: str | None = None) -> dict:
-    body = {"referral_id": referral_id, "requested_level": 2, "reasons": "needs a multi-agency plan",
-            "rosh_level": "high", "imminence": "within weeks",
-            "agencies_to_invite": [{"agency": "health:trust", "why": "treatment"}]}
+    body = {
+        "referral_id": referral_id,
+        "requested_level": 2,
+        "reasons": "needs a multi-agency plan",
+        "rosh_level": "high",
+        "imminence": "within weeks",
+        "agencies_to_invite": [{"agency": "health:trust", "why": "treatment"}],
+    }
     if release:
         body["expected_release_on"] = release
     return body
 
 
 def test_referrals_answered_on_day_ten_on_time_day_eleven_late_and_undecided(
-        enrol, post, clock, report):
+    enrol, post, clock, report
+):
     police = unique("police")
     mappa = unique("mappa")
     nid = enrol(police, level=1, category=2)
@@ -317,14 +436,21 @@ def test_referrals_answered_on_day_ten_on_time_day_eleven_late_and_undecided(
     for rid in ("ten", "eleven", "open"):
         post(police, nid, "ReferralMade", referral(rid))
     for rid, on in (("ten", "2026-11-11"), ("eleven", "2026-11-12")):
-        post(mappa, nid, "ReferralDecided", {"referral_id": rid, "decision": "level_2",
-                                             "feedback": "accepted", "decided_on": on})
+        post(
+            mappa,
+            nid,
+            "ReferralDecided",
+            {"referral_id": rid, "decision": "level_2", "feedback": "accepted", "decided_on": on},
+        )
 
     early = report("referrals", agency=police, as_of="2026-11-11")
     later = report("referrals", agency=police, as_of="2026-11-12")
 
     assert {r["referral_id"]: r["answered_late"] for r in early["rows"]} == {
-        "ten": False, "eleven": True, "open": False}
+        "ten": False,
+        "eleven": True,
+        "open": False,
+    }
     assert {r["referral_id"]: r["answered_late"] for r in later["rows"]}["open"] is True
     assert later["summary"]["answered_late"] == 2 and later["summary"]["undecided"] == 1
 
@@ -338,7 +464,10 @@ def test_referrals_from_custody_six_months_before_release(enrol, post, clock, re
 
     body = report("referrals", agency=police)
 
-    assert {r["referral_id"]: r["custody_late"] for r in body["rows"]} == {"exact": False, "short": True}
+    assert {r["referral_id"]: r["custody_late"] for r in body["rows"]} == {
+        "exact": False,
+        "short": True,
+    }
     assert body["summary"]["from_custody"] == 2 and body["summary"]["from_custody_late"] == 1
 
 
@@ -365,8 +494,11 @@ def test_csv_download_has_a_header_and_a_row_per_record(enrol, post, clock, clie
     post(police, nid, "MinutesUploaded", minutes("m", 2, "2026-11-19"))
     runner.catch_up()
 
-    r = client.get("/v1/reports/late-minutes", params={"agency": police},
-                   headers=auth("mappa:national", "reports:read", Accept="text/csv"))
+    r = client.get(
+        "/v1/reports/late-minutes",
+        params={"agency": police},
+        headers=auth("mappa:national", "reports:read", Accept="text/csv"),
+    )
 
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(r.text)))
@@ -375,13 +507,19 @@ def test_csv_download_has_a_header_and_a_row_per_record(enrol, post, clock, clie
 
 @pytest.mark.parametrize("name", REPORTS)
 def test_reports_need_the_reports_scope(name, client, auth):
-    assert client.get(f"/v1/reports/{name}", headers=auth("police:kent", "records:read")).status_code == 403
+    assert (
+        client.get(f"/v1/reports/{name}", headers=auth("police:kent", "records:read")).status_code
+        == 403
+    )
     assert client.get(f"/v1/reports/{name}").status_code == 401
 
 
 def test_a_bad_filter_is_a_validation_problem(client, auth):
-    r = client.get("/v1/reports/late-minutes", params={"area": "atlantis"},
-                   headers=auth("mappa:national", "reports:read"))
+    r = client.get(
+        "/v1/reports/late-minutes",
+        params={"area": "atlantis"},
+        headers=auth("mappa:national", "reports:read"),
+    )
     assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
 
 
@@ -396,14 +534,24 @@ def test_reports_carry_no_names_or_identifiers_of_people(client, auth, writer, r
     post(police, nid, "MeetingHeld", meeting("m", 2, "2026-11-19", invited=[police]))
     post(police, nid, "MinutesUploaded", minutes("m", 2, "2026-11-19"))
     post(police, nid, "ReferralMade", referral("r"))
-    post(police, nid, "ActionSet", {"action_id": "a", "description": "x", "assigned_agency": police,
-                                    "due_on": "2026-12-01"})
+    post(
+        police,
+        nid,
+        "ActionSet",
+        {"action_id": "a", "description": "x", "assigned_agency": police, "due_on": "2026-12-01"},
+    )
 
     for name in REPORTS:
         text = str(report(name, agency=police))
         assert nid in text or name not in ("late-minutes", "partnering-audit", "referrals")
-        for secret in ("Zzyzxfamily", "Qqgiven", body["identifiers"]["pnc"], "A9876ZZ",
-                       body["identifiers"]["crn"], "1980-02-01"):
+        for secret in (
+            "Zzyzxfamily",
+            "Qqgiven",
+            body["identifiers"]["pnc"],
+            "A9876ZZ",
+            body["identifiers"]["crn"],
+            "1980-02-01",
+        ):
             assert secret not in text, (name, secret)
 
 
@@ -411,9 +559,13 @@ def test_read_your_writes_the_view_shows_a_post_at_once(client, auth, register):
     from tests.conftest import event
 
     nid = register("police:kent")
-    r = client.post(f"/v1/nominals/{nid}/events", headers=auth("police:kent"),
-                    json=event("LevelChanged", {"to": 2, "rationale": "escalating",
-                                                "decided_on": "2026-11-20"}))
+    r = client.post(
+        f"/v1/nominals/{nid}/events",
+        headers=auth("police:kent"),
+        json=event(
+            "LevelChanged", {"to": 2, "rationale": "escalating", "decided_on": "2026-11-20"}
+        ),
+    )
     assert r.status_code == 201
     view = client.get(f"/v1/nominals/{nid}", headers=auth("police:kent")).json()
     assert view["level"] == 2 and view["version"] == r.json()["version"]

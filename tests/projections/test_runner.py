@@ -22,8 +22,12 @@ def _run_once(runner) -> int:
 
 def _applied(runner, nominal_id: str) -> bool:
     with runner.engine.connect() as conn:
-        return conn.execute(text("SELECT 1 FROM rm_nominals WHERE nominal_id = :id"),
-                            {"id": nominal_id}).first() is not None
+        return (
+            conn.execute(
+                text("SELECT 1 FROM rm_nominals WHERE nominal_id = :id"), {"id": nominal_id}
+            ).first()
+            is not None
+        )
 
 
 def test_a_gap_is_passed_only_when_no_writer_can_still_fill_it(runner, enrol, database_url):
@@ -48,12 +52,25 @@ def test_a_gap_is_passed_only_when_no_writer_can_still_fill_it(runner, enrol, da
 
 def _cli(database_url: str, data_dir, *args: str) -> subprocess.CompletedProcess:
     env = os.environ | {"DATABASE_URL": database_url, "MAPPA_DATA_DIR": str(data_dir)}
-    return subprocess.run([sys.executable, "-c", "from mappa_record.service.cli import main; main()",
-                           "projections", *args],
-                          env=env, capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from mappa_record.service.cli import main; main()",
+            "projections",
+            *args,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
-def test_projections_status_and_rebuild_from_the_command_line(database_url, data_dir, enrol, runner):
+def test_projections_status_and_rebuild_from_the_command_line(
+    database_url, data_dir, enrol, runner
+):
     enrol("police:kent")
     head = runner.head()
 

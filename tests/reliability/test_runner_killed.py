@@ -30,20 +30,49 @@ runner.run_forever(interval=0.05)
 
 def _spawn(database_url: str, data_dir) -> subprocess.Popen:
     env = os.environ | {"DATABASE_URL": database_url, "MAPPA_DATA_DIR": str(data_dir)}
-    proc = subprocess.Popen([sys.executable, "-c", RUNNER, "2"], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", RUNNER, "2"],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
     assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
     return proc
 
 
 def test_runner_killed_at_random_points_converges_to_the_rebuild(
-        runner, enrol, post, database_url, data_dir):
+    runner,  # noqa: F811 - the fixtures imported above
+    enrol,  # noqa: F811
+    post,  # noqa: F811
+    database_url,
+    data_dir,
+):
     for i in range(25):
         nid = enrol("police:kent", level=2, category=2)
-        post("police:kent", nid, "MeetingHeld", {"meeting_id": f"m{i}", "level": 2,
-             "held_on": "2026-11-19", "chair": "C", "invited": ["police:kent"]})
-        post("police:kent", nid, "ActionSet", {"action_id": "a", "description": "d",
-             "assigned_agency": "police:kent", "due_on": "2026-12-01"})
+        post(
+            "police:kent",
+            nid,
+            "MeetingHeld",
+            {
+                "meeting_id": f"m{i}",
+                "level": 2,
+                "held_on": "2026-11-19",
+                "chair": "C",
+                "invited": ["police:kent"],
+            },
+        )
+        post(
+            "police:kent",
+            nid,
+            "ActionSet",
+            {
+                "action_id": "a",
+                "description": "d",
+                "assigned_agency": "police:kent",
+                "due_on": "2026-12-01",
+            },
+        )
     # Start a rebuild by hand: empty read models, positions at 0, nothing applied yet.
     with runner.engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {', '.join(TABLES)}"))
@@ -69,5 +98,7 @@ def test_runner_killed_at_random_points_converges_to_the_rebuild(
     assert kills >= 1 and partway > 0, "the killed runners applied nothing"
     assert dump(runner.engine) == resumed
     with runner.engine.connect() as conn:
-        twice = conn.execute(text("SELECT count(*) FROM rm_nominals WHERE events_applied <> version"))
+        twice = conn.execute(
+            text("SELECT count(*) FROM rm_nominals WHERE events_applied <> version")
+        )
         assert twice.scalar_one() == 0

@@ -116,18 +116,36 @@ def _route(path: str, query: Query_, doc: str) -> None:
     router.add_api_route(path, report, methods=["GET"], name=name.replace("-", "_"), summary=doc)
 
 
-_route("/late-minutes", late_minutes.report,
-       "Minutes posted against their due date (10 working days, 5 at level 3).")
-_route("/partnering-audit", partnering_audit.report,
-       "Current and past partners per record, and the partnering gaps.")
-_route("/reviews-overdue", review_schedule.report,
-       "Records whose level 2/3 meeting or level 1 review is overdue.")
+_route(
+    "/late-minutes",
+    late_minutes.report,
+    "Minutes posted against their due date (10 working days, 5 at level 3).",
+)
+_route(
+    "/partnering-audit",
+    partnering_audit.report,
+    "Current and past partners per record, and the partnering gaps.",
+)
+_route(
+    "/reviews-overdue",
+    review_schedule.report,
+    "Records whose level 2/3 meeting or level 1 review is overdue.",
+)
 _route("/actions-outstanding", actions.report, "Actions not yet completed, and those overdue.")
-_route("/disclosure-coverage", disclosure_coverage.report,
-       "Meetings with and without a disclosure decision.")
+_route(
+    "/disclosure-coverage",
+    disclosure_coverage.report,
+    "Meetings with and without a disclosure decision.",
+)
 _route("/attendance", attendance.report, "Per agency: invited, attended, apologies, absent.")
-_route("/registration-timeliness", registration_timeliness.report,
-       "Registrations against the three days from sentence.")
-_route("/referrals", referrals.report,
-       "Referrals answered within ten days; from custody six months before release.")
+_route(
+    "/registration-timeliness",
+    registration_timeliness.report,
+    "Registrations against the three days from sentence.",
+)
+_route(
+    "/referrals",
+    referrals.report,
+    "Referrals answered within ten days; from custody six months before release.",
+)
 _route("/level-profile", level_profile.report, "Active records by MAPPA category and level.")
