@@ -20,7 +20,7 @@ import statistics
 import threading
 import time
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -105,47 +105,121 @@ def _nominal(rng: random.Random, now: datetime) -> Nominal:
     record("AgencyPartnered", {"agency": mappa, "reason": "coordination"})
     if rng.random() < 0.3:
         prison = f"prison:{rng.choice(['LEI', 'NMI', 'BMI', 'WDI', 'HMI'])}"
-        record("CustodyChanged", {"status": "received", "establishment": prison,
-                                  "expected_release_on": (at + timedelta(days=300)).date().isoformat()})
+        record(
+            "CustodyChanged",
+            {
+                "status": "received",
+                "establishment": prison,
+                "expected_release_on": (at + timedelta(days=300)).date().isoformat(),
+            },
+        )
         if rng.random() < 0.66:
             record("AgencyPartnered", {"agency": prison, "reason": "holds the person"})
     if rng.random() < 0.7:
-        record("OfficerAssigned", {"agency": police, "officer": {"name": "O", "role": "OM", "contact": "c"}})
+        record(
+            "OfficerAssigned",
+            {"agency": police, "officer": {"name": "O", "role": "OM", "contact": "c"}},
+        )
     if level == 1:
         for _ in range(rng.randint(0, 2)):
-            record("Level1ReviewRecorded", {"reviewed_on": at.date().isoformat(),
-                                            "outcome": "remain_level_1", "reviewers": [police]},
-                   days=rng.randint(60, 140))
+            record(
+                "Level1ReviewRecorded",
+                {
+                    "reviewed_on": at.date().isoformat(),
+                    "outcome": "remain_level_1",
+                    "reviewers": [police],
+                },
+                days=rng.randint(60, 140),
+            )
         if rng.random() < 0.05:
-            record("ReferralMade", {"referral_id": "r1", "requested_level": 2, "reasons": "r",
-                                    "rosh_level": "high", "imminence": "weeks",
-                                    "agencies_to_invite": [{"agency": probation, "why": "w"}]})
-            record("ReferralDecided", {"referral_id": "r1", "decision": "level_2", "feedback": "f",
-                                       "decided_on": (at + timedelta(days=rng.randint(1, 20))).date().isoformat()},
-                   agency=mappa)
+            record(
+                "ReferralMade",
+                {
+                    "referral_id": "r1",
+                    "requested_level": 2,
+                    "reasons": "r",
+                    "rosh_level": "high",
+                    "imminence": "weeks",
+                    "agencies_to_invite": [{"agency": probation, "why": "w"}],
+                },
+            )
+            record(
+                "ReferralDecided",
+                {
+                    "referral_id": "r1",
+                    "decision": "level_2",
+                    "feedback": "f",
+                    "decided_on": (at + timedelta(days=rng.randint(1, 20))).date().isoformat(),
+                },
+                agency=mappa,
+            )
         return n
     for i in range(rng.randint(1, 4)):
         held = at + timedelta(days=rng.randint(30, 130))
         meeting_id = f"m{i}"
-        record("MeetingHeld", {"meeting_id": meeting_id, "level": level, "held_on": held.date().isoformat(),
-                               "chair": "C", "invited": [police, probation, "health:trust"],
-                               "attended": [{"agency": police, "name": "A", "role": "R"}],
-                               "apologies": ["health:trust"] if rng.random() < 0.5 else []},
-               agency=mappa, days=(held - at).days)
-        record("MinutesUploaded", {"meeting_id": meeting_id, "meeting_date": held.date().isoformat(),
-                                   "level": level, "document": {"sha256": "c" * 64, "filename": "m.pdf",
-                                                                "media_type": "application/pdf", "size": 1}},
-               agency=mappa, days=rng.choice([2, 5, 9, 14, 20]))
+        record(
+            "MeetingHeld",
+            {
+                "meeting_id": meeting_id,
+                "level": level,
+                "held_on": held.date().isoformat(),
+                "chair": "C",
+                "invited": [police, probation, "health:trust"],
+                "attended": [{"agency": police, "name": "A", "role": "R"}],
+                "apologies": ["health:trust"] if rng.random() < 0.5 else [],
+            },
+            agency=mappa,
+            days=(held - at).days,
+        )
+        record(
+            "MinutesUploaded",
+            {
+                "meeting_id": meeting_id,
+                "meeting_date": held.date().isoformat(),
+                "level": level,
+                "document": {
+                    "sha256": "c" * 64,
+                    "filename": "m.pdf",
+                    "media_type": "application/pdf",
+                    "size": 1,
+                },
+            },
+            agency=mappa,
+            days=rng.choice([2, 5, 9, 14, 20]),
+        )
         if rng.random() < 0.6:
-            record("DisclosureDecisionRecorded", {"meeting_id": meeting_id, "decision": "do_not_disclose",
-                                                  "rationale": "r", "decided_on": held.date().isoformat()},
-                   agency=mappa, days=0)
-        record("ActionSet", {"action_id": f"a{i}", "meeting_id": meeting_id, "description": "d",
-                             "assigned_agency": police,
-                             "due_on": (held + timedelta(days=28)).date().isoformat()}, agency=mappa, days=0)
+            record(
+                "DisclosureDecisionRecorded",
+                {
+                    "meeting_id": meeting_id,
+                    "decision": "do_not_disclose",
+                    "rationale": "r",
+                    "decided_on": held.date().isoformat(),
+                },
+                agency=mappa,
+                days=0,
+            )
+        record(
+            "ActionSet",
+            {
+                "action_id": f"a{i}",
+                "meeting_id": meeting_id,
+                "description": "d",
+                "assigned_agency": police,
+                "due_on": (held + timedelta(days=28)).date().isoformat(),
+            },
+            agency=mappa,
+            days=0,
+        )
         if rng.random() < 0.7:
-            record("ActionCompleted", {"action_id": f"a{i}", "outcome": "done",
-                                       "completed_on": (held + timedelta(days=20)).date().isoformat()})
+            record(
+                "ActionCompleted",
+                {
+                    "action_id": f"a{i}",
+                    "outcome": "done",
+                    "completed_on": (held + timedelta(days=20)).date().isoformat(),
+                },
+            )
     return n
 
 
@@ -183,21 +257,33 @@ async def _time_reports(app: Any, token: str, repeats: int = 5) -> dict[str, dic
                     times.append((time.perf_counter() - started) * 1000)
                     r.raise_for_status()
                 times = times[1:]  # the first warms the pool and the plan cache
-                out[f"{name} ({label})"] = {"median_ms": statistics.median(times), "max_ms": max(times)}
+                out[f"{name} ({label})"] = {
+                    "median_ms": statistics.median(times),
+                    "max_ms": max(times),
+                }
     engine = getattr(app.state, "reports_engine", None)
     if engine is not None:
         await engine.dispose()
     return out
 
 
-def _stream(service: Service, runner: ProjectionRunner, seconds: float, rate: float) -> dict[str, Any]:
+def _stream(
+    service: Service, runner: ProjectionRunner, seconds: float, rate: float
+) -> dict[str, Any]:
     """Post `rate` events a second for `seconds` while the runner runs; sample its lag."""
     records = service.records
-    who = Principal(sub="bench", agency="police:bench", scopes=frozenset({"records:write", "records:read"}))
+    who = Principal(
+        sub="bench", agency="police:bench", scopes=frozenset({"records:write", "records:read"})
+    )
     ids = []
     for _ in range(20):
-        body = {"identifiers": {"crn": f"B{random.randint(0, 999_999):06d}"},
-                "name": {"family": "B", "given": ["S"]}, "area": "kent", "category": 1, "level": 1}
+        body = {
+            "identifiers": {"crn": f"B{random.randint(0, 999_999):06d}"},
+            "name": {"family": "B", "given": ["S"]},
+            "area": "kent",
+            "category": 1,
+            "level": 1,
+        }
         ids.append(uuid.UUID(records.register(who, uuid.uuid4(), None, body).nominal_id))
     runner.catch_up()
     runner.start()
@@ -214,8 +300,17 @@ def _stream(service: Service, runner: ProjectionRunner, seconds: float, rate: fl
     posted = 0
     started = time.monotonic()
     while time.monotonic() - started < seconds:
-        records.post_event(who, random.choice(ids), NewEvent(uuid.uuid4(), "EntryRecorded", "2026-11-20",
-                           {"entry_type": "contact", "subject": "s", "body": "b"}), None)
+        records.post_event(
+            who,
+            random.choice(ids),
+            NewEvent(
+                uuid.uuid4(),
+                "EntryRecorded",
+                "2026-11-20",
+                {"entry_type": "contact", "subject": "s", "body": "b"},
+            ),
+            None,
+        )
         posted += 1
         time.sleep(max(0.0, started + posted / rate - time.monotonic()))
     drained_at = time.monotonic()
@@ -225,23 +320,35 @@ def _stream(service: Service, runner: ProjectionRunner, seconds: float, rate: fl
     stop.set()
     sampler.join()
     runner.stop()
-    return {"posted": posted, "rate_per_s": posted / seconds, "lag_events_max": max(samples),
-            "lag_events_mean": statistics.mean(samples), "drain_after_last_post_ms": drain_ms}
+    return {
+        "posted": posted,
+        "rate_per_s": posted / seconds,
+        "lag_events_max": max(samples),
+        "lag_events_mean": statistics.mean(samples),
+        "drain_after_last_post_ms": drain_ms,
+    }
 
 
-def run(nominals: int = 100_000, stream_seconds: float = 10.0, stream_rate: float = 50.0) -> dict[str, Any]:
+def run(
+    nominals: int = 100_000, stream_seconds: float = 10.0, stream_rate: float = 50.0
+) -> dict[str, Any]:
     """Load, rebuild, time the reports and stream; the figures."""
     from mappa_record.api.app import create_app
 
     data_dir = Path(".data-bench")
-    settings = Settings(database_url=_database("mappa_bench"), data_dir=data_dir, run_projections=False)
+    settings = Settings(
+        database_url=_database("mappa_bench"), data_dir=data_dir, run_projections=False
+    )
     service = start(settings)
     figures: dict[str, Any] = {"nominals": nominals}
     try:
         t = time.perf_counter()
         figures["events"] = load(service, nominals)
         figures["load_s"] = round(time.perf_counter() - t, 1)
-        print(f"loaded {nominals} nominals, {figures['events']} events in {figures['load_s']} s", flush=True)
+        print(
+            f"loaded {nominals} nominals, {figures['events']} events in {figures['load_s']} s",
+            flush=True,
+        )
 
         runner = ProjectionRunner.for_service(service, batch_size=2000)
         t = time.perf_counter()
@@ -249,20 +356,36 @@ def run(nominals: int = 100_000, stream_seconds: float = 10.0, stream_rate: floa
         elapsed = time.perf_counter() - t
         figures["rebuild_s"] = round(elapsed, 1)
         figures["rebuild_events_per_s"] = round(applied / elapsed)
-        print(f"rebuild: {applied} events in {elapsed:.1f} s = {applied / elapsed:.0f} events/s", flush=True)
+        print(
+            f"rebuild: {applied} events in {elapsed:.1f} s = {applied / elapsed:.0f} events/s",
+            flush=True,
+        )
         with psycopg.connect(service.db.url, autocommit=True) as conn:
             conn.execute("VACUUM ANALYZE")
 
         key = ensure_dev_key(data_dir)
-        token = mint_token(key, agency="mappa:national", scopes="reports:read", sub="bench", ttl=3600,
-                           issuer=settings.jwt_issuer, audience=settings.jwt_audience, now=datetime.now(UTC))
+        token = mint_token(
+            key,
+            agency="mappa:national",
+            scopes="reports:read",
+            sub="bench",
+            ttl=3600,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            now=datetime.now(UTC),
+        )
         app = create_app(service)
         figures["reports"] = asyncio.run(_time_reports(app, token))
         for name, t_ in figures["reports"].items():
-            print(f"  {name:40s} median {t_['median_ms']:7.1f} ms   max {t_['max_ms']:7.1f} ms", flush=True)
+            print(
+                f"  {name:40s} median {t_['median_ms']:7.1f} ms   max {t_['max_ms']:7.1f} ms",
+                flush=True,
+            )
 
         if stream_seconds > 0:
-            figures["stream"] = _stream(service, ProjectionRunner.for_service(service), stream_seconds, stream_rate)
+            figures["stream"] = _stream(
+                service, ProjectionRunner.for_service(service), stream_seconds, stream_rate
+            )
             print(f"lag under {stream_rate:.0f} posts/s: {figures['stream']}", flush=True)
         runner.engine.dispose()
     finally:

@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from mappa_record.api.deps import PrincipalDep
@@ -89,7 +90,8 @@ async def _answer(request: Request, principal: Any, f: Filters, query: Query_, n
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
         )
-    return body
+    # The values are JSON-ready already (projections.base.plain): skip FastAPI's encoder.
+    return JSONResponse(body)
 
 
 def to_csv(rows: list[dict[str, Any]]) -> str:
