@@ -84,32 +84,72 @@ PROJECTION = Projection(
     },
 )
 
-_GAPS = """
-    WITH base AS (
-        SELECT n.nominal_id, n.area, n.category, n.level, n.lead_agency,
-               n.custody_status, n.custody_establishment,
-               (coalesce(n.custody_status IN ('received', 'transferred'), false) AND NOT EXISTS (
-                   SELECT 1 FROM rm_partnerships p WHERE p.nominal_id = n.nominal_id
-                   AND p.agency = n.custody_establishment AND p.until IS NULL))
-                   AS prison_not_partnered,
-               (n.lead_agency IS NULL) AS no_lead_agency,
-               (n.level >= 2 AND NOT EXISTS (
-                   SELECT 1 FROM rm_officers o JOIN rm_partnerships p
-                   ON p.nominal_id = o.nominal_id AND p.agency = o.agency AND p.until IS NULL
-                   WHERE o.nominal_id = n.nominal_id AND o.agency LIKE 'police:%'))
-                   AS no_police_offender_manager,
-               (SELECT m.level FROM rm_meetings m WHERE m.nominal_id = n.nominal_id
-                ORDER BY m.position DESC LIMIT 1) AS latest_meeting_level
-        FROM rm_nominals n
-        WHERE n.status = 'active'
-          AND (CAST(:area AS text) IS NULL OR n.area = :area)
-          AND (CAST(:level AS integer) IS NULL OR n.level = :level)
-          AND (CAST(:agency AS text) IS NULL OR EXISTS (
+# The gaps of one record, from the current view, partnerships, officers and meetings; kept
+# in rm_partnering_gaps by GAPS_PROJECTION, which runs after those read models in each
+# batch, so the report counts them with no per-record subqueries.
+_RECOMPUTE = text(
+    """
+    INSERT INTO rm_partnering_gaps AS g (nominal_id, prison_not_partnered, no_lead_agency,
+        no_police_offender_manager, latest_meeting_level, level_mismatch)
+    SELECT n.nominal_id,
+           coalesce(n.custody_status IN ('received', 'transferred'), false) AND NOT EXISTS (
                SELECT 1 FROM rm_partnerships p WHERE p.nominal_id = n.nominal_id
-               AND p.agency = :agency AND p.until IS NULL))
-    )
-    SELECT *, (latest_meeting_level IS NOT NULL AND latest_meeting_level <> level) AS level_mismatch
-    FROM base
+               AND p.agency = n.custody_establishment AND p.until IS NULL),
+           n.lead_agency IS NULL,
+           n.level >= 2 AND NOT EXISTS (
+               SELECT 1 FROM rm_officers o JOIN rm_partnerships p
+               ON p.nominal_id = o.nominal_id AND p.agency = o.agency AND p.until IS NULL
+               WHERE o.nominal_id = n.nominal_id AND o.agency LIKE 'police:%'),
+           m.level,
+           m.level IS NOT NULL AND m.level <> n.level
+    FROM rm_nominals n
+    LEFT JOIN LATERAL (SELECT level FROM rm_meetings WHERE nominal_id = n.nominal_id
+                       ORDER BY position DESC LIMIT 1) m ON true
+    WHERE n.nominal_id = :id
+    ON CONFLICT (nominal_id) DO UPDATE SET
+        prison_not_partnered = EXCLUDED.prison_not_partnered,
+        no_lead_agency = EXCLUDED.no_lead_agency,
+        no_police_offender_manager = EXCLUDED.no_police_offender_manager,
+        latest_meeting_level = EXCLUDED.latest_meeting_level,
+        level_mismatch = EXCLUDED.level_mismatch
+    """
+)
+
+
+def _recompute(conn: Connection, e: Nominal.Event, position: int) -> None:
+    conn.execute(_RECOMPUTE, {"id": e.originator_id})
+
+
+GAPS_PROJECTION = Projection(
+    name="partnering_gaps",
+    tables=("rm_partnering_gaps",),
+    handlers={
+        kind: _recompute
+        for kind in (
+            "NominalRegistered",
+            "AgencyPartnered",
+            "PartneringEnded",
+            "OfficerAssigned",
+            "LevelChanged",
+            "LeadAgencyChanged",
+            "MeetingHeld",
+            "CustodyChanged",
+        )
+    },
+)
+
+_GAPS = """
+    SELECT n.nominal_id, n.area, n.category, n.level, n.lead_agency,
+           n.custody_status, n.custody_establishment,
+           g.prison_not_partnered, g.no_lead_agency, g.no_police_offender_manager,
+           g.latest_meeting_level, g.level_mismatch
+    FROM rm_nominals n JOIN rm_partnering_gaps g ON g.nominal_id = n.nominal_id
+    WHERE n.status = 'active'
+      AND (CAST(:area AS text) IS NULL OR n.area = :area)
+      AND (CAST(:level AS integer) IS NULL OR n.level = :level)
+      AND (CAST(:agency AS text) IS NULL OR EXISTS (
+           SELECT 1 FROM rm_partnerships p WHERE p.nominal_id = n.nominal_id
+           AND p.agency = :agency AND p.until IS NULL))
 """
 
 

@@ -52,6 +52,8 @@ PROJECTIONS: tuple[Projection, ...] = (
     disclosure_coverage.PROJECTION,
     review_schedule.PROJECTION,
     registration_timeliness.PROJECTION,
+    # Last: its rows are computed from the read models above, at the same position.
+    partnering_audit.GAPS_PROJECTION,
 )
 
 RUNNER_LOCK = 7_413_003  # pg_advisory_xact_lock key: one runner applies at a time

@@ -89,6 +89,11 @@ def observed(engine: Engine, nominal_id: UUID) -> dict[str, Any]:
                 "SELECT level, last_meeting_on, level1_since, review_due"
                 " FROM rm_review_schedule WHERE nominal_id = :id"
             ),
+            "gaps": q(
+                "SELECT prison_not_partnered, no_lead_agency, no_police_offender_manager,"
+                " latest_meeting_level, level_mismatch FROM rm_partnering_gaps"
+                " WHERE nominal_id = :id"
+            ),
             "registration": q(
                 "SELECT sentence_date, late FROM rm_registrations WHERE nominal_id = :id"
             ),
@@ -122,7 +127,17 @@ def expected(n: Nominal) -> dict[str, Any]:
                     agency in apologies,
                 )
             )
+    in_custody = custody.get("status") in ("received", "transferred")
+    latest = list(n.meetings.values())[-1]["level"] if n.meetings else None
+    gaps = (
+        in_custody and custody.get("establishment") not in n.partners,
+        n.lead_agency is None,
+        n.level >= 2 and not any(a.startswith("police:") for a in n.officers),
+        latest,
+        latest is not None and latest != n.level,
+    )
     return {
+        "gaps": [gaps],
         "nominal": [
             (
                 n.version,

@@ -65,6 +65,15 @@ def upgrade() -> None:
             PRIMARY KEY (nominal_id, agency)
         );
 
+        CREATE TABLE rm_partnering_gaps (
+            nominal_id uuid PRIMARY KEY,
+            prison_not_partnered boolean NOT NULL,
+            no_lead_agency boolean NOT NULL,
+            no_police_offender_manager boolean NOT NULL,
+            latest_meeting_level smallint,
+            level_mismatch boolean NOT NULL
+        );
+
         CREATE TABLE rm_meetings (
             nominal_id uuid NOT NULL,
             meeting_id text NOT NULL,
@@ -164,7 +173,8 @@ def downgrade() -> None:
     op.execute(
         """
         DROP TABLE rm_registrations, rm_review_schedule, rm_disclosure_decisions, rm_actions,
-            rm_referrals, rm_minutes, rm_attendance, rm_meetings, rm_officers, rm_partnerships,
+            rm_referrals, rm_minutes, rm_attendance, rm_meetings, rm_partnering_gaps, rm_officers,
+            rm_partnerships,
             rm_nominals, projection_positions;
         """
     )
