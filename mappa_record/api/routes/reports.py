@@ -48,7 +48,12 @@ def reports_engine(request: Request) -> AsyncEngine:
     if engine is None:
         service = request.app.state.service
         engine = create_async_engine(
-            service.db.sqlalchemy_url("asyncpg"), pool_size=5, max_overflow=5
+            service.db.sqlalchemy_url("asyncpg"),
+            pool_size=5,
+            max_overflow=5,
+            # Filters are written "(:p IS NULL OR col = :p)": plan them with their values,
+            # never as a generic plan that must serve both branches.
+            connect_args={"server_settings": {"plan_cache_mode": "force_custom_plan"}},
         )
         request.app.state.reports_engine = engine
     return engine
