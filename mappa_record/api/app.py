@@ -10,7 +10,9 @@ from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 
 from mappa_record.api import problems
-from mappa_record.api.routes import audit, feed, inbound, minutes, nominals
+from mappa_record.api.routes import audit, feed, inbound, minutes, nominals, reports
+from mappa_record.projections.metrics import projection_metrics
+from mappa_record.projections.runner import ProjectionRunner
 from mappa_record.service.bootstrap import Service
 
 log = logging.getLogger(__name__)
@@ -21,8 +23,20 @@ def create_app(service: Service) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        await feed.close(app)
+        runner = None
+        if service.settings.run_projections:
+            runner = ProjectionRunner.for_service(service)
+            runner.start()
+        app.state.projection_runner = runner
+        try:
+            yield
+        finally:
+            await feed.close(app)
+            if runner is not None:
+                runner.stop()
+            engine = getattr(app.state, "reports_engine", None)
+            if engine is not None:
+                await engine.dispose()
 
     app = FastAPI(
         title="mappa-record",
@@ -39,6 +53,7 @@ def create_app(service: Service) -> FastAPI:
     app.include_router(minutes.router)
     app.include_router(feed.router)
     app.include_router(inbound.router)
+    app.include_router(reports.router)
 
     @app.get("/health/live", tags=["health"], response_class=PlainTextResponse)
     def live() -> str:
@@ -50,5 +65,11 @@ def create_app(service: Service) -> FastAPI:
         """The database answers."""
         service.check_ready()
         return "ok"
+
+    @app.get("/metrics", tags=["health"], response_class=PlainTextResponse)
+    def metrics() -> PlainTextResponse:
+        """Prometheus text format: each projection's position and lag."""
+        body, content_type = projection_metrics(service)
+        return PlainTextResponse(body, media_type=content_type)
 
     return app

@@ -95,6 +95,13 @@ def _verify(args: argparse.Namespace) -> None:
         )
         if not summary.intact:
             raise SystemExit(1)
+def _projections(args: argparse.Namespace) -> None:
+    # The read side is wired here, at the edge: service code itself never imports projections.
+    from mappa_record.projections.cli import run_command
+
+    service = start(load_settings())
+    try:
+        run_command(service, args.action)
     finally:
         service.close()
 
@@ -153,6 +160,9 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--nominals", type=int, default=200)
     demo.add_argument("--seed", type=int, default=2026)
     demo.set_defaults(func=_demo)
+    proj = sub.add_parser("projections", help="run, rebuild or inspect the read models")
+    proj.add_argument("action", choices=["run", "rebuild", "status"])
+    proj.set_defaults(func=_projections)
     return p
 
 

@@ -1,0 +1,63 @@
+"""`mappa-record projections run|rebuild|status`: the runner as its own process."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from mappa_record.projections.runner import ProjectionRunner
+
+
+def run_command(service: Any, action: str) -> None:
+    """Do one of run, rebuild, status against a started service."""
+    runner = ProjectionRunner.for_service(service)
+    console = Console()
+    try:
+        if action == "status":
+            _status(runner, console)
+        elif action == "rebuild":
+            _rebuild(runner, console)
+        else:
+            _run(runner, console)
+    finally:
+        runner.engine.dispose()
+
+
+def _status(runner: ProjectionRunner, console: Console) -> None:
+    table = Table("projection", "position", "head", "lag (events)")
+    for s in runner.status():
+        table.add_row(s.name, str(s.position), str(s.head), str(s.lag))
+    console.print(table)
+
+
+def _rebuild(runner: ProjectionRunner, console: Console) -> None:
+    head = runner.head()
+    started = time.monotonic()
+    with Progress(
+        TextColumn("rebuilding read models"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task("rebuild", total=head)
+        applied = runner.rebuild(progress=lambda n: progress.advance(task, n))
+    elapsed = time.monotonic() - started
+    rate = applied / elapsed if elapsed else 0.0
+    console.print(
+        f"rebuilt from position 0 to {head}: {applied} events in {elapsed:.1f} s "
+        f"({rate:.0f} events/s)"
+    )
+
+
+def _run(runner: ProjectionRunner, console: Console) -> None:
+    console.print("applying events to the read models; Ctrl-C or SIGTERM stops")
+    signal.signal(signal.SIGTERM, lambda *_: runner.stop_soon())
+    with contextlib.suppress(KeyboardInterrupt):
+        runner.run_forever()

@@ -1,0 +1,92 @@
+"""Which minutes were posted late?
+
+Minutes are due within 10 working days of a level 2 meeting and 5 of a level 3 one
+(000, para 5.37). The due date, working days taken and lateness are decided once, by the
+domain (`mappa.minutes_timeliness`), when the minutes are recorded, and stored in the
+event's payload; this read model keeps them as they were decided.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from mappa_record.domain.nominal import Nominal
+from mappa_record.projections.base import (
+    Filters,
+    Projection,
+    day,
+    fetch_all,
+    fetch_one,
+    plain,
+    share,
+)
+
+
+def _minutes(conn: Connection, e: Nominal.Event, position: int) -> None:
+    p = e.payload
+    conn.execute(
+        text(
+            "INSERT INTO rm_minutes (event_id, nominal_id, meeting_id, meeting_date, level,"
+            " posted_by, recorded_at, due_on, working_days_taken, late) VALUES (:event_id, :id,"
+            " :meeting, :meeting_date, :level, :by, :at, :due_on, :taken, :late)"
+        ),
+        {
+            "event_id": e.event_id,
+            "id": e.originator_id,
+            "meeting": p["meeting_id"],
+            "meeting_date": day(p["meeting_date"]),
+            "level": p["level"],
+            "by": e.recorded_by["agency"],
+            "at": e.timestamp,
+            "due_on": day(p["due_on"]),
+            "taken": p["working_days_taken"],
+            "late": p["late"],
+        },
+    )
+
+
+PROJECTION = Projection(
+    name="minutes",
+    tables=("rm_minutes",),
+    handlers={"MinutesUploaded": _minutes},
+)
+
+_WHERE = """
+    FROM rm_minutes m JOIN rm_nominals n ON n.nominal_id = m.nominal_id
+    WHERE (CAST(:area AS text) IS NULL OR n.area = :area)
+      AND (CAST(:agency AS text) IS NULL OR m.posted_by = :agency)
+      AND (CAST(:level AS integer) IS NULL OR m.level = :level)
+      AND (CAST(:date_from AS date) IS NULL OR m.meeting_date >= :date_from)
+      AND (CAST(:date_to AS date) IS NULL OR m.meeting_date <= :date_to)
+"""
+
+
+async def report(conn: AsyncConnection, f: Filters) -> dict[str, Any]:
+    """Minutes with due date, working days taken and lateness; total, late, share, median."""
+    params = f.params()
+    s = await fetch_one(
+        conn,
+        "SELECT count(*) AS total, count(*) FILTER (WHERE m.late) AS late,"
+        " percentile_cont(0.5) WITHIN GROUP (ORDER BY m.working_days_taken)"
+        f" AS median_working_days {_WHERE}",  # noqa: S608
+        params,
+    )
+    rows = await fetch_all(
+        conn,
+        "SELECT m.nominal_id, m.meeting_id, m.meeting_date, m.level, n.area,"
+        " m.posted_by AS agency, m.recorded_at, m.due_on, m.working_days_taken, m.late"
+        f" {_WHERE} ORDER BY m.meeting_date, m.nominal_id, m.meeting_id"
+        " LIMIT :limit OFFSET :offset",  # noqa: S608
+        params,
+    )
+    median = s["median_working_days"]
+    summary = {
+        "total": s["total"],
+        "late": s["late"],
+        "share_late": share(s["late"], s["total"]),
+        "median_working_days": float(median) if median is not None else None,
+    }
+    return {"summary": summary, "rows": [plain(r) for r in rows]}

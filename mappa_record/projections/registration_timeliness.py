@@ -1,0 +1,92 @@
+"""Were people identified within three days of sentence?
+
+Registered late when the London date of the registration's recorded_at is more than
+three calendar days after the sentence date (000, para 4.1; `mappa.registered_late`,
+decided once, when the registration is applied). Records with no sentence date are
+counted apart.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from mappa_record.domain.calendar import london_date
+from mappa_record.domain.mappa import registered_late
+from mappa_record.domain.nominal import Nominal
+from mappa_record.projections.base import (
+    Filters,
+    Projection,
+    day,
+    fetch_all,
+    fetch_one,
+    plain,
+    share,
+)
+
+
+def _registered(conn: Connection, e: Nominal.Event, position: int) -> None:
+    sentence = day(e.payload.get("sentence_date"))
+    registered_on = london_date(e.timestamp)
+    conn.execute(
+        text(
+            "INSERT INTO rm_registrations (nominal_id, registered_by, registered_at,"
+            " registered_on, sentence_date, days_after_sentence, late) VALUES (:id, :by, :at,"
+            " :on, :sentence, :days, :late)"
+        ),
+        {
+            "id": e.originator_id,
+            "by": e.recorded_by["agency"],
+            "at": e.timestamp,
+            "on": registered_on,
+            "sentence": sentence,
+            "days": (registered_on - sentence).days if sentence else None,
+            "late": registered_late(sentence, e.timestamp) if sentence else None,
+        },
+    )
+
+
+PROJECTION = Projection(
+    name="registration_timeliness",
+    tables=("rm_registrations",),
+    handlers={"NominalRegistered": _registered},
+)
+
+_WHERE = """
+    FROM rm_registrations r JOIN rm_nominals n ON n.nominal_id = r.nominal_id
+    WHERE (CAST(:area AS text) IS NULL OR n.area = :area)
+      AND (CAST(:agency AS text) IS NULL OR r.registered_by = :agency)
+      AND (CAST(:level AS integer) IS NULL OR n.level = :level)
+      AND (CAST(:date_from AS date) IS NULL OR r.registered_on >= :date_from)
+      AND (CAST(:date_to AS date) IS NULL OR r.registered_on <= :date_to)
+"""
+
+
+async def report(conn: AsyncConnection, f: Filters) -> dict[str, Any]:
+    """Registrations with days after sentence and lateness; the share registered late."""
+    params = f.params()
+    s = await fetch_one(
+        conn,
+        "SELECT count(*) AS registrations,"
+        " count(*) FILTER (WHERE r.sentence_date IS NOT NULL) AS with_sentence_date,"
+        " count(*) FILTER (WHERE r.late) AS late,"
+        " percentile_cont(0.5) WITHIN GROUP (ORDER BY r.days_after_sentence)"
+        f" AS median_days_after_sentence {_WHERE}",  # noqa: S608
+        params,
+    )
+    rows = await fetch_all(
+        conn,
+        "SELECT r.nominal_id, n.area, r.registered_by AS agency, r.registered_on,"
+        " r.sentence_date, r.days_after_sentence, r.late"
+        f" {_WHERE} ORDER BY r.registered_on, r.nominal_id"
+        " LIMIT :limit OFFSET :offset",  # noqa: S608
+        params,
+    )
+    median = s["median_days_after_sentence"]
+    summary = dict(s) | {
+        "share_late": share(s["late"], s["with_sentence_date"]),
+        "median_days_after_sentence": float(median) if median is not None else None,
+    }
+    return {"summary": summary, "rows": [plain(r) for r in rows]}

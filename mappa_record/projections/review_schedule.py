@@ -1,0 +1,119 @@
+"""When is each record's next review due, and which are overdue?
+
+- levels 2 and 3: the next meeting is due 16 / 8 weeks after the last meeting's held_on
+  (000, para 5.1; `mappa.next_review_due`), at the level the record is managed at now;
+  a level 2 or 3 record with no meeting yet has no due date and is counted apart;
+- level 1: a review is due 16 weeks after registration or the last
+  `Level1ReviewRecorded` (000, para 4.9; 004, North Wales; `mappa.level1_review_due`).
+Overdue when today is after the due date.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Connection, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from mappa_record.domain.calendar import london_date
+from mappa_record.domain.mappa import Level, level1_review_due, next_review_due
+from mappa_record.domain.nominal import Nominal
+from mappa_record.projections.base import Filters, Projection, day, fetch_all, fetch_one, plain
+
+
+def review_due(level: int, last_meeting_on: date | None, level1_since: date) -> date | None:
+    """The date the record's next review is due, by the rules above."""
+    if level == Level.ONE:
+        return level1_review_due(level1_since)
+    if last_meeting_on is None:
+        return None
+    return next_review_due(last_meeting_on, Level(level))
+
+
+def _recompute(conn: Connection, nominal_id: Any) -> None:
+    row = conn.execute(
+        text(
+            "SELECT level, last_meeting_on, level1_since FROM rm_review_schedule"
+            " WHERE nominal_id = :id"
+        ),
+        {"id": nominal_id},
+    ).one()
+    conn.execute(
+        text("UPDATE rm_review_schedule SET review_due = :due WHERE nominal_id = :id"),
+        {"id": nominal_id, "due": review_due(row.level, row.last_meeting_on, row.level1_since)},
+    )
+
+
+def _registered(conn: Connection, e: Nominal.Event, position: int) -> None:
+    conn.execute(
+        text(
+            "INSERT INTO rm_review_schedule (nominal_id, level, level1_since)"
+            " VALUES (:id, :level, :since)"
+        ),
+        {"id": e.originator_id, "level": e.payload["level"], "since": london_date(e.timestamp)},
+    )
+    _recompute(conn, e.originator_id)
+
+
+def _update(assignment: str, value):  # noqa: ANN001, ANN202 - a handler factory
+    statement = text(f"UPDATE rm_review_schedule SET {assignment} WHERE nominal_id = :id")  # noqa: S608
+
+    def handle(conn: Connection, e: Nominal.Event, position: int) -> None:
+        conn.execute(statement, {"id": e.originator_id, "value": value(e.payload)})
+        _recompute(conn, e.originator_id)
+
+    return handle
+
+
+PROJECTION = Projection(
+    name="review_schedule",
+    tables=("rm_review_schedule",),
+    handlers={
+        "NominalRegistered": _registered,
+        "LevelChanged": _update("level = :value", lambda p: p["to"]),
+        "MeetingHeld": _update(
+            "last_meeting_on = greatest(last_meeting_on, CAST(:value AS date))",
+            lambda p: day(p["held_on"]),
+        ),
+        "Level1ReviewRecorded": _update(
+            "level1_since = greatest(level1_since, CAST(:value AS date))",
+            lambda p: day(p["reviewed_on"]),
+        ),
+    },
+)
+
+_SCHEDULE = """
+    FROM rm_review_schedule r JOIN rm_nominals n ON n.nominal_id = r.nominal_id
+    WHERE n.status = 'active'
+      AND (CAST(:area AS text) IS NULL OR n.area = :area)
+      AND (CAST(:level AS integer) IS NULL OR r.level = :level)
+      AND (CAST(:agency AS text) IS NULL OR n.lead_agency = :agency)
+"""
+
+
+async def report(conn: AsyncConnection, f: Filters) -> dict[str, Any]:
+    """Records whose review is overdue today (levels 2 and 3, and level 1 reviews)."""
+    params = f.params()
+    s = await fetch_one(
+        conn,
+        "SELECT count(*) AS records,"
+        " count(*) FILTER (WHERE r.review_due < :today) AS overdue,"
+        " count(*) FILTER (WHERE r.level >= 2 AND r.review_due < :today)"
+        "   AS overdue_levels_2_and_3,"
+        " count(*) FILTER (WHERE r.level = 1 AND r.review_due < :today)"
+        "   AS overdue_level_1,"
+        " count(*) FILTER (WHERE r.level >= 2 AND r.last_meeting_on IS NULL)"
+        f"   AS no_meeting_recorded {_SCHEDULE}",  # noqa: S608
+        params,
+    )
+    rows = await fetch_all(
+        conn,
+        "SELECT r.nominal_id, n.area, r.level, n.lead_agency, r.last_meeting_on,"
+        " CASE WHEN r.level = 1 THEN r.level1_since END AS level1_review_since,"
+        " r.review_due, :today - r.review_due AS days_overdue"
+        f" {_SCHEDULE} AND r.review_due < :today"
+        " ORDER BY r.review_due, r.nominal_id LIMIT :limit OFFSET :offset",  # noqa: S608
+        params,
+    )
+    return {"summary": dict(s) | {"as_of": f.today.isoformat()}, "rows": [plain(r) for r in rows]}

@@ -1,0 +1,268 @@
+"""The projection runner: the event store's global order, applied to every read model once.
+
+Each batch is one transaction that (1) takes the runner's advisory lock, so two runners
+(several `serve` workers, or `projections run` beside them) never apply the same events,
+(2) reads every projection's position, (3) applies the next events in `notification_id`
+order to each projection still behind them, and (4) writes the new positions. The rows
+and the positions commit together or not at all, so each event is applied exactly once,
+whenever the process dies.
+
+Gaps: the event store's recorder takes an EXCLUSIVE lock on the events table before it
+is given notification ids and holds it until commit, so ids commit in order, and a gap
+can only be an id whose transaction is still running or was rolled back. The runner
+stops at a gap while any transaction holds that lock; when none does, every id handed
+out so far is either committed (and visible to a fresh read) or never will be, so it
+reads again and passes the gap. No event that commits later is ever skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, text
+
+from mappa_record.domain.nominal import Nominal
+from mappa_record.projections import (
+    actions,
+    attendance,
+    current_view,
+    disclosure_coverage,
+    late_minutes,
+    partnering_audit,
+    referrals,
+    registration_timeliness,
+    review_schedule,
+)
+from mappa_record.projections.base import Projection
+
+log = logging.getLogger(__name__)
+
+PROJECTIONS: tuple[Projection, ...] = (
+    current_view.PROJECTION,
+    partnering_audit.PROJECTION,
+    attendance.PROJECTION,
+    late_minutes.PROJECTION,
+    referrals.PROJECTION,
+    actions.PROJECTION,
+    disclosure_coverage.PROJECTION,
+    review_schedule.PROJECTION,
+    registration_timeliness.PROJECTION,
+    # Last: its rows are computed from the read models above, at the same position.
+    partnering_audit.GAPS_PROJECTION,
+)
+
+RUNNER_LOCK = 7_413_003  # pg_advisory_xact_lock key: one runner applies at a time
+EVENTS_TABLE = "nominals_events"
+
+
+@dataclass(frozen=True)
+class ProjectionStatus:
+    name: str
+    position: int
+    head: int
+
+    @property
+    def lag(self) -> int:
+        return max(self.head - self.position, 0)
+
+
+class Busy(Exception):
+    """Another runner holds the lock."""
+
+
+class ProjectionRunner:
+    """Applies the notification log to the read models; the same code catches up and rebuilds."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        recorder: Any,
+        mapper: Any,
+        projections: Sequence[Projection] = PROJECTIONS,
+        batch_size: int = 500,
+    ) -> None:
+        self.engine = engine
+        self.recorder = recorder
+        self.mapper = mapper
+        self.projections = tuple(projections)
+        self.batch_size = batch_size
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.ensure_positions()
+
+    @classmethod
+    def for_service(cls, service: Any, **kwargs: Any) -> ProjectionRunner:
+        """A runner on a started service's database and event store."""
+        engine = create_engine(service.db.sqlalchemy_url("psycopg"), pool_size=2, max_overflow=0)
+        app = service.records.app
+        return cls(engine, app.recorder, app.mapper, **kwargs)
+
+    # -- positions -------------------------------------------------------------------------
+
+    def ensure_positions(self) -> None:
+        with self.engine.begin() as conn:
+            for p in self.projections:
+                conn.execute(
+                    text(
+                        "INSERT INTO projection_positions (name) VALUES (:name)"
+                        " ON CONFLICT (name) DO NOTHING"
+                    ),
+                    {"name": p.name},
+                )
+
+    def head(self) -> int:
+        """The highest notification id stored (0 when the store is empty)."""
+        return int(self.recorder.max_notification_id() or 0)
+
+    def status(self) -> list[ProjectionStatus]:
+        """Each projection's position, and the head of the log it lags behind."""
+        head = self.head()
+        with self.engine.connect() as conn:
+            rows = conn.execute(text("SELECT name, position FROM projection_positions")).all()
+        known = {r.name: int(r.position) for r in rows}
+        return [ProjectionStatus(p.name, known.get(p.name, 0), head) for p in self.projections]
+
+    # -- applying --------------------------------------------------------------------------
+
+    def run_once(self) -> int:
+        """Apply the next batch in one transaction; the number of events read (0: caught up)."""
+        with self.engine.begin() as conn:
+            if not conn.execute(
+                text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": RUNNER_LOCK}
+            ).scalar():
+                raise Busy
+            rows = conn.execute(
+                text("SELECT name, position FROM projection_positions FOR UPDATE")
+            ).all()
+            positions = {r.name: int(r.position) for r in rows}
+            behind = [p for p in self.projections if p.name in positions]
+            if not behind:
+                return 0
+            start = min(positions[p.name] for p in behind)
+            notifications = self._next(conn, start)
+            if not notifications:
+                return 0
+            for n in notifications:
+                event = self.mapper.to_domain_event(n)
+                assert isinstance(event, Nominal.Event)
+                for p in behind:
+                    if n.id > positions[p.name]:
+                        p.apply(conn, event, n.id)
+            last = notifications[-1].id
+            conn.execute(
+                text(
+                    "UPDATE projection_positions SET position = :last, updated_at = now()"
+                    " WHERE name = ANY(:names) AND position < :last"
+                ),
+                {"last": last, "names": [p.name for p in behind]},
+            )
+            return len(notifications)
+
+    def _next(self, conn: Connection, start: int) -> list[Any]:
+        """The next notifications after `start`, stopping before a gap that may still fill."""
+        notifications = list(
+            self.recorder.select_notifications(start=start + 1, limit=self.batch_size)
+        )
+        contiguous = _contiguous_prefix(notifications, start)
+        if len(contiguous) == len(notifications):
+            return notifications
+        if self._writer_active(conn):
+            return contiguous
+        # No writer holds the lock: every id given out so far is committed or never will be.
+        return list(self.recorder.select_notifications(start=start + 1, limit=self.batch_size))
+
+    def _writer_active(self, conn: Connection) -> bool:
+        return bool(
+            conn.execute(
+                text(
+                    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'relation'"
+                    " AND relation = to_regclass(:table) AND mode = 'ExclusiveLock' AND granted)"
+                ),
+                {"table": EVENTS_TABLE},
+            ).scalar()
+        )
+
+    def catch_up(
+        self, *, timeout: float = 60.0, progress: Callable[[int], None] | None = None
+    ) -> int:
+        """Apply until every projection reaches the head as it was on entry; events read."""
+        target = self.head()
+        deadline = time.monotonic() + timeout
+        total = 0
+        while min((s.position for s in self.status()), default=target) < target:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"projections did not reach position {target} in {timeout} s")
+            try:
+                done = self.run_once()
+            except Busy:
+                time.sleep(0.05)
+                continue
+            total += done
+            if progress is not None and done:
+                progress(done)
+            if not done:
+                time.sleep(0.05)
+        return total
+
+    def rebuild(
+        self, progress: Callable[[int], None] | None = None, timeout: float = 3600.0
+    ) -> int:
+        """Empty every read model and apply the whole log again from position 0."""
+        with self.engine.begin() as conn:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": RUNNER_LOCK})
+            tables = [t for p in self.projections for t in p.tables]
+            conn.execute(text(f"TRUNCATE {', '.join(tables)}"))  # noqa: S608 - our own names
+            conn.execute(
+                text(
+                    "UPDATE projection_positions SET position = 0, updated_at = now()"
+                    " WHERE name = ANY(:names)"
+                ),
+                {"names": [p.name for p in self.projections]},
+            )
+        return self.catch_up(timeout=timeout, progress=progress)
+
+    # -- in the background -----------------------------------------------------------------
+
+    def run_forever(self, interval: float = 0.25) -> None:
+        """Keep the read models current until stop() is called."""
+        while not self._stop.is_set():
+            try:
+                done = self.run_once()
+            except Busy:
+                done = 0
+            except Exception:  # noqa: BLE001 - keep running; the lag shows on /metrics
+                log.exception("projection runner failed; retrying")
+                self._stop.wait(2.0)
+                continue
+            if not done:
+                self._stop.wait(interval)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run_forever, name="projections", daemon=True)
+        self._thread.start()
+
+    def stop_soon(self) -> None:
+        """Ask run_forever to return after the current batch (from a signal handler)."""
+        self._stop.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self.engine.dispose()
+
+
+def _contiguous_prefix(notifications: Sequence[Any], start: int) -> list[Any]:
+    out = []
+    expected = start + 1
+    for n in notifications:
+        if n.id != expected:
+            break
+        out.append(n)
+        expected += 1
+    return out

@@ -1,0 +1,85 @@
+"""The runner's ordering: gaps in the notification ids, and the command line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import psycopg
+from sqlalchemy import text
+
+from mappa_record.projections.runner import Busy
+
+
+def _run_once(runner) -> int:
+    while True:
+        try:
+            return runner.run_once()
+        except Busy:
+            continue
+
+
+def _applied(runner, nominal_id: str) -> bool:
+    with runner.engine.connect() as conn:
+        return (
+            conn.execute(
+                text("SELECT 1 FROM rm_nominals WHERE nominal_id = :id"), {"id": nominal_id}
+            ).first()
+            is not None
+        )
+
+
+def test_a_gap_is_passed_only_when_no_writer_can_still_fill_it(runner, enrol, database_url):
+    runner.catch_up()
+    # A writer that took an id and rolled back leaves a gap that will never fill.
+    with psycopg.connect(database_url) as conn:
+        conn.execute("LOCK TABLE nominals_events IN EXCLUSIVE MODE")
+        conn.execute("SELECT nextval(pg_get_serial_sequence('nominals_events', 'notification_id'))")
+        conn.rollback()
+    nid = enrol("police:kent")
+    # While some writer holds the lock, the runner cannot know the gap is final: it waits.
+    with psycopg.connect(database_url) as writer:
+        writer.execute("LOCK TABLE nominals_events IN EXCLUSIVE MODE")
+        assert _run_once(runner) == 0
+        assert not _applied(runner, nid)
+        writer.rollback()
+
+    assert _run_once(runner) == 1
+    assert _applied(runner, nid)
+    assert min(s.position for s in runner.status()) == runner.head()
+
+
+def _cli(database_url: str, data_dir, *args: str) -> subprocess.CompletedProcess:
+    env = os.environ | {"DATABASE_URL": database_url, "MAPPA_DATA_DIR": str(data_dir)}
+    return subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from mappa_record.service.cli import main; main()",
+            "projections",
+            *args,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_projections_status_and_rebuild_from_the_command_line(
+    database_url, data_dir, enrol, runner
+):
+    enrol("police:kent")
+    head = runner.head()
+
+    rebuilt = _cli(database_url, data_dir, "rebuild")
+    status = _cli(database_url, data_dir, "status")
+
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert f"rebuilt from position 0 to {head}" in rebuilt.stdout
+    assert status.returncode == 0, status.stderr
+    for s in runner.status():
+        assert s.name in status.stdout
+    assert all(s.position >= head for s in runner.status())
