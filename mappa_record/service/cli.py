@@ -95,6 +95,10 @@ def _verify(args: argparse.Namespace) -> None:
         )
         if not summary.intact:
             raise SystemExit(1)
+    finally:
+        service.close()
+
+
 def _projections(args: argparse.Namespace) -> None:
     # The read side is wired here, at the edge: service code itself never imports projections.
     from mappa_record.projections.cli import run_command
@@ -129,6 +133,39 @@ def _demo(args: argparse.Namespace) -> None:
     print(f"{args.nominals} demo records, {events} events (already stored ones were left as they were)")
 
 
+def _import(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from .importer import ImportRefused, Importer
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise ValueError(f"{path} is not a file")
+    service = start(load_settings())
+    try:
+        columns = (TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TextColumn("lines"))
+        with Progress(*columns, disable=args.quiet) as bar:
+            task = bar.add_task("import", total=None)
+            try:
+                report = Importer(service.records, batch_events=args.batch).run(
+                    path, progress=lambda lines: bar.update(task, completed=lines)
+                )
+            except ImportRefused as e:
+                raise ValueError(str(e)) from None
+    finally:
+        service.close()
+    print(
+        f"{report.lines} lines: {report.stored} events stored for {report.nominals} nominals, "
+        f"{report.skipped} already stored, {len(report.refused)} nominals refused"
+    )
+    for reason in report.refused[:20]:
+        print(f"  refused: {reason}", file=sys.stderr)
+    if report.refused:
+        raise SystemExit(1)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mappa-record", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -155,6 +192,12 @@ def parser() -> argparse.ArgumentParser:
     which.add_argument("--all", action="store_true", help="every record, with a progress bar")
     ver.add_argument("--quiet", action="store_true", help="no progress bar")
     ver.set_defaults(func=_verify)
+
+    imp = sub.add_parser("import", help="import NDJSON event lines (idempotent, resumable)")
+    imp.add_argument("file", help="NDJSON, one event per line, grouped by nominal (.gz accepted)")
+    imp.add_argument("--batch", type=int, default=500, help="events per transaction (at most 1000)")
+    imp.add_argument("--quiet", action="store_true", help="no progress bar")
+    imp.set_defaults(func=_import)
 
     demo = sub.add_parser("demo", help="load a realistic demonstration data set")
     demo.add_argument("--nominals", type=int, default=200)

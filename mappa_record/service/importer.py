@@ -31,7 +31,9 @@ from .auth import Principal
 from .records import NOMINAL_NAMESPACE, Records, request_digest
 from .store import IdentifierClaim, IndexedEvent
 
-BATCH_EVENTS = 5_000
+# Events per transaction. Larger batches stall: the library sends each batch as one array
+# parameter in pipeline mode, and a message of a few MB never finishes sending (seen at 2,000).
+BATCH_EVENTS = 500
 
 
 class ImportRefused(Exception):
@@ -95,7 +97,7 @@ def _recorded_at(line: dict[str, Any]) -> datetime:
 class Importer:
     def __init__(self, records: Records, *, batch_events: int = BATCH_EVENTS) -> None:
         self.records = records
-        self.batch_events = batch_events
+        self.batch_events = min(batch_events, 1000)
 
     def run(self, path: Path, progress: Callable[[int], None] = lambda _: None) -> ImportReport:
         """Import a file; refused streams are reported, everything else is stored once."""

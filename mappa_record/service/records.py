@@ -136,7 +136,7 @@ class Records:
         payload["identifiers"] = self._normalised_identifiers(payload.get("identifiers"), now)
         nominal_id = uuid5(NOMINAL_NAMESPACE, str(event_id))
         occurred = occurred_at or london_date(now).isoformat()
-        digest = _digest(principal, nominal_id, "NominalRegistered", occurred_at, payload)
+        digest = request_digest(principal, nominal_id, "NominalRegistered", occurred_at, payload)
         claims = [
             IdentifierClaim(kind, value, nominal_id)
             for kind, value in payload["identifiers"].items()
@@ -165,7 +165,7 @@ class Records:
     ) -> Posted:
         """Append one event to a nominal's record, at most once per event_id."""
         access.require_scope(principal, "records:write")
-        digest = _digest(principal, nominal_id, new.type, new.occurred_at, new.payload)
+        digest = request_digest(principal, nominal_id, new.type, new.occurred_at, new.payload)
         for _ in range(MAX_ATTEMPTS):
             found = self._already_stored(new.event_id, digest)
             if found is not None:
@@ -229,7 +229,7 @@ class Records:
                     recorded_by=_recorded_by(principal),
                     payload=new.payload,
                 )
-                digests.append(_digest(principal, nominal_id, new.type, new.occurred_at, new.payload))
+                digests.append(request_digest(principal, nominal_id, new.type, new.occurred_at, new.payload))
             if not digests:
                 return []
             stored = self._save_pending(nominal, digests, principal)
@@ -470,7 +470,7 @@ def _recorded_by(principal: Principal) -> dict[str, str]:
     return {"sub": principal.sub, "agency": principal.agency}
 
 
-def _digest(
+def request_digest(
     principal: Principal, nominal_id: UUID, event_type: str, occurred_at: str | None, payload: Any
 ) -> str:
     """What makes two posts of one event_id "the same": the same caller agency and body."""
