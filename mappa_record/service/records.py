@@ -94,7 +94,10 @@ class Records:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         env = store_env(
-            db.eventsourcing_env(), pool_size=settings.pool_size, cipher_key=settings.cipher_key
+            db.eventsourcing_env(),
+            pool_size=settings.pool_size,
+            cipher_key=settings.cipher_key,
+            statement_timeout_ms=settings.statement_timeout_ms,
         )
         self.app = Nominals(env=env)
         self.datastore = self.app.recorder.datastore  # type: ignore[attr-defined]

@@ -17,7 +17,7 @@ from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
@@ -74,6 +74,25 @@ class NominalRecorder(PostgresApplicationRecorder):
             )
 
 
+class NominalsFactory(PostgresFactory):
+    """The library's PostgreSQL factory, with a `statement_timeout` on every pooled connection.
+
+    The timeout travels in libpq's `options` of this pool's connections only (set before the
+    pool first opens), so it bounds the service's statements without touching the role, the
+    database, or any other client of the server.
+    """
+
+    STATEMENT_TIMEOUT_MS = "POSTGRES_STATEMENT_TIMEOUT_MS"
+
+    def __init__(self, env: Any) -> None:
+        super().__init__(env)
+        timeout_ms = int(self.env.get(self.STATEMENT_TIMEOUT_MS) or 0)
+        if timeout_ms > 0:
+            kwargs = self.datastore.pool.kwargs
+            assert isinstance(kwargs, dict)
+            kwargs["options"] = f"-c statement_timeout={timeout_ms}"
+
+
 class Nominals(Application[UUID]):
     """The event-sourced application that holds every nominal's stream."""
 
@@ -81,11 +100,19 @@ class Nominals(Application[UUID]):
     snapshotting_intervals = {Nominal: 100}  # noqa: RUF012 - the library's class attribute
 
 
-def store_env(base: dict[str, str], *, pool_size: int, cipher_key: str | None) -> dict[str, str]:
+def store_env(
+    base: dict[str, str],
+    *,
+    pool_size: int,
+    cipher_key: str | None,
+    statement_timeout_ms: int = 0,
+) -> dict[str, str]:
     """The library's environment for our recorder on the given database."""
     env = dict(base)
     env.update(
         {
+            "PERSISTENCE_MODULE": f"{NominalsFactory.__module__}:{NominalsFactory.__qualname__}",
+            NominalsFactory.STATEMENT_TIMEOUT_MS: str(statement_timeout_ms),
             "APPLICATION_RECORDER_TOPIC": f"{NominalRecorder.__module__}:{NominalRecorder.__qualname__}",
             "CREATE_TABLE": "no",  # `migrate` creates the tables; the service never alters them
             "POSTGRES_POOL_SIZE": str(pool_size),
