@@ -111,7 +111,7 @@ def store_env(
     env = dict(base)
     env.update(
         {
-            "PERSISTENCE_MODULE": f"{NominalsFactory.__module__}:{NominalsFactory.__qualname__}",
+            "PERSISTENCE_MODULE": f"{__name__}:{NominalsFactory.__qualname__}",
             NominalsFactory.STATEMENT_TIMEOUT_MS: str(statement_timeout_ms),
             "APPLICATION_RECORDER_TOPIC": f"{NominalRecorder.__module__}:{NominalRecorder.__qualname__}",
             "CREATE_TABLE": "no",  # `migrate` creates the tables; the service never alters them
