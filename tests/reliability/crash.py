@@ -81,6 +81,7 @@ class Fleet:
     headers: dict[str, str]
     clients: int
     per_client: int
+    timeout: float = 10.0  # a client gives up on an answer after this, and retries
     acknowledged: dict[str, int] = field(default_factory=dict)  # event_id -> version
     answers: list[int] = field(default_factory=list)
     faults_seen: int = 0
@@ -113,7 +114,7 @@ class Fleet:
 
     def _run(self, bodies: list[dict]) -> None:
         path = f"/v1/nominals/{self.nominal_id}/events"
-        with httpx.Client(base_url=self.url, timeout=10) as c:
+        with httpx.Client(base_url=self.url, timeout=self.timeout) as c:
             for body in bodies:
                 while True:
                     try:

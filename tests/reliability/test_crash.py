@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
 from mappa_record.service.database import Database, DatabaseUnavailable, check_durable, start_embedded
@@ -66,7 +67,6 @@ def _check_exactly_once(url: str, fleet: Fleet, headers: dict[str, str], registe
     assert all(stored_version[eid] == v for eid, v in fleet.acknowledged.items())
     assert [e["version"] for e in events] == list(range(1, len(events) + 1))
     assert all(b["prev_hash"] == a["hash"] for a, b in zip(events, events[1:], strict=False))
-    import psycopg
 
     with psycopg.connect(database_url) as conn:
         rows = conn.execute(
@@ -113,14 +113,20 @@ def test_postgres_stopped_in_immediate_mode_mid_stream_loses_and_duplicates_noth
     server.start()
     try:
         nominal_id, headers, registered = _register(server.url, token)
-        fleet = Fleet(server.url, nominal_id, headers, CLIENTS, PER_CLIENT)
+        # Requests wait for the database (the library retries, the pool reconnects), so the
+        # clients give up first and retry while their first attempt may still complete.
+        fleet = Fleet(server.url, nominal_id, headers, CLIENTS, PER_CLIENT, timeout=2.0)
         fleet.start()
         stops = 0
         for threshold in (40, 130):
             wait_until(lambda t=threshold: fleet.acked >= t, 120, f"{threshold} acknowledgements")
             _pg_ctl(own_pg, "-m", "immediate", "-w", "stop")
             stops += 1
-            time.sleep(1.0)  # the service answers 5xx; clients keep retrying
+            with pytest.raises(psycopg.OperationalError):
+                own_pg.connect(connect_timeout=2).close()
+            faults_before = fleet.faults_seen
+            time.sleep(5.0)
+            assert fleet.faults_seen > faults_before, "the outage went unnoticed"
             own_pg.embedded.ensure_postgres_running()
         fleet.join(timeout=180)
         checked = _check_exactly_once(server.url, fleet, headers, registered, own_pg.url)
