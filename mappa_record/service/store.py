@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+import psycopg.errors
 from eventsourcing.application import Application
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
 from psycopg import Cursor
 from psycopg.rows import DictRow
@@ -47,6 +48,20 @@ class IdentifierClaim:
 
 class NominalRecorder(PostgresApplicationRecorder):
     """The library's recorder, writing our index rows in the same transaction."""
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        try:
+            return super().insert_events(stored_events, **kwargs)
+        except OperationalError as e:
+            # Under concurrent writers a unique violation inside the library's pipeline can
+            # surface as "pipeline aborted" when the transaction closes, hiding the
+            # IntegrityError. The transaction was rolled back, so nothing was written: report
+            # it as the conflict it is and let the caller re-read and decide (412, or retry).
+            if isinstance(e.__cause__, psycopg.errors.PipelineAborted):
+                raise IntegrityError(str(e)) from e
+            raise
 
     def _insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
