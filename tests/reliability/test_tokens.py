@@ -61,7 +61,7 @@ def _faults(key, kid: str) -> dict[str, str]:
             {"alg": "none", "kid": kid}, _claims(), None).rsplit(".", 1)[0] + ".",
         "HS256 signed with the public key": _hand_made(
             {"alg": "HS256", "kid": kid, "typ": "JWT"}, _claims(), public_pem),
-        "RS256 off the allow-list of this key": jwt.encode(
+        "RS256 under the kid of an EC key": jwt.encode(
             _claims(), other_rsa, algorithm="RS256", headers={"kid": kid}),
         "ES384 off the allow-list": jwt.encode(
             _claims(), ec.generate_private_key(ec.SECP384R1()), algorithm="ES384",
