@@ -52,7 +52,7 @@ class ServerProcess:
                     return
             except httpx.TransportError:
                 pass
-            assert time.monotonic() < deadline, f"serve did not start: {self.log.read_text()[-2000:]}"
+            assert time.monotonic() < deadline, f"serve did not start: {self.log.read_text()[-2000:]}"  # noqa: E501
             time.sleep(0.1)
 
     def kill(self) -> None:

@@ -17,7 +17,12 @@ import httpx
 import psycopg
 import pytest
 
-from mappa_record.service.database import Database, DatabaseUnavailable, check_durable, start_embedded
+from mappa_record.service.database import (
+    Database,
+    DatabaseUnavailable,
+    check_durable,
+    start_embedded,
+)
 from tests.conftest import AUDIENCE, ISSUER, registration
 from tests.reliability.conftest import free_port
 from tests.reliability.crash import Fleet, ServerProcess, wait_until

@@ -13,13 +13,12 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
+from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
 )
-
-from schemathesis.checks import not_a_server_error
 
 MAX_EXAMPLES = 40
 SCOPES = "records:read records:write audit:read reports:read feed:read"

@@ -143,9 +143,11 @@ def test_a_slow_statement_is_cancelled(settings, db):
 
     records = Records(settings.model_copy(update={"statement_timeout_ms": 200, "pool_size": 1}), db)
     try:
-        with pytest.raises(OperationalError, match="statement timeout"):
-            with records.datastore.get_connection() as conn:
-                conn.execute("SELECT pg_sleep(5)")
+        with (
+            pytest.raises(OperationalError, match="statement timeout"),
+            records.datastore.get_connection() as conn,
+        ):
+            conn.execute("SELECT pg_sleep(5)")
         with records.datastore.get_connection() as conn:  # the pool recovers
             assert conn.execute("SELECT 1 AS one").fetchone()["one"] == 1
     finally:

@@ -9,7 +9,6 @@ import hashlib
 import hmac
 import json
 import time
-
 from typing import Any
 
 import jwt
