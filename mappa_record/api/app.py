@@ -11,7 +11,7 @@ from fastapi.responses import PlainTextResponse
 
 from mappa_record.api import problems
 from mappa_record.api.limits import BodySizeLimit, RateLimit
-from mappa_record.api.routes import nominals
+from mappa_record.api.routes import audit, feed, inbound, minutes, nominals
 from mappa_record.service.bootstrap import Service
 
 log = logging.getLogger(__name__)
@@ -23,6 +23,7 @@ def create_app(service: Service) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        await feed.close(app)
 
     app = FastAPI(
         title="mappa-record",
@@ -43,6 +44,10 @@ def create_app(service: Service) -> FastAPI:
         burst=service.settings.rate_limit_burst,
     )
     app.include_router(nominals.router)
+    app.include_router(audit.router)
+    app.include_router(minutes.router)
+    app.include_router(feed.router)
+    app.include_router(inbound.router)
 
     @app.get("/health/live", tags=["health"], response_class=PlainTextResponse)
     def live() -> str:

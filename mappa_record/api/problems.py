@@ -5,14 +5,23 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from eventsourcing.persistence import PersistenceError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from mappa_record.domain.errors import DomainError, InvalidValue, InvariantViolated, NoChange, RecordClosed
+from mappa_record.domain.errors import (
+    DomainError,
+    InvalidValue,
+    InvariantViolated,
+    NoChange,
+    RecordClosed,
+)
 from mappa_record.service.access import Forbidden, NotFound
 from mappa_record.service.auth import Unauthenticated
+from mappa_record.service.inbound import MalformedMessage
+from mappa_record.service.minutes import DocumentTooLarge, UnsupportedDocument
 from mappa_record.service.records import Conflict, JustificationRequired, PreconditionFailed
 
 log = logging.getLogger(__name__)
@@ -41,24 +50,35 @@ TABLE: dict[type[BaseException], tuple[int, str, str]] = {
     NotFound: (404, "not-found", "Not found"),
     JustificationRequired: (400, "justification-required", "Justification required"),
     BadRequest: (400, "bad-request", "Bad request"),
+    MalformedMessage: (400, "malformed-message", "Malformed message"),
     Conflict: (409, "conflict", "Conflict"),
     PreconditionFailed: (412, "precondition-failed", "Precondition failed"),
     PayloadTooLarge: (413, "payload-too-large", "Payload too large"),
     UnsupportedMediaType: (415, "unsupported-media-type", "Unsupported media type"),
+    DocumentTooLarge: (413, "payload-too-large", "Payload too large"),
+    UnsupportedDocument: (415, "unsupported-media-type", "Unsupported media type"),
     InvalidValue: (422, "invalid-value", "Invalid value"),
     NoChange: (422, "no-change", "Nothing would change"),
     RecordClosed: (422, "record-deregistered", "Record deregistered"),
     InvariantViolated: (422, "rule-broken", "A rule of the record forbids this"),
     DomainError: (422, "rule-broken", "A rule of the record forbids this"),
+    # The database is down or unreachable: nothing was acknowledged, so a retry is safe.
+    PersistenceError: (503, "unavailable", "Service unavailable"),
 }
 
 
 def problem(
-    status: int, slug: str, title: str, detail: str, **extra: Any
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
 ) -> JSONResponse:
     body = {"type": TYPE_BASE + slug, "title": title, "status": status, "detail": detail}
     body.update(extra)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 401:
+        headers = {"WWW-Authenticate": "Bearer"} | (headers or {})
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
@@ -82,6 +102,12 @@ async def _handle_known(request: Request, exc: Exception) -> JSONResponse:
         extra["errors"] = [{"field": exc.field, "message": exc.message}]
     if isinstance(exc, Conflict) and exc.existing:
         extra["existing_nominal_id"] = exc.existing
+    if isinstance(exc, PersistenceError):
+        log.warning("database error: %s", exc)
+        return problem(
+            status, slug, title, "the record store is unavailable: retry later",
+            headers={"Retry-After": "5"},
+        )
     detail = exc.message if isinstance(exc, DomainError) else str(exc)
     return problem(status, slug, title, detail, **extra)
 

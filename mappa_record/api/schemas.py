@@ -15,7 +15,9 @@ from uuid import UUID
 from pydantic import (
     AfterValidator,
     AwareDatetime,
+    PastDate,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -46,9 +48,19 @@ Ref = Annotated[
 ]
 Agency = Annotated[str, _domain_check(parse_agency)]
 Area = Annotated[str, _domain_check(parse_area)]
-MultiAgencyLevel = Literal[2, 3]
-AnyLevel = Literal[1, 2, 3]
-AnyCategory = Literal[1, 2, 3, 4]
+
+
+def _whole_number(value: Any) -> Any:
+    # Without this a JSON `true` passes as level or category 1, and `2.0` as 2.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("must be a whole number")
+    return value
+
+
+WholeNumber = BeforeValidator(_whole_number)
+MultiAgencyLevel = Annotated[Literal[2, 3], WholeNumber]
+AnyLevel = Annotated[Literal[1, 2, 3], WholeNumber]
+AnyCategory = Annotated[Literal[1, 2, 3, 4], WholeNumber]
 RoshLevel = Literal["low", "medium", "high", "very_high"]
 
 
@@ -81,7 +93,7 @@ class NominalRegistered(Strict):
     identifiers: Identifiers
     name: Name
     aliases: list[Name] = Field(default_factory=list, max_length=50)
-    date_of_birth: date
+    date_of_birth: PastDate
     gender: ShortText | None = None
     area: Area
     category: AnyCategory

@@ -204,6 +204,13 @@ class Nominal(Aggregate):
     ) -> Nominal:
         """Register a new nominal; the registering agency and the lead become partners."""
         payload = decide_registration(payload)
+        founders = [recorded_by["agency"], payload.get("lead_agency")]
+        if not any(a and is_responsible_authority(a) for a in founders):
+            raise InvariantViolated(
+                "a record starts with a Responsible Authority partner: register it as police, "
+                "probation or prison, or name one of them as the lead agency",
+                field="lead_agency",
+            )
         prev_hash = GENESIS_HASH
         digest = chain_hash(
             prev_hash,
@@ -521,6 +528,8 @@ def _decide_custody(n: Nominal, p: Payload, _: datetime) -> Payload:
         p["establishment"] = establishment
         if status == "transferred" and not in_custody:
             raise InvariantViolated("a transfer is between prisons: the person is not in custody")
+        if status == "transferred" and n.custody and establishment == n.custody["establishment"]:
+            raise NoChange(f"the person is already held at {establishment}")
     elif not in_custody:
         raise InvariantViolated("the person is not in custody")
     return p

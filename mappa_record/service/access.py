@@ -119,3 +119,17 @@ def require_may_post(
     )
     if not allowed:
         raise Forbidden(f"{principal.agency} may not post {event_type} to this record")
+
+
+# The national integration clients post HMPPS domain events for the probation and prison
+# services; a token of another agency type is refused even if it carries inbound:hmpps.
+INBOUND_CLIENTS = frozenset({"probation", "prison"})
+
+
+def require_inbound_client(principal: Principal) -> None:
+    """Refuse unless this is a national probation or prison integration client."""
+    require_scope(principal, "records:write")
+    require_scope(principal, "inbound:hmpps")
+    kind = agency_type(principal.agency)
+    if kind not in INBOUND_CLIENTS:
+        raise Forbidden(f"a {kind} agency may not post HMPPS domain events")

@@ -61,6 +61,44 @@ def _token(args: argparse.Namespace) -> None:
     )
 
 
+def _verify(args: argparse.Namespace) -> None:
+    import time
+    from uuid import UUID
+
+    from .integrity import verify_all, verify_nominal
+
+    service = start(load_settings())
+    try:
+        app = service.records.app
+        if args.nominal:
+            verdict = verify_nominal(app, UUID(args.nominal))
+            if verdict.intact and verdict.events == 0:
+                print(f"{args.nominal}: no such record")
+                raise SystemExit(1)
+            if verdict.intact:
+                print(f"{args.nominal}: intact ({verdict.events} events)")
+                return
+            print(
+                f"{args.nominal}: BROKEN at version {verdict.first_bad_version}: {verdict.reason}"
+            )
+            raise SystemExit(1)
+        started = time.perf_counter()
+        summary = verify_all(app, progress=not args.quiet)
+        elapsed = time.perf_counter() - started
+        rate = summary.events / elapsed if elapsed > 0 else 0.0
+        for v in summary.broken:
+            print(f"{v.nominal_id}: BROKEN at version {v.first_bad_version}: {v.reason}")
+        state = "all intact" if summary.intact else f"{len(summary.broken)} broken"
+        print(
+            f"verified {summary.events} events of {summary.nominals} nominals "
+            f"in {elapsed:.1f} s ({rate:,.0f} events/s): {state}"
+        )
+        if not summary.intact:
+            raise SystemExit(1)
+    finally:
+        service.close()
+
+
 def _demo(args: argparse.Namespace) -> None:
     from rich.progress import Progress
 
@@ -103,6 +141,13 @@ def parser() -> argparse.ArgumentParser:
     tok.add_argument("--sub", default=None, help="who the token is for")
     tok.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
     tok.set_defaults(func=_token)
+
+    ver = sub.add_parser("verify", help="recompute the hash chains; exit 1 if any is broken")
+    which = ver.add_mutually_exclusive_group(required=True)
+    which.add_argument("--nominal", metavar="ID", help="one record")
+    which.add_argument("--all", action="store_true", help="every record, with a progress bar")
+    ver.add_argument("--quiet", action="store_true", help="no progress bar")
+    ver.set_defaults(func=_verify)
 
     demo = sub.add_parser("demo", help="load a realistic demonstration data set")
     demo.add_argument("--nominals", type=int, default=200)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -27,10 +27,11 @@ from mappa_record.domain.nominal import Nominal
 from . import access
 from .access import Forbidden, NotFound
 from .auth import Principal
+from .committer import GroupCommitter
 from .consultation import Consultation, ConsultationLog
 from .database import Database
 from .settings import Settings, SettingsError
-from .store import IdentifierClaim, IndexedEvent, Nominals, read_stream, store_env
+from .store import IdentifierClaim, IndexedEvent, Nominals, act_as, read_stream, store_env
 
 log = logging.getLogger(__name__)
 
@@ -100,11 +101,14 @@ class Records:
             statement_timeout_ms=settings.statement_timeout_ms,
         )
         self.app = Nominals(env=env)
+        act_as(self.app, settings.db_role)
         self.datastore = self.app.recorder.datastore  # type: ignore[attr-defined]
         self.consultations = ConsultationLog(self.datastore)
+        self.committer = GroupCommitter(self.app)
         self._clock = clock
 
     def close(self) -> None:
+        self.committer.close()
         self.app.close()
 
     def check_cipher(self) -> None:
@@ -134,7 +138,7 @@ class Records:
         payload = dict(payload)
         payload["identifiers"] = self._normalised_identifiers(payload.get("identifiers"), now)
         nominal_id = uuid5(NOMINAL_NAMESPACE, str(event_id))
-        occurred = occurred_at or now.date().isoformat()
+        occurred = occurred_at or london_date(now).isoformat()
         digest = _digest(principal, nominal_id, "NominalRegistered", occurred_at, payload)
         claims = [
             IdentifierClaim(kind, value, nominal_id)
@@ -190,6 +194,81 @@ class Records:
                 return stored
         raise Conflict("the record is busy: try again")
 
+    def apply_inbound(
+        self,
+        principal: Principal,
+        nominal_id: UUID,
+        seen: Sequence[UUID],
+        decide: Callable[[Nominal], Sequence[NewEvent]],
+    ) -> list[Posted]:
+        """Apply what a national integration announced to the record that holds the person.
+
+        No partnering is needed: `inbound:hmpps` is granted only to the national probation
+        and prison integration clients (docs/adr/007-integrations.md). Everything else is
+        as for any post: the access table by agency type, the aggregate's invariants, the
+        event index. If any event id in `seen` is stored, the message was applied before
+        and its stored events come back; otherwise `decide` says, from the record as it
+        stands, which events to append, and they are stored together or not at all.
+        """
+        access.require_inbound_client(principal)
+        for _ in range(MAX_ATTEMPTS):
+            # Load first, then look for the message's events: whatever the loaded record
+            # already shows is then also in the index, so a concurrent delivery of the same
+            # message is reported as applied before, not judged as "no change".
+            nominal = self._load(nominal_id)
+            if nominal is None:
+                raise NotFound("no such record")
+            found = [p for p in (self._already_stored(i, None) for i in seen) if p is not None]
+            if found:
+                return found
+            digests = []
+            for new in decide(nominal):
+                access.require_may_post(principal, nominal, new.type, new.payload)
+                nominal.record(
+                    new.type,
+                    event_id=str(new.event_id),
+                    occurred_at=new.occurred_at,
+                    recorded_at=self.now(),
+                    recorded_by=_recorded_by(principal),
+                    payload=new.payload,
+                )
+                digests.append(_digest(principal, nominal_id, new.type, new.occurred_at, new.payload))
+            if not digests:
+                return []
+            stored = self._save_pending(nominal, digests, principal)
+            if stored is not None:
+                return stored
+        raise Conflict("the record is busy: try again")
+
+    def _save_pending(
+        self, nominal: Nominal, digests: list[str], principal: Principal
+    ) -> list[Posted] | None:
+        """Store every pending event with its index row in one transaction; None on a race."""
+        events = [e for e in nominal.pending_events if isinstance(e, Nominal.Event)]
+        assert len(events) == len(digests) == len(nominal.pending_events)
+        indexed = [
+            IndexedEvent(
+                event_id=UUID(e.event_id),
+                nominal_id=nominal.id,
+                version=e.originator_version,
+                request_digest=digest,
+                agency=principal.agency,
+            )
+            for e, digest in zip(events, digests, strict=True)
+        ]
+        try:
+            recordings = self.app.save(nominal, indexed_events=indexed)
+        except IntegrityError:
+            return None
+        return [
+            Posted(stored_event(r.notification.id, e), created=True)
+            for r, e in zip(recordings, events, strict=True)
+        ]
+
+    def holder_of(self, kind: str, value: str) -> UUID | None:
+        """The nominal holding a normalised identifier, for the service's own use (no read)."""
+        return self._holder(kind, value)
+
     def _save(
         self, nominal: Nominal, digest: str, principal: Principal, claims: list[IdentifierClaim]
     ) -> Posted | None:
@@ -203,15 +282,13 @@ class Records:
             request_digest=digest,
             agency=principal.agency,
         )
-        try:
-            recordings = self.app.save(
-                nominal, indexed_events=[indexed], identifier_claims=claims
-            )
-        except IntegrityError:
+        position = self.committer.save(nominal, indexed, claims)
+        if position is None:
             return None
-        return Posted(stored_event(recordings[-1].notification.id, event), created=True)
+        return Posted(stored_event(position, event), created=True)
 
-    def _already_stored(self, event_id: UUID, digest: str) -> Posted | None:
+    def _already_stored(self, event_id: UUID, digest: str | None) -> Posted | None:
+        """The stored event of this id; Conflict if its body differs (None: don't compare)."""
         with self.datastore.transaction() as curs:
             curs.execute(
                 "SELECT nominal_id, version, request_digest FROM event_index WHERE event_id = %s",
@@ -220,7 +297,7 @@ class Records:
             row = curs.fetchone()
         if row is None:
             return None
-        if row["request_digest"] != digest:
+        if digest is not None and row["request_digest"] != digest:
             raise Conflict(f"event {event_id} is already stored with a different body")
         for position, event in read_stream(
             self.app, row["nominal_id"], after_version=row["version"] - 1, limit=1
@@ -263,7 +340,7 @@ class Records:
 
     def _load(self, nominal_id: UUID, version: int | None = None) -> Nominal | None:
         try:
-            nominal = self.app.repository.get(nominal_id, version=version)
+            nominal: object = self.app.repository.get(nominal_id, version=version)
         except AggregateNotFoundError:
             return None
         assert isinstance(nominal, Nominal)
@@ -305,8 +382,6 @@ class Records:
     ) -> list[dict[str, Any]]:
         """Records holding every given identifier, among those the caller may read."""
         access.require_scope(principal, "records:read", "audit:read")
-        if principal.has("audit:read") and not principal.has("records:read"):
-            _require_justification(justification)
         today = london_date(self.now())
         holders: set[UUID] | None = None
         for kind, raw in identifiers.items():
@@ -319,6 +394,8 @@ class Records:
             if nominal is None:
                 continue
             if _partner_reader(principal, nominal) or principal.has("audit:read"):
+                if not _partner_reader(principal, nominal):
+                    _require_justification(justification)
                 self._log(principal, nominal_id, "GET /v1/nominals", "lookup", "allowed", justification)
                 results.append(_summary(nominal))
             else:

@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     jwks_url: str | None = None
     jwks_file: Path | None = None
     cipher_key: str | None = None
+    # The role the event store's connections act as (SET ROLE): no UPDATE, DELETE or
+    # TRUNCATE on the append-only tables (docs/adr/004). Empty: the URL's user as it is.
+    db_role: str | None = Field(default="mappa_app", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     pool_size: int = Field(default=10, ge=1, le=200)
     statement_timeout_ms: int = Field(default=15_000, ge=100)
     max_body_bytes: int = Field(default=21 * 1024 * 1024, ge=1024)

@@ -2,10 +2,9 @@
 
 `NominalRecorder` is the library's application recorder with one addition: rows of our own
 index tables (event ids for idempotency, identifiers for uniqueness) are inserted in the
-same transaction as the stored events, after the recorder's table lock, so an event and its
-index rows are committed together or not at all. Called with no extra rows it behaves
-exactly as the library's recorder (its own test cases run against it:
-tests/integration/test_recorder_cases.py).
+same transaction as the stored events, after the recorder's table lock and its insert, so an
+event and its index rows are committed together or not at all. Called with no extra rows it
+behaves exactly as the library's recorder (its own test cases run against it).
 """
 
 from __future__ import annotations
@@ -15,15 +14,17 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-import psycopg.errors
+import psycopg
 from eventsourcing.application import Application
-from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent
+from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
 from mappa_record.domain.nominal import Nominal
+
+from .settings import SettingsError
 
 EVENTS_TABLE = "nominals_events"
 
@@ -49,44 +50,36 @@ class IdentifierClaim:
 class NominalRecorder(PostgresApplicationRecorder):
     """The library's recorder, writing our index rows in the same transaction."""
 
-    def insert_events(
-        self, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
-        try:
-            return super().insert_events(stored_events, **kwargs)
-        except OperationalError as e:
-            # Under concurrent writers a unique violation inside the library's pipeline can
-            # surface as "pipeline aborted" when the transaction closes, hiding the
-            # IntegrityError. The transaction was rolled back, so nothing was written: report
-            # it as the conflict it is and let the caller re-read and decide (412, or retry).
-            if isinstance(e.__cause__, psycopg.errors.PipelineAborted):
-                raise IntegrityError(str(e)) from e
-            raise
-
-    def _insert_events(
+    def _fetch_ids_after_insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> None:
+    ) -> Sequence[int] | None:
+        # Runs inside the recorder's transaction, after its table lock and the stored-event
+        # insert (so a stream conflict has already been raised). Every writer holds that one
+        # lock before touching the index tables, so no two can wait on each other.
+        notification_ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
         indexed: Sequence[IndexedEvent] = kwargs.get("indexed_events", ())
         claims: Sequence[IdentifierClaim] = kwargs.get("identifier_claims", ())
-        if not indexed and not claims:
-            return
-        # Take the table lock first, as the stored-event insert will: every writer then
-        # queues at one lock, so two writers can never wait on each other's index rows.
-        self._lock_table(curs)
-        if indexed:
-            curs.executemany(
-                "INSERT INTO event_index (event_id, nominal_id, version, request_digest, agency)"
-                " VALUES (%s, %s, %s, %s, %s)",
-                [
-                    (e.event_id, e.nominal_id, e.version, e.request_digest, e.agency)
-                    for e in indexed
-                ],
-            )
-        if claims:
-            curs.executemany(
-                "INSERT INTO nominal_identifiers (kind, value, nominal_id) VALUES (%s, %s, %s)",
-                [(c.kind, c.value, c.nominal_id) for c in claims],
-            )
+        if indexed or claims:
+            # A nested pipeline block syncs on exit, so a unique violation is raised here, as
+            # the library's IntegrityError, and not later as an aborted pipeline.
+            with curs.connection.pipeline():
+                if indexed:
+                    curs.executemany(
+                        "INSERT INTO event_index"
+                        " (event_id, nominal_id, version, request_digest, agency)"
+                        " VALUES (%s, %s, %s, %s, %s)",
+                        [
+                            (e.event_id, e.nominal_id, e.version, e.request_digest, e.agency)
+                            for e in indexed
+                        ],
+                    )
+                if claims:
+                    curs.executemany(
+                        "INSERT INTO nominal_identifiers (kind, value, nominal_id)"
+                        " VALUES (%s, %s, %s)",
+                        [(c.kind, c.value, c.nominal_id) for c in claims],
+                    )
+        return notification_ids
 
 
 class NominalsFactory(PostgresFactory):
@@ -113,6 +106,31 @@ class Nominals(Application[UUID]):
 
     name = "nominals"
     snapshotting_intervals = {Nominal: 100}  # noqa: RUF012 - the library's class attribute
+
+
+def act_as(app: Nominals, role: str | None) -> None:
+    """Make every connection of the event store's pool act as `role` (docs/adr/004).
+
+    Passed as a libpq start-up option, so it holds from the first statement of every
+    connection; the pool opened its first connections when the application was built, so
+    they are replaced."""
+    if not role:
+        return
+    pool = app.recorder.datastore.pool  # type: ignore[attr-defined]
+    # Keep what the factory set (statement_timeout) and add the role.
+    options = f"{pool.kwargs.get('options', '')} -c role={role}".strip()
+    try:
+        with psycopg.connect(**(pool.kwargs | {"options": options}), connect_timeout=10):
+            pass
+    except psycopg.Error as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise SettingsError(
+            f"MAPPA_DB_ROLE: cannot act as the role {role!r} ({first}); run `mappa-record "
+            "migrate` as the database owner, or set MAPPA_DB_ROLE= to use the URL's user as is"
+        ) from None
+    pool.wait(timeout=30)  # no connection still being opened with the old arguments
+    pool.kwargs["options"] = options
+    pool.drain()
 
 
 def store_env(

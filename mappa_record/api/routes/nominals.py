@@ -22,6 +22,7 @@ from mappa_record.api.schemas import (
     StoredEventOut,
     occurred,
 )
+from mappa_record.domain.errors import InvalidValue
 from mappa_record.service.records import NewEvent, Posted
 
 router = APIRouter(prefix="/v1/nominals", tags=["nominals"])
@@ -78,6 +79,12 @@ def post_event(
     if_match: Annotated[str | None, Header(alias="If-Match")] = None,
 ) -> dict[str, Any]:
     """Append one event to a record; the same event_id again returns the stored event."""
+    if body.type == "MinutesUploaded":
+        # Every MinutesUploaded names a stored document: only the upload route makes one.
+        raise InvalidValue(
+            f"minutes are uploaded as a file to POST /v1/nominals/{nominal_id}/minutes",
+            field="type",
+        )
     new = NewEvent(
         event_id=body.event_id,
         type=body.type,

@@ -1,0 +1,146 @@
+"""The service over real HTTP: registrations, appends (`POST .../events`) and reads (`GET`).
+
+Each client thread has its own `httpx.Client` (one keep-alive connection) and its own real
+signed token. Appends go to nominals registered beforehand, each client to its own share of
+them, so no two clients ever write to the same stream: the figure is the service's, not
+its optimistic-concurrency retries'.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import date
+
+import httpx
+
+from bench.environment import ServiceProcess
+from bench.import_ import identifiers_for
+from bench.load import Budget, Operation, Run, run_clients
+
+AGENCY = "police:kent"
+WRITE = "records:read records:write"
+IDENTIFIER_OFFSET = 500_000  # away from the synthetic data set's identifiers
+ENTRY = {
+    "entry_type": "contact",
+    "subject": "Home visit",
+    "body": "Home visit completed; accommodation checked and consistent with the licence. "
+    "Discussed employment and compliance with conditions; no concerns raised.",
+}
+
+
+class UnexpectedAnswer(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _clients(svc: ServiceProcess, scopes: str) -> Iterator[Callable[[], httpx.Client]]:
+    """A factory of HTTP clients with a real token each, all closed at the end."""
+    made: list[httpx.Client] = []
+
+    def make() -> httpx.Client:
+        client = httpx.Client(
+            base_url=svc.base_url,
+            timeout=60,
+            headers={"Authorization": f"Bearer {svc.token(AGENCY, scopes)}"},
+        )
+        made.append(client)
+        return client
+
+    try:
+        yield make
+    finally:
+        for client in made:
+            client.close()
+
+
+def _expect(response: httpx.Response, status: int) -> httpx.Response:
+    if response.status_code != status:
+        raise UnexpectedAnswer(
+            f"{response.request.method} {response.request.url.path} answered "
+            f"{response.status_code}, not {status}: {response.text[:300]}"
+        )
+    return response
+
+
+def registration(index: int) -> dict:
+    identifiers = identifiers_for(IDENTIFIER_OFFSET + index, random.Random(index), date(2026, 1, 1))
+    return {
+        "event_id": str(uuid.uuid4()),
+        "identifiers": identifiers,
+        "name": {"family": "Example", "given": ["Sam"]},
+        "aliases": [],
+        "date_of_birth": "1980-02-01",
+        "gender": "male",
+        "area": "kent",
+        "category": 1,
+        "level": 1,
+        "lead_agency": "probation:kent",
+        "sentence_date": "2026-11-18",
+    }
+
+
+def register(svc: ServiceProcess, count: int, clients: int) -> tuple[list[str], Run]:
+    """Register `count` nominals with `clients` concurrent clients; their ids and the run."""
+    ids: list[list[str]] = [[] for _ in range(clients)]
+
+    with _clients(svc, WRITE) as client:
+
+        def make(i: int) -> Operation:
+            http = client()
+
+            def op(n: int) -> None:
+                body = registration(n * clients + i)
+                r = _expect(http.post("/v1/nominals", json=body), 201)
+                ids[i].append(r.json()["nominal_id"])
+
+            return op
+
+        run = run_clients(make, clients, Budget(seconds=600, operations=count))
+    return [nominal_id for per_client in ids for nominal_id in per_client], run
+
+
+def append(svc: ServiceProcess, nominals: list[str], clients: int, budget: Budget) -> Run:
+    """POST one EntryRecorded per request, each client cycling over its own nominals."""
+    shares = [nominals[i::clients] for i in range(clients)]
+    if any(not share for share in shares):
+        raise ValueError(f"need at least {clients} nominals, have {len(nominals)}")
+
+    with _clients(svc, WRITE) as client:
+
+        def make(i: int) -> Operation:
+            http = client()
+            share = shares[i]
+
+            def op(n: int) -> None:
+                body = {
+                    "event_id": str(uuid.uuid4()),
+                    "type": "EntryRecorded",
+                    "occurred_at": "2026-11-20",
+                    "payload": ENTRY,
+                }
+                path = f"/v1/nominals/{share[n % len(share)]}/events"
+                _expect(http.post(path, json=body), 201)
+
+            return op
+
+        return run_clients(make, clients, budget)
+
+
+def read(svc: ServiceProcess, nominals: list[str], clients: int, budget: Budget) -> Run:
+    """GET /v1/nominals/{id}, each client walking the nominals from its own offset."""
+
+    with _clients(svc, "records:read") as client:
+
+        def make(i: int) -> Operation:
+            http = client()
+            offset = i * max(1, len(nominals) // clients)
+
+            def op(n: int) -> None:
+                _expect(http.get(f"/v1/nominals/{nominals[(offset + n) % len(nominals)]}"), 200)
+
+            return op
+
+        return run_clients(make, clients, budget)

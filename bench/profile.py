@@ -1,0 +1,79 @@
+"""`--profile`: py-spy samples the service process while a phase runs, as evidence for a note.
+
+py-spy (`pip install -e '.[bench]'`) records collapsed stacks (`--format raw`, readable by
+speedscope or flamegraph.pl) without pausing the service (`--nonblocking`), and stops when
+the phase does. The run prints where the samples fell: the functions at the top of the
+stacks (own time) and the ones most often anywhere on them (inclusive time).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+RATE = 100  # samples per second
+TELLING = ("mappa_record/", "eventsourcing/", "psycopg/", "psycopg_pool/", "jwt/", "pydantic",
+           "fastapi/", "starlette/", "json/", "cryptography/")  # fmt: skip
+
+
+def py_spy() -> str | None:
+    beside = Path(sys.executable).parent / "py-spy"
+    return str(beside) if beside.exists() else shutil.which("py-spy")
+
+
+@contextlib.contextmanager
+def profiled(pid: int, out: Path | None) -> Iterator[Path | None]:
+    """Sample `pid` with py-spy for as long as the block runs; yields the output path or None."""
+    exe = py_spy()
+    if out is None or exe is None:
+        yield None
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    command = [exe, "record", "--pid", str(pid), "--rate", str(RATE), "--format", "raw",
+               "--nonblocking", "--subprocesses", "--output", str(out)]  # fmt: skip
+    recorder = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(1.0)  # py-spy attaches before the phase starts
+    try:
+        yield out
+    finally:
+        recorder.send_signal(signal.SIGINT)  # py-spy writes its output on Ctrl-C
+        try:
+            recorder.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            recorder.kill()
+            recorder.wait()
+        if recorder.stderr is not None:
+            recorder.stderr.close()
+
+
+def hot_spots(collapsed: Path, top: int = 12) -> dict[str, list[tuple[str, float]]]:
+    """The functions with the most samples at the top of the stack and anywhere on it."""
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in collapsed.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        frames = stack.split(";")
+        total += n
+        own[frames[-1]] += n
+        for frame in set(frames):
+            inclusive[frame] += n
+    if total == 0:
+        return {"own": [], "inclusive": []}
+    # Thread start-up and the server loop are on every stack and say nothing: keep our code
+    # and the libraries a request goes through.
+    telling = [(f, n) for f, n in inclusive.most_common() if any(m in f for m in TELLING)][:top]
+    return {
+        "own": [(f, round(100 * n / total, 1)) for f, n in own.most_common(top)],
+        "inclusive": [(f, round(100 * n / total, 1)) for f, n in telling],
+    }

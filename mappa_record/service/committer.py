@@ -1,0 +1,146 @@
+"""Group commit: concurrent appends to different records share one transaction.
+
+Every append takes the events table lock and waits for its commit to reach the disk
+(ADR 002), so appends are serialised and each pays a WAL flush. Here, requests hand their
+pending event to one committer thread, which saves everything waiting in one
+`Application.save` call: one lock, one transaction, one flush for the whole batch. What each
+append guarantees is unchanged: the batch commits or none of it does, per-record order is the
+record's version (two appends to one record never share a batch), idempotency and identifier
+uniqueness are the same constraints, and positions are handed out in commit order.
+
+A batch that fails on a constraint is retried one append at a time, so only the append that
+really conflicted is told so.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections import deque
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import IntegrityError
+
+from mappa_record.domain.nominal import Nominal
+
+from .store import IdentifierClaim, IndexedEvent, Nominals
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Append:
+    nominal: Nominal
+    indexed: IndexedEvent
+    claims: list[IdentifierClaim]
+    done: Future[int | None] = field(default_factory=Future)
+
+
+class GroupCommitter:
+    """One thread that commits whatever appends are waiting, together."""
+
+    def __init__(self, app: Nominals, *, max_batch: int = 64) -> None:
+        self._app = app
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[_Append | None] = queue.SimpleQueue()
+        self._carry: deque[_Append] = deque()
+        self._closed = False
+        self.batches = 0  # transactions committed or tried, for /metrics and tests
+        self.appends = 0
+        self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
+        self._thread.start()
+
+    def save(
+        self, nominal: Nominal, indexed: IndexedEvent, claims: list[IdentifierClaim]
+    ) -> int | None:
+        """The stored event's position, or None when another writer got there first."""
+        if self._closed:
+            raise RuntimeError("the record store is closed")
+        append = _Append(nominal, indexed, claims)
+        self._queue.put(append)
+        return append.done.result()
+
+    def close(self) -> None:
+        self._closed = True
+        self._queue.put(None)
+        self._thread.join(timeout=10)
+        # Nothing may wait forever: whatever was queued behind the stop is refused.
+        leftovers = list(self._carry)
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                leftovers.append(item)
+        for append in leftovers:
+            append.done.set_exception(RuntimeError("the record store closed before this append"))
+
+    def _next_batch(self) -> list[_Append] | None:
+        waiting: list[_Append] = list(self._carry)
+        self._carry.clear()
+        if not waiting:
+            first = self._queue.get()
+            if first is None:
+                return None
+            waiting.append(first)
+        while len(waiting) < self._max_batch:
+            try:
+                more = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if more is None:
+                self._queue.put(None)  # finish this batch, then stop
+                break
+            waiting.append(more)
+        batch: list[_Append] = []
+        seen: set[UUID] = set()
+        for append in waiting:
+            if append.nominal.id in seen:
+                self._carry.append(append)  # one append per record per batch
+            else:
+                seen.add(append.nominal.id)
+                batch.append(append)
+        return batch
+
+    def _run(self) -> None:
+        while True:
+            batch = self._next_batch()
+            if batch is None:
+                return
+            self._commit(batch)
+
+    def _commit(self, batch: list[_Append]) -> None:
+        # `save` takes the pending events off each aggregate; keep them, so a batch that
+        # fails can be retried one append at a time.
+        pending = [list(a.nominal.pending_events) for a in batch]
+        self.batches += 1
+        self.appends += len(batch)
+        try:
+            recordings = self._app.save(
+                *(a.nominal for a in batch),
+                indexed_events=[a.indexed for a in batch],
+                identifier_claims=[c for a in batch for c in a.claims],
+            )
+        except IntegrityError:
+            for append, events in zip(batch, pending, strict=True):
+                append.nominal.pending_events[:] = events
+            if len(batch) == 1:
+                batch[0].done.set_result(None)
+            else:
+                for append in batch:
+                    self._commit([append])
+            return
+        except BaseException as e:  # noqa: BLE001 - every waiting request must be answered
+            for append in batch:
+                append.done.set_exception(e)
+            return
+        positions: dict[Any, int] = {
+            r.domain_event.originator_id: r.notification.id for r in recordings
+        }
+        for append in batch:
+            append.done.set_result(positions[append.nominal.id])

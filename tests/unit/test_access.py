@@ -1,0 +1,203 @@
+"""The access table of service/access.py against DESIGN.md section 3's "who may post" column.
+
+The expected table is kept here as data, transcribed from DESIGN.md, one row per event type
+and agency type; the object-level check (the caller is a current partner) is the service's
+and is tested through the API.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from mappa_record.domain.agencies import AGENCY_TYPES
+from mappa_record.domain.nominal import EVENT_TYPES, Nominal
+from mappa_record.service import access
+from mappa_record.service.access import Forbidden
+from mappa_record.service.auth import Principal
+
+RA = {"police", "probation", "prison"}
+RA_AND_MAPPA = RA | {"mappa"}
+MEETING_BODIES = {"mappa", "police", "probation"}
+EVERYONE = set(AGENCY_TYPES)
+
+# DESIGN.md section 3, "who may post (partnered, with records:write)". A set names the
+# agency types that may post; a string names a rule about one particular agency.
+WHO_MAY_POST: dict[str, set[str] | str] = {
+    "NominalRegistered": {"police", "probation", "prison", "yot", "health"},
+    "AgencyPartnered": RA_AND_MAPPA,
+    "PartneringEnded": RA_AND_MAPPA,
+    "OfficerAssigned": "that agency, or mappa",
+    "EntryRecorded": EVERYONE,
+    "RestrictionRecorded": RA_AND_MAPPA,
+    "RiskAssessmentRecorded": {"police", "probation", "prison", "yot", "health"},
+    "RiskManagementPlanUpdated": "lead agency or mappa",
+    "DisclosureDecisionRecorded": {"police", "probation", "mappa"},
+    "LevelChanged": RA_AND_MAPPA,
+    "CategoryChanged": RA_AND_MAPPA,
+    "LeadAgencyChanged": RA_AND_MAPPA,
+    "MeetingHeld": MEETING_BODIES,
+    "MinutesUploaded": MEETING_BODIES,
+    "ReferralMade": EVERYONE,
+    "ReferralDecided": {"mappa"},
+    "Level1ReviewRecorded": RA_AND_MAPPA,
+    "ActionSet": MEETING_BODIES,
+    "ActionCompleted": "the assigned agency, or mappa",
+    "CustodyChanged": {"prison", "probation", "police"},
+    "AreaTransferred": {"police", "probation", "mappa"},
+    "NominalDeregistered": {"police", "probation", "mappa"},
+    "NominalReregistered": {"police", "probation", "mappa"},
+    "EntryRetracted": "the agency that posted it, or mappa",
+}
+
+T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+LEAD = "probation:lead"
+OTHER = "police:other"
+
+
+def principal(agency: str, scopes: str = "records:read records:write") -> Principal:
+    return Principal(sub=f"test-{agency}", agency=agency, scopes=frozenset(scopes.split()))
+
+
+def agency_of(agency_type: str) -> str:
+    return f"{agency_type}:a1"
+
+
+def a_record() -> tuple[Nominal, str, str]:
+    """A record with an entry posted by OTHER and an action assigned to OTHER."""
+    nominal = Nominal.register(
+        nominal_id=uuid.uuid4(),
+        event_id=str(uuid.uuid4()),
+        occurred_at="2026-11-20",
+        recorded_at=T0,
+        recorded_by={"sub": "s", "agency": OTHER},
+        payload={
+            "identifiers": {"crn": "X123456"},
+            "name": {"family": "E", "given": []},
+            "area": "kent",
+            "category": 1,
+            "level": 1,
+            "lead_agency": LEAD,
+        },
+    )
+    entry = nominal.record(
+        "EntryRecorded",
+        event_id=str(uuid.uuid4()),
+        occurred_at="2026-11-20",
+        recorded_at=T0,
+        recorded_by={"sub": "s", "agency": OTHER},
+        payload={"entry_type": "other", "subject": "s", "body": "b"},
+    )
+    nominal.record(
+        "ActionSet",
+        event_id=str(uuid.uuid4()),
+        occurred_at="2026-11-20",
+        recorded_at=T0,
+        recorded_by={"sub": "s", "agency": OTHER},
+        payload={
+            "action_id": "a-1",
+            "description": "d",
+            "assigned_agency": OTHER,
+            "due_on": "2026-12-01",
+        },
+    )
+    return nominal, entry.event_id, "a-1"
+
+
+def may_post(
+    agency: str,
+    event_type: str,
+    payload: dict[str, Any] | None = None,
+    nominal: Nominal | None = None,
+) -> bool:
+    who = principal(agency)
+    try:
+        if event_type == "NominalRegistered":
+            access.require_may_register(who)
+        else:
+            access.require_may_post(who, nominal or a_record()[0], event_type, payload or {})
+    except Forbidden:
+        return False
+    return True
+
+
+def test_the_expected_table_covers_the_whole_catalogue():
+    assert set(WHO_MAY_POST) == set(EVENT_TYPES)
+
+
+def test_the_access_table_has_one_rule_per_postable_event_type():
+    assert set(access.MAY_POST) == set(EVENT_TYPES) - {"NominalRegistered"}
+
+
+SET_ROWS = [
+    (event_type, agency_type, agency_type in allowed)
+    for event_type, allowed in WHO_MAY_POST.items()
+    if isinstance(allowed, set)
+    for agency_type in sorted(AGENCY_TYPES)
+]
+
+
+@pytest.mark.parametrize(("event_type", "agency_type", "allowed"), SET_ROWS)
+def test_who_may_post_by_agency_type(event_type, agency_type, allowed):
+    assert may_post(agency_of(agency_type), event_type) is allowed
+
+
+@pytest.mark.parametrize("agency_type", sorted(AGENCY_TYPES))
+def test_an_officer_is_assigned_by_that_agency_or_mappa(agency_type):
+    agency = agency_of(agency_type)
+    for_itself = {"agency": agency, "officer": {}}
+    for_another = {"agency": OTHER, "officer": {}}
+    assert may_post(agency, "OfficerAssigned", for_itself) is True
+    assert may_post(agency, "OfficerAssigned", for_another) is (agency_type == "mappa")
+
+
+@pytest.mark.parametrize("agency_type", sorted(AGENCY_TYPES))
+def test_the_risk_management_plan_is_updated_by_the_lead_agency_or_mappa(agency_type):
+    assert may_post(agency_of(agency_type), "RiskManagementPlanUpdated") is (agency_type == "mappa")
+
+
+def test_the_lead_agency_updates_the_plan():
+    assert may_post(LEAD, "RiskManagementPlanUpdated") is True
+
+
+@pytest.mark.parametrize("agency_type", sorted(AGENCY_TYPES))
+def test_an_action_is_completed_by_the_assigned_agency_or_mappa(agency_type):
+    nominal, _, action_id = a_record()
+    payload = {"action_id": action_id, "outcome": "done", "completed_on": "2026-11-21"}
+    assert may_post(agency_of(agency_type), "ActionCompleted", payload, nominal) is (
+        agency_type == "mappa"
+    )
+    assert may_post(OTHER, "ActionCompleted", payload, nominal) is True
+
+
+@pytest.mark.parametrize("agency_type", sorted(AGENCY_TYPES))
+def test_an_entry_is_retracted_by_the_agency_that_posted_it_or_mappa(agency_type):
+    nominal, entry_id, _ = a_record()
+    payload = {"retracts": entry_id, "rationale": "wrong record"}
+    assert may_post(agency_of(agency_type), "EntryRetracted", payload, nominal) is (
+        agency_type == "mappa"
+    )
+    assert may_post(OTHER, "EntryRetracted", payload, nominal) is True
+
+
+def test_registering_needs_records_write():
+    with pytest.raises(Forbidden):
+        access.require_may_register(principal("police:kent", "records:read"))
+
+
+def test_reading_needs_a_partner_with_records_read_or_an_auditor():
+    nominal, _, _ = a_record()
+    assert access.may_read(principal(OTHER), nominal) is True
+    assert access.may_read(principal(OTHER, "records:write"), nominal) is False
+    assert access.may_read(principal("police:stranger"), nominal) is False
+    assert access.may_read(principal("inspectorate:hmi", "audit:read"), nominal) is True
+    assert access.may_read(principal(OTHER), None) is False
+
+
+def test_require_scope_takes_any_of_the_scopes():
+    access.require_scope(principal("police:kent", "audit:read"), "records:read", "audit:read")
+    with pytest.raises(Forbidden):
+        access.require_scope(principal("police:kent", "feed:read"), "records:read", "audit:read")
