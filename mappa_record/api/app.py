@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 
 from mappa_record.api import problems
+from mappa_record.api.limits import BodySizeLimit, RateLimit
 from mappa_record.api.routes import audit, feed, inbound, minutes, nominals, reports
 from mappa_record.projections.metrics import projection_metrics
 from mappa_record.projections.runner import ProjectionRunner
@@ -48,6 +49,14 @@ def create_app(service: Service) -> FastAPI:
     app.state.verifier = service.verifier
     app.state.service = service
     problems.install(app)
+    # Added last runs first: the rate limit answers before a body is read.
+    app.add_middleware(BodySizeLimit, max_bytes=service.settings.max_body_bytes)
+    app.add_middleware(
+        RateLimit,
+        verifier=service.verifier,
+        rate=service.settings.rate_limit_per_second,
+        burst=service.settings.rate_limit_burst,
+    )
     app.include_router(nominals.router)
     app.include_router(audit.router)
     app.include_router(minutes.router)

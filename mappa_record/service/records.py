@@ -95,7 +95,10 @@ class Records:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         env = store_env(
-            db.eventsourcing_env(), pool_size=settings.pool_size, cipher_key=settings.cipher_key
+            db.eventsourcing_env(),
+            pool_size=settings.pool_size,
+            cipher_key=settings.cipher_key,
+            statement_timeout_ms=settings.statement_timeout_ms,
         )
         self.app = Nominals(env=env)
         act_as(self.app, settings.db_role)

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     pool_size: int = Field(default=10, ge=1, le=200)
     statement_timeout_ms: int = Field(default=15_000, ge=100)
     max_body_bytes: int = Field(default=21 * 1024 * 1024, ge=1024)
+    # Per client (token agency+sub, or peer address), per worker process: docs/adr/008.
+    rate_limit_per_second: float = Field(default=500.0, gt=0)
+    rate_limit_burst: int = Field(default=5000, ge=1)
     run_projections: bool = True
 
     @field_validator("database_url")

@@ -17,7 +17,7 @@ from uuid import UUID
 import psycopg
 from eventsourcing.application import Application
 from eventsourcing.persistence import StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
@@ -82,6 +82,25 @@ class NominalRecorder(PostgresApplicationRecorder):
         return notification_ids
 
 
+class NominalsFactory(PostgresFactory):
+    """The library's PostgreSQL factory, with a `statement_timeout` on every pooled connection.
+
+    The timeout travels in libpq's `options` of this pool's connections only (set before the
+    pool first opens), so it bounds the service's statements without touching the role, the
+    database, or any other client of the server.
+    """
+
+    STATEMENT_TIMEOUT_MS = "POSTGRES_STATEMENT_TIMEOUT_MS"
+
+    def __init__(self, env: Any) -> None:
+        super().__init__(env)
+        timeout_ms = int(self.env.get(self.STATEMENT_TIMEOUT_MS) or 0)
+        if timeout_ms > 0:
+            kwargs = self.datastore.pool.kwargs
+            assert isinstance(kwargs, dict)
+            kwargs["options"] = f"-c statement_timeout={timeout_ms}"
+
+
 class Nominals(Application[UUID]):
     """The event-sourced application that holds every nominal's stream."""
 
@@ -98,7 +117,8 @@ def act_as(app: Nominals, role: str | None) -> None:
     if not role:
         return
     pool = app.recorder.datastore.pool  # type: ignore[attr-defined]
-    options = f"-c role={role}"
+    # Keep what the factory set (statement_timeout) and add the role.
+    options = f"{pool.kwargs.get('options', '')} -c role={role}".strip()
     try:
         with psycopg.connect(**(pool.kwargs | {"options": options}), connect_timeout=10):
             pass
@@ -113,11 +133,19 @@ def act_as(app: Nominals, role: str | None) -> None:
     pool.drain()
 
 
-def store_env(base: dict[str, str], *, pool_size: int, cipher_key: str | None) -> dict[str, str]:
+def store_env(
+    base: dict[str, str],
+    *,
+    pool_size: int,
+    cipher_key: str | None,
+    statement_timeout_ms: int = 0,
+) -> dict[str, str]:
     """The library's environment for our recorder on the given database."""
     env = dict(base)
     env.update(
         {
+            "PERSISTENCE_MODULE": f"{__name__}:{NominalsFactory.__qualname__}",
+            NominalsFactory.STATEMENT_TIMEOUT_MS: str(statement_timeout_ms),
             "APPLICATION_RECORDER_TOPIC": f"{NominalRecorder.__module__}:{NominalRecorder.__qualname__}",
             "CREATE_TABLE": "no",  # `migrate` creates the tables; the service never alters them
             "POSTGRES_POOL_SIZE": str(pool_size),
