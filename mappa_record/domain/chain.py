@@ -28,4 +28,9 @@ def chain_hash(prev_hash: str, envelope: dict[str, Any]) -> str:
 
 def format_instant(instant: datetime) -> str:
     """An aware datetime as UTC ISO 8601 with microseconds and a Z."""
-    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if instant.utcoffset() is None:
+        raise ValueError("an instant needs a time zone")
+    if instant.tzinfo is not UTC:
+        instant = instant.astimezone(UTC)
+    # isoformat is done in C; strftime was a tenth of a bulk import's time.
+    return instant.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"

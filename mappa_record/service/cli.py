@@ -195,7 +195,7 @@ def parser() -> argparse.ArgumentParser:
 
     imp = sub.add_parser("import", help="import NDJSON event lines (idempotent, resumable)")
     imp.add_argument("file", help="NDJSON, one event per line, grouped by nominal (.gz accepted)")
-    imp.add_argument("--batch", type=int, default=500, help="events per transaction (at most 1000)")
+    imp.add_argument("--batch", type=int, default=5000, help="events per transaction")
     imp.add_argument("--quiet", action="store_true", help="no progress bar")
     imp.set_defaults(func=_import)
 

@@ -29,11 +29,9 @@ from mappa_record.domain.nominal import Nominal
 
 from .auth import Principal
 from .records import NOMINAL_NAMESPACE, Records, request_digest
-from .store import IdentifierClaim, IndexedEvent
+from .store import IdentifierClaim, IndexedEvent, bulk_append
 
-# Events per transaction. Larger batches stall: the library sends each batch as one array
-# parameter in pipeline mode, and a message of a few MB never finishes sending (seen at 2,000).
-BATCH_EVENTS = 500
+BATCH_EVENTS = 5_000  # events per transaction
 
 
 class ImportRefused(Exception):
@@ -97,7 +95,7 @@ def _recorded_at(line: dict[str, Any]) -> datetime:
 class Importer:
     def __init__(self, records: Records, *, batch_events: int = BATCH_EVENTS) -> None:
         self.records = records
-        self.batch_events = min(batch_events, 1000)
+        self.batch_events = batch_events
 
     def run(self, path: Path, progress: Callable[[int], None] = lambda _: None) -> ImportReport:
         """Import a file; refused streams are reported, everything else is stored once."""
@@ -167,17 +165,13 @@ class Importer:
     def _save(
         self, built: list[tuple[_Stream, Nominal, list[IndexedEvent], list[IdentifierClaim]]]
     ) -> None:
-        pending = [list(nominal.pending_events) for _, nominal, _, _ in built]
-        try:
-            self.records.app.save(
-                *(nominal for _, nominal, _, _ in built),
-                indexed_events=[e for _, _, indexed, _ in built for e in indexed],
-                identifier_claims=[c for _, _, _, claims in built for c in claims],
-            )
-        except IntegrityError:
-            for (_, nominal, _, _), events in zip(built, pending, strict=True):
-                nominal.pending_events[:] = events
-            raise
+        events = [e for _, nominal, _, _ in built for e in nominal.pending_events]
+        bulk_append(
+            self.records.app,
+            events,  # type: ignore[arg-type]
+            [e for _, _, indexed, _ in built for e in indexed],
+            [c for _, _, _, claims in built for c in claims],
+        )
 
     def _build(
         self, stream: _Stream, stored: set[str]

@@ -204,3 +204,48 @@ def read_stream(
         last = rows[-1]["originator_version"]
         if remaining is not None:
             remaining -= len(rows)
+
+
+def bulk_append(
+    app: Nominals,
+    events: Sequence[Nominal.Event],
+    indexed: Sequence[IndexedEvent],
+    claims: Sequence[IdentifierClaim],
+) -> None:
+    """Store many new events, with their index rows, in one transaction by COPY.
+
+    For bulk import: the same rows `NominalRecorder` writes, under the same table lock (so
+    positions are still handed out in commit order and the feed sees no gap filled later),
+    but sent as COPY streams rather than one array parameter, which psycopg's pipeline mode
+    cannot send past a few hundred events (it stalls). A unique violation (an event id, a
+    version or an identifier already stored) rolls everything back as IntegrityError.
+    """
+    recorder = app.recorder
+    assert isinstance(recorder, NominalRecorder)
+    table = SQL("{}.{}").format(
+        Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name)
+    )
+    with recorder.datastore.transaction(commit=True) as curs:
+        curs.execute(SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(table))
+        with curs.copy(
+            SQL("COPY {} (originator_id, originator_version, topic, state) FROM STDIN").format(
+                table
+            )
+        ) as copy:
+            for event in events:
+                stored = app.mapper.to_stored_event(event)
+                copy.write_row(
+                    (stored.originator_id, stored.originator_version, stored.topic, stored.state)
+                )
+        with curs.copy(
+            "COPY event_index (event_id, nominal_id, version, request_digest, agency) FROM STDIN"
+        ) as copy:
+            for e in indexed:
+                copy.write_row((e.event_id, e.nominal_id, e.version, e.request_digest, e.agency))
+        if claims:
+            with curs.copy(
+                "COPY nominal_identifiers (kind, value, nominal_id) FROM STDIN"
+            ) as copy:
+                for c in claims:
+                    copy.write_row((c.kind, c.value, c.nominal_id))
+        curs.execute(SQL("NOTIFY {}").format(Identifier(recorder.channel_name)))
