@@ -18,6 +18,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check mappa_record tests bench
+	$(VENV)/bin/ruff format --check mappa_record tests bench
 	$(VENV)/bin/mypy
 
 bench: $(STAMP)

@@ -127,8 +127,13 @@ TokenFactory = Callable[..., str]
 def token(signing_key: DevKey) -> TokenFactory:
     """token("police:kent", "records:read records:write") -> a real signed JWT."""
 
-    def make(agency: str, scopes: str = "records:read records:write", *, sub: str | None = None,
-             ttl: int = 600) -> str:
+    def make(
+        agency: str,
+        scopes: str = "records:read records:write",
+        *,
+        sub: str | None = None,
+        ttl: int = 600,
+    ) -> str:
         return mint_token(
             signing_key,
             agency=agency,
@@ -147,7 +152,9 @@ def token(signing_key: DevKey) -> TokenFactory:
 def auth(token: TokenFactory) -> Callable[..., dict[str, str]]:
     """auth("police:kent") -> headers with a bearer token."""
 
-    def headers(agency: str, scopes: str = "records:read records:write", **extra: str) -> dict[str, str]:
+    def headers(
+        agency: str, scopes: str = "records:read records:write", **extra: str
+    ) -> dict[str, str]:
         return {"Authorization": f"Bearer {token(agency, scopes)}"} | extra
 
     return headers
@@ -169,7 +176,8 @@ def random_crn() -> str:
 
 def random_noms() -> str:
     letters = "ABCDEFGHJKLMNPRSTUVWXYZ"
-    return f"{random.choice(letters)}{random.randint(0, 9999):04d}{random.choice(letters)}{random.choice(letters)}"
+    first, last = random.choice(letters), random.choice(letters) + random.choice(letters)
+    return f"{first}{random.randint(0, 9999):04d}{last}"
 
 
 def registration(**overrides) -> dict:
@@ -191,8 +199,12 @@ def registration(**overrides) -> dict:
 
 
 def event(type_: str, payload: dict, occurred_at: str = "2026-11-20", **extra) -> dict:
-    return {"event_id": str(uuid.uuid4()), "type": type_, "occurred_at": occurred_at,
-            "payload": payload} | extra
+    return {
+        "event_id": str(uuid.uuid4()),
+        "type": type_,
+        "occurred_at": occurred_at,
+        "payload": payload,
+    } | extra
 
 
 @pytest.fixture

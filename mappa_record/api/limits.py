@@ -123,7 +123,8 @@ class TokenBuckets:
     def _forget_full(self, now: float) -> None:
         # A bucket that has refilled is the same as no bucket: drop those to bound memory.
         for key in [
-            k for k, b in self._buckets.items()
+            k
+            for k, b in self._buckets.items()
             if b.tokens + (now - b.updated) * self.rate >= self.burst
         ]:
             del self._buckets[key]

@@ -105,7 +105,10 @@ async def _handle_known(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, PersistenceError):
         log.warning("database error: %s", exc)
         return problem(
-            status, slug, title, "the record store is unavailable: retry later",
+            status,
+            slug,
+            title,
+            "the record store is unavailable: retry later",
             headers={"Retry-After": "5"},
         )
     detail = exc.message if isinstance(exc, DomainError) else str(exc)

@@ -15,11 +15,11 @@ from uuid import UUID
 from pydantic import (
     AfterValidator,
     AwareDatetime,
-    PastDate,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
+    PastDate,
     StringConstraints,
     model_validator,
 )
@@ -44,7 +44,10 @@ Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Body = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
 Ref = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:/-]+$")
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:/-]+$"
+    ),
 ]
 Agency = Annotated[str, _domain_check(parse_agency)]
 Area = Annotated[str, _domain_check(parse_area)]

@@ -421,7 +421,9 @@ def _decide_free(n: Nominal, p: Payload, _: datetime) -> Payload:
 def _decide_disclosure(n: Nominal, p: Payload, _: datetime) -> Payload:
     meeting_id = p.get("meeting_id")
     if meeting_id is not None and meeting_id not in n.meetings:
-        raise InvariantViolated(f"no meeting {meeting_id!r} is recorded", field="payload.meeting_id")
+        raise InvariantViolated(
+            f"no meeting {meeting_id!r} is recorded", field="payload.meeting_id"
+        )
     if p["decision"] == "disclose" and not p.get("recipient"):
         raise InvalidValue("a disclosure names its recipient", field="payload.recipient")
     return p
@@ -484,14 +486,18 @@ def _decide_referral(n: Nominal, p: Payload, _: datetime) -> Payload:
     for i, invite in enumerate(p["agencies_to_invite"]):
         invite["agency"] = parse_agency(invite["agency"])
         if not invite.get("why"):
-            raise InvalidValue("say why the agency is invited", field=f"payload.agencies_to_invite.{i}.why")
+            raise InvalidValue(
+                "say why the agency is invited", field=f"payload.agencies_to_invite.{i}.why"
+            )
     return p
 
 
 def _decide_referral_decided(n: Nominal, p: Payload, _: datetime) -> Payload:
     referral = n.referrals.get(p["referral_id"])
     if referral is None:
-        raise InvariantViolated(f"no referral {p['referral_id']!r} is recorded", field="payload.referral_id")
+        raise InvariantViolated(
+            f"no referral {p['referral_id']!r} is recorded", field="payload.referral_id"
+        )
     if referral.get("decision") is not None:
         raise InvariantViolated(f"referral {p['referral_id']!r} is already decided")
     return p
@@ -502,7 +508,9 @@ def _decide_action_set(n: Nominal, p: Payload, _: datetime) -> Payload:
         raise InvariantViolated(f"action {p['action_id']!r} is already set")
     meeting_id = p.get("meeting_id")
     if meeting_id is not None and meeting_id not in n.meetings:
-        raise InvariantViolated(f"no meeting {meeting_id!r} is recorded", field="payload.meeting_id")
+        raise InvariantViolated(
+            f"no meeting {meeting_id!r} is recorded", field="payload.meeting_id"
+        )
     p["assigned_agency"] = parse_agency(p["assigned_agency"])
     return p
 
@@ -524,7 +532,9 @@ def _decide_custody(n: Nominal, p: Payload, _: datetime) -> Payload:
     if status in ("received", "transferred"):
         establishment = parse_agency(p.get("establishment") or "")
         if not establishment.startswith("prison:"):
-            raise InvalidValue("the establishment is a prison: agency", field="payload.establishment")
+            raise InvalidValue(
+                "the establishment is a prison: agency", field="payload.establishment"
+            )
         p["establishment"] = establishment
         if status == "transferred" and not in_custody:
             raise InvariantViolated("a transfer is between prisons: the person is not in custody")

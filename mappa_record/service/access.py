@@ -48,7 +48,9 @@ def _assigned_or_mappa(agency: str, nominal: Nominal, payload: dict[str, Any]) -
 
 
 def _poster_or_mappa(agency: str, nominal: Nominal, payload: dict[str, Any]) -> bool:
-    return agency_type(agency) == "mappa" or nominal.posted_by(payload.get("retracts", "")) == agency
+    return (
+        agency_type(agency) == "mappa" or nominal.posted_by(payload.get("retracts", "")) == agency
+    )
 
 
 def _any_partner(agency: str, nominal: Nominal, payload: dict[str, Any]) -> bool:

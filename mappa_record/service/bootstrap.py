@@ -37,7 +37,11 @@ class Service:
 def build_verifier(settings: Settings) -> TokenVerifier:
     """The JWKS the settings name, or the development key when none is configured."""
     algorithms = tuple(settings.jwt_algorithms.split())
-    common = {"issuer": settings.jwt_issuer, "audience": settings.jwt_audience, "algorithms": algorithms}
+    common = {
+        "issuer": settings.jwt_issuer,
+        "audience": settings.jwt_audience,
+        "algorithms": algorithms,
+    }
     if settings.uses_dev_key:
         key = ensure_dev_key(settings.data_dir)
         log.warning(
@@ -48,7 +52,9 @@ def build_verifier(settings: Settings) -> TokenVerifier:
         )
         return TokenVerifier(jwks=key.jwks(), **common)  # type: ignore[arg-type]
     return TokenVerifier(
-        jwks_file=settings.jwks_file, jwks_url=settings.jwks_url, **common  # type: ignore[arg-type]
+        jwks_file=settings.jwks_file,
+        jwks_url=settings.jwks_url,
+        **common,  # type: ignore[arg-type]
     )
 
 

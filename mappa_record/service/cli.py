@@ -17,9 +17,11 @@ def _serve(args: argparse.Namespace) -> None:
 
     settings = load_settings()
     start(settings).close()  # migrations once, before any worker starts
+    where = (
+        "DATABASE_URL" if settings.database_url else f"embedded PostgreSQL in {settings.data_dir}"
+    )
     print(
-        f"mappa-record serving on http://{args.host}:{args.port} "
-        f"({'embedded PostgreSQL in ' + str(settings.data_dir) if not settings.database_url else 'DATABASE_URL'})",
+        f"mappa-record serving on http://{args.host}:{args.port} ({where})",
         flush=True,
     )
     uvicorn.run(
@@ -130,7 +132,10 @@ def _demo(args: argparse.Namespace) -> None:
             )
     finally:
         service.close()
-    print(f"{args.nominals} demo records, {events} events (already stored ones were left as they were)")
+    print(
+        f"{args.nominals} demo records, {events} events "
+        "(already stored ones were left as they were)"
+    )
 
 
 def _import(args: argparse.Namespace) -> None:
@@ -138,7 +143,7 @@ def _import(args: argparse.Namespace) -> None:
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from .importer import ImportRefused, Importer
+    from .importer import Importer, ImportRefused
 
     path = Path(args.file)
     if not path.is_file():
@@ -181,7 +186,9 @@ def parser() -> argparse.ArgumentParser:
 
     tok = sub.add_parser("token", help="print a signed development token")
     tok.add_argument("--agency", required=True, help="e.g. police:kent")
-    tok.add_argument("--scope", required=True, help='space-separated, e.g. "records:read records:write"')
+    tok.add_argument(
+        "--scope", required=True, help='space-separated, e.g. "records:read records:write"'
+    )
     tok.add_argument("--sub", default=None, help="who the token is for")
     tok.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
     tok.set_defaults(func=_token)

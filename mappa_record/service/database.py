@@ -90,7 +90,8 @@ def start_embedded(data_dir: Path) -> Database:
         if not exists:
             conn.execute(f'CREATE DATABASE "{EMBEDDED_DBNAME}"')
     info = conninfo_to_dict(base)
-    url = f"postgresql://{info.get('user', 'postgres')}@/{EMBEDDED_DBNAME}?host={quote(str(info['host']))}"
+    user = info.get("user", "postgres")
+    url = f"postgresql://{user}@/{EMBEDDED_DBNAME}?host={quote(str(info['host']))}"
     if info.get("port"):
         url += f"&port={info['port']}"
     return Database(url=url, embedded=server)
@@ -118,7 +119,9 @@ def check_durable(db: Database) -> None:
         raise DatabaseUnavailable(f"cannot connect to the database: {first}") from None
     assert fsync is not None and sync_commit is not None
     if fsync[0] != "on":
-        raise DatabaseUnavailable("the database runs with fsync off: acknowledged writes could be lost")
+        raise DatabaseUnavailable(
+            "the database runs with fsync off: acknowledged writes could be lost"
+        )
     if sync_commit[0] not in ("on", "remote_write", "remote_apply"):
         raise DatabaseUnavailable(
             f"the database runs with synchronous_commit={sync_commit[0]}: "

@@ -23,8 +23,24 @@ from .auth import Principal
 from .records import NewEvent, Records
 
 WRITE = frozenset({"records:read", "records:write"})
-FAMILY = ["Ashdown", "Barker", "Carrow", "Dunmore", "Ellery", "Fairbank", "Garside", "Holt",
-          "Ingram", "Jessop", "Kershaw", "Lomax", "Marsh", "Norcott", "Oakes", "Pryor"]
+FAMILY = [
+    "Ashdown",
+    "Barker",
+    "Carrow",
+    "Dunmore",
+    "Ellery",
+    "Fairbank",
+    "Garside",
+    "Holt",
+    "Ingram",
+    "Jessop",
+    "Kershaw",
+    "Lomax",
+    "Marsh",
+    "Norcott",
+    "Oakes",
+    "Pryor",
+]
 GIVEN = ["Alex", "Jordan", "Sam", "Chris", "Lee", "Robin", "Jamie", "Terry", "Dale", "Kim"]
 
 
@@ -67,7 +83,7 @@ def load_demo(
     progress: Callable[[int], None] = lambda _: None,
 ) -> int:
     """Load `nominals` demo records; returns how many events the service stored or found."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - demonstration data, not secrets
     areas = sorted(AREAS)
     total = 0
     for i in range(nominals):
@@ -87,7 +103,9 @@ def load_demo(
                 "identifiers": {"pnc": _pnc(rng), "crn": f"D{rng.randint(0, 999_999):06d}"},
                 "name": {"family": rng.choice(FAMILY), "given": [rng.choice(GIVEN)]},
                 "aliases": [],
-                "date_of_birth": (today - timedelta(days=rng.randint(20 * 365, 70 * 365))).isoformat(),
+                "date_of_birth": (
+                    today - timedelta(days=rng.randint(20 * 365, 70 * 365))
+                ).isoformat(),
                 "gender": rng.choice(["male", "male", "male", "female"]),
                 "area": area,
                 "category": category,
@@ -100,70 +118,172 @@ def load_demo(
         story = _Story(records, f"demo-{seed}/{i}", UUID(posted.nominal_id))
         for partner in (police, probation):
             if partner not in (registrar, lead):
-                story.post(registrar, "AgencyPartnered", sentenced, {
-                    "agency": partner, "reason": "Responsible Authority for the area"})
-        story.post(police, "OfficerAssigned", sentenced, {
-            "agency": police,
-            "officer": {"name": f"DC {rng.choice(FAMILY)}", "role": "offender manager",
-                        "contact": "0300 000 0000"},
-            "supervisor": {"name": f"DS {rng.choice(FAMILY)}", "contact": "0300 000 0001"}})
-        story.post(probation, "RiskAssessmentRecorded", sentenced + timedelta(days=14), {
-            "tool": "OASys", "rosh_level": rng.choice(["medium", "high", "very_high"]),
-            "score": round(rng.uniform(10, 90), 1),
-            "assessed_on": (sentenced + timedelta(days=14)).isoformat(), "authorised_by": None})
-        story.post(police, "EntryRecorded", sentenced + timedelta(days=20), {
-            "entry_type": "visit", "subject": "Home visit",
-            "body": "Visited the registered address; compliant with notification requirements."})
+                story.post(
+                    registrar,
+                    "AgencyPartnered",
+                    sentenced,
+                    {"agency": partner, "reason": "Responsible Authority for the area"},
+                )
+        story.post(
+            police,
+            "OfficerAssigned",
+            sentenced,
+            {
+                "agency": police,
+                "officer": {
+                    "name": f"DC {rng.choice(FAMILY)}",
+                    "role": "offender manager",
+                    "contact": "0300 000 0000",
+                },
+                "supervisor": {"name": f"DS {rng.choice(FAMILY)}", "contact": "0300 000 0001"},
+            },
+        )
+        story.post(
+            probation,
+            "RiskAssessmentRecorded",
+            sentenced + timedelta(days=14),
+            {
+                "tool": "OASys",
+                "rosh_level": rng.choice(["medium", "high", "very_high"]),
+                "score": round(rng.uniform(10, 90), 1),
+                "assessed_on": (sentenced + timedelta(days=14)).isoformat(),
+                "authorised_by": None,
+            },
+        )
+        story.post(
+            police,
+            "EntryRecorded",
+            sentenced + timedelta(days=20),
+            {
+                "entry_type": "visit",
+                "subject": "Home visit",
+                "body": "Visited the registered address; compliant with notification requirements.",
+            },
+        )
         if rng.random() < 0.5:
             prison = f"prison:{rng.choice(['LEI', 'NMI', 'WDI', 'HMI', 'LPI'])}"
-            story.post(probation, "CustodyChanged", sentenced, {
-                "status": "received", "establishment": prison,
-                "expected_release_on": (today + timedelta(days=rng.randint(60, 700))).isoformat()})
+            story.post(
+                probation,
+                "CustodyChanged",
+                sentenced,
+                {
+                    "status": "received",
+                    "establishment": prison,
+                    "expected_release_on": (
+                        today + timedelta(days=rng.randint(60, 700))
+                    ).isoformat(),
+                },
+            )
             if rng.random() < 0.6:  # a third-ish of prisons not partnered, as found (000, 5.35)
-                story.post(probation, "AgencyPartnered", sentenced, {
-                    "agency": prison, "reason": "holds the person"})
+                story.post(
+                    probation,
+                    "AgencyPartnered",
+                    sentenced,
+                    {"agency": prison, "reason": "holds the person"},
+                )
         if level >= 2:
             _multi_agency_management(story, rng, level, police, probation, area, today)
         else:
-            story.post(probation, "Level1ReviewRecorded", today - timedelta(days=rng.randint(1, 200)), {
-                "reviewed_on": (today - timedelta(days=rng.randint(1, 200))).isoformat(),
-                "outcome": "remain_level_1", "reviewers": [police, probation], "notes": None})
+            story.post(
+                probation,
+                "Level1ReviewRecorded",
+                today - timedelta(days=rng.randint(1, 200)),
+                {
+                    "reviewed_on": (today - timedelta(days=rng.randint(1, 200))).isoformat(),
+                    "outcome": "remain_level_1",
+                    "reviewers": [police, probation],
+                    "notes": None,
+                },
+            )
         total += story.count + 1
         progress(i + 1)
     return total
 
 
 def _multi_agency_management(
-    story: _Story, rng: random.Random, level: int, police: str, probation: str, area: str,
+    story: _Story,
+    rng: random.Random,
+    level: int,
+    police: str,
+    probation: str,
+    area: str,
     today: date,
 ) -> None:
     mappa = f"mappa:{area}"
-    story.post(police, "AgencyPartnered", today - timedelta(days=200), {
-        "agency": mappa, "reason": "managed at level 2 or 3"})
+    story.post(
+        police,
+        "AgencyPartnered",
+        today - timedelta(days=200),
+        {"agency": mappa, "reason": "managed at level 2 or 3"},
+    )
     for m in range(rng.randint(1, 3)):
         held = today - timedelta(days=rng.randint(10, 300))
         meeting_id = f"M-{m + 1}"
-        story.post(mappa, "MeetingHeld", held, {
-            "meeting_id": meeting_id, "level": level, "held_on": held.isoformat(),
-            "chair": "MAPPA coordinator", "invited": [police, probation],
-            "attended": [{"agency": police, "name": "DS Holt", "role": "offender manager"}],
-            "apologies": [probation] if rng.random() < 0.2 else [],
-            "cppc_considered": level == 3})
-        story.post(mappa, "MinutesUploaded", held, {
-            "meeting_id": meeting_id, "meeting_date": held.isoformat(), "level": level,
-            "document": {"sha256": f"{rng.getrandbits(256):064x}", "filename": "minutes.pdf",
-                         "media_type": "application/pdf", "size": rng.randint(20_000, 400_000)}})
+        story.post(
+            mappa,
+            "MeetingHeld",
+            held,
+            {
+                "meeting_id": meeting_id,
+                "level": level,
+                "held_on": held.isoformat(),
+                "chair": "MAPPA coordinator",
+                "invited": [police, probation],
+                "attended": [{"agency": police, "name": "DS Holt", "role": "offender manager"}],
+                "apologies": [probation] if rng.random() < 0.2 else [],
+                "cppc_considered": level == 3,
+            },
+        )
+        story.post(
+            mappa,
+            "MinutesUploaded",
+            held,
+            {
+                "meeting_id": meeting_id,
+                "meeting_date": held.isoformat(),
+                "level": level,
+                "document": {
+                    "sha256": f"{rng.getrandbits(256):064x}",
+                    "filename": "minutes.pdf",
+                    "media_type": "application/pdf",
+                    "size": rng.randint(20_000, 400_000),
+                },
+            },
+        )
         if rng.random() < 0.7:  # disclosure decisions missing for some meetings (000, 5.23)
-            story.post(mappa, "DisclosureDecisionRecorded", held, {
-                "meeting_id": meeting_id, "decision": rng.choice(["do_not_disclose", "defer"]),
-                "recipient": None, "rationale": "Considered at the meeting; no current need.",
-                "decided_on": held.isoformat()})
+            story.post(
+                mappa,
+                "DisclosureDecisionRecorded",
+                held,
+                {
+                    "meeting_id": meeting_id,
+                    "decision": rng.choice(["do_not_disclose", "defer"]),
+                    "recipient": None,
+                    "rationale": "Considered at the meeting; no current need.",
+                    "decided_on": held.isoformat(),
+                },
+            )
         action_id = f"A-{m + 1}"
-        story.post(mappa, "ActionSet", held, {
-            "action_id": action_id, "meeting_id": meeting_id,
-            "description": "Check the address history with housing",
-            "assigned_agency": police, "due_on": (held + timedelta(days=28)).isoformat()})
+        story.post(
+            mappa,
+            "ActionSet",
+            held,
+            {
+                "action_id": action_id,
+                "meeting_id": meeting_id,
+                "description": "Check the address history with housing",
+                "assigned_agency": police,
+                "due_on": (held + timedelta(days=28)).isoformat(),
+            },
+        )
         if rng.random() < 0.6:
-            story.post(police, "ActionCompleted", held + timedelta(days=20), {
-                "action_id": action_id, "outcome": "Address confirmed; no concerns.",
-                "completed_on": (held + timedelta(days=20)).isoformat()})
+            story.post(
+                police,
+                "ActionCompleted",
+                held + timedelta(days=20),
+                {
+                    "action_id": action_id,
+                    "outcome": "Address confirmed; no concerns.",
+                    "completed_on": (held + timedelta(days=20)).isoformat(),
+                },
+            )

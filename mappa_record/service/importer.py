@@ -204,8 +204,11 @@ class Importer:
                     nominal_id=stream.nominal_id,
                     version=event.originator_version,
                     request_digest=request_digest(
-                        _principal(line), stream.nominal_id, line["type"],
-                        line.get("occurred_at"), line["payload"],
+                        _principal(line),
+                        stream.nominal_id,
+                        line["type"],
+                        line.get("occurred_at"),
+                        line["payload"],
                     ),
                     agency=line["recorded_by"]["agency"],
                 )

@@ -232,7 +232,9 @@ class Records:
                     recorded_by=_recorded_by(principal),
                     payload=new.payload,
                 )
-                digests.append(request_digest(principal, nominal_id, new.type, new.occurred_at, new.payload))
+                digests.append(
+                    request_digest(principal, nominal_id, new.type, new.occurred_at, new.payload)
+                )
             if not digests:
                 return []
             stored = self._save_pending(nominal, digests, principal)
@@ -369,7 +371,9 @@ class Records:
             self._log(principal, nominal_id, route, action, "refused", justification)
         raise NotFound("no such record")
 
-    def view(self, principal: Principal, nominal_id: UUID, justification: str | None) -> dict[str, Any]:
+    def view(
+        self, principal: Principal, nominal_id: UUID, justification: str | None
+    ) -> dict[str, Any]:
         """The current record, consistent with every write acknowledged before this call."""
         access.require_scope(principal, "records:read", "audit:read")
         nominal = self.readable(
@@ -396,10 +400,14 @@ class Records:
             if _partner_reader(principal, nominal) or principal.has("audit:read"):
                 if not _partner_reader(principal, nominal):
                     _require_justification(justification)
-                self._log(principal, nominal_id, "GET /v1/nominals", "lookup", "allowed", justification)
+                self._log(
+                    principal, nominal_id, "GET /v1/nominals", "lookup", "allowed", justification
+                )
                 results.append(_summary(nominal))
             else:
-                self._log(principal, nominal_id, "GET /v1/nominals", "lookup", "refused", justification)
+                self._log(
+                    principal, nominal_id, "GET /v1/nominals", "lookup", "refused", justification
+                )
         return results
 
     def history(
@@ -414,7 +422,10 @@ class Records:
         """The record's events in order, from a version, at most `limit` of them."""
         access.require_scope(principal, "records:read", "audit:read")
         self.readable(
-            principal, nominal_id, route="GET /v1/nominals/{id}/history", justification=justification
+            principal,
+            nominal_id,
+            route="GET /v1/nominals/{id}/history",
+            justification=justification,
         )
         for position, event in read_stream(
             self.app, nominal_id, after_version=from_version - 1, limit=limit

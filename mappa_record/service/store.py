@@ -146,7 +146,9 @@ def store_env(
         {
             "PERSISTENCE_MODULE": f"{__name__}:{NominalsFactory.__qualname__}",
             NominalsFactory.STATEMENT_TIMEOUT_MS: str(statement_timeout_ms),
-            "APPLICATION_RECORDER_TOPIC": f"{NominalRecorder.__module__}:{NominalRecorder.__qualname__}",
+            "APPLICATION_RECORDER_TOPIC": (
+                f"{NominalRecorder.__module__}:{NominalRecorder.__qualname__}"
+            ),
             "CREATE_TABLE": "no",  # `migrate` creates the tables; the service never alters them
             "POSTGRES_POOL_SIZE": str(pool_size),
             "POSTGRES_MAX_OVERFLOW": "0",
@@ -243,9 +245,7 @@ def bulk_append(
             for e in indexed:
                 copy.write_row((e.event_id, e.nominal_id, e.version, e.request_digest, e.agency))
         if claims:
-            with curs.copy(
-                "COPY nominal_identifiers (kind, value, nominal_id) FROM STDIN"
-            ) as copy:
+            with curs.copy("COPY nominal_identifiers (kind, value, nominal_id) FROM STDIN") as copy:
                 for c in claims:
                     copy.write_row((c.kind, c.value, c.nominal_id))
         curs.execute(SQL("NOTIFY {}").format(Identifier(recorder.channel_name)))

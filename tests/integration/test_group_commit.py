@@ -7,7 +7,6 @@ from uuid import UUID
 from mappa_record.domain.chain import GENESIS_HASH
 from mappa_record.service.auth import Principal
 from mappa_record.service.records import NewEvent
-
 from tests.conftest import registration
 
 KENT = Principal(sub="t", agency="police:kent", scopes=frozenset({"records:read", "records:write"}))
@@ -20,8 +19,12 @@ def _register(records) -> UUID:
 
 
 def _entry(i: int) -> NewEvent:
-    return NewEvent(uuid.uuid4(), "EntryRecorded", "2026-11-20",
-                    {"entry_type": "contact", "subject": f"contact {i}", "body": "phoned"})
+    return NewEvent(
+        uuid.uuid4(),
+        "EntryRecorded",
+        "2026-11-20",
+        {"entry_type": "contact", "subject": f"contact {i}", "body": "phoned"},
+    )
 
 
 def _run_together(threads: int, work) -> None:
@@ -61,7 +64,9 @@ def test_concurrent_appends_to_many_records_share_transactions_and_all_land(serv
     assert batches < appends  # some appends committed together
     assert len(set(positions)) == 16 * 20
     for nominal_id in nominals:
-        events = list(records.history(KENT, nominal_id, from_version=1, limit=100, justification=None))
+        events = list(
+            records.history(KENT, nominal_id, from_version=1, limit=100, justification=None)
+        )
         assert [e["version"] for e in events] == list(range(1, 22))
         prev = GENESIS_HASH
         for e in events:

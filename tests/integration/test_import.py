@@ -34,7 +34,9 @@ def _stored(records, nominal_id: str) -> list:
 def test_an_import_stores_every_line_once_keeping_who_and_when(service, lines, tmp_path):
     records = service.records
     half = len(lines) // 2
-    cut = next(i for i in range(half, len(lines)) if lines[i]["nominal_id"] != lines[half]["nominal_id"])
+    cut = next(
+        i for i in range(half, len(lines)) if lines[i]["nominal_id"] != lines[half]["nominal_id"]
+    )
     first = Importer(records, batch_events=50).run(_file(tmp_path, lines[:cut], "first.ndjson"))
     assert first.refused == [] and first.stored == cut
 
@@ -77,7 +79,8 @@ def test_a_stream_that_breaks_a_rule_is_refused_with_its_line_and_the_rest_is_st
         for line in (line for line in lines if line["nominal_id"] == nominal_id):
             new_ids[line["event_id"]] = str(uuid4())
             line = json.loads(json.dumps(line)) | {
-                "nominal_id": new_id, "event_id": new_ids[line["event_id"]]
+                "nominal_id": new_id,
+                "event_id": new_ids[line["event_id"]],
             }
             if "retracts" in line["payload"]:
                 line["payload"]["retracts"] = new_ids[line["payload"]["retracts"]]

@@ -26,22 +26,35 @@ class ServerProcess:
         self.url = f"http://127.0.0.1:{port}"
         self.log = log
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("MAPPA_")}
-        self.env.update({
-            "DATABASE_URL": database_url,
-            "MAPPA_DATA_DIR": str(data_dir),
-            "MAPPA_JWT_ISSUER": ISSUER,
-            "MAPPA_JWT_AUDIENCE": AUDIENCE,
-            "MAPPA_POOL_SIZE": "4",
-        })
+        self.env.update(
+            {
+                "DATABASE_URL": database_url,
+                "MAPPA_DATA_DIR": str(data_dir),
+                "MAPPA_JWT_ISSUER": ISSUER,
+                "MAPPA_JWT_AUDIENCE": AUDIENCE,
+                "MAPPA_POOL_SIZE": "4",
+            }
+        )
         self.process: subprocess.Popen | None = None
         self.starts = 0
 
     def start(self, timeout: float = 60) -> None:
         with self.log.open("a") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "mappa_record.service.cli", "serve",
-                 "--host", "127.0.0.1", "--port", str(self.port)],
-                env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                [
+                    sys.executable,
+                    "-m",
+                    "mappa_record.service.cli",
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                ],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         self.starts += 1
         deadline = time.monotonic() + timeout
@@ -52,7 +65,9 @@ class ServerProcess:
                     return
             except httpx.TransportError:
                 pass
-            assert time.monotonic() < deadline, f"serve did not start: {self.log.read_text()[-2000:]}"  # noqa: E501
+            assert time.monotonic() < deadline, (
+                f"serve did not start: {self.log.read_text()[-2000:]}"
+            )  # noqa: E501
             time.sleep(0.1)
 
     def kill(self) -> None:
@@ -91,9 +106,17 @@ class Fleet:
     _threads: list[threading.Thread] = field(default_factory=list)
 
     def bodies(self, n: int) -> list[dict]:
-        return [event("EntryRecorded", {"entry_type": "activity", "subject": f"client {n} #{i}",
-                                        "body": "posted under fire"})
-                for i in range(self.per_client)]
+        return [
+            event(
+                "EntryRecorded",
+                {
+                    "entry_type": "activity",
+                    "subject": f"client {n} #{i}",
+                    "body": "posted under fire",
+                },
+            )
+            for i in range(self.per_client)
+        ]
 
     def start(self) -> None:
         for n in range(self.clients):

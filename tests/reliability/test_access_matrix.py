@@ -48,48 +48,80 @@ class Route:
 
 
 def _entry() -> dict[str, Any]:
-    return event("EntryRecorded", {"entry_type": "contact", "subject": "Home visit",
-                                   "body": "Seen at home; no concerns."})
+    return event(
+        "EntryRecorded",
+        {"entry_type": "contact", "subject": "Home visit", "body": "Seen at home; no concerns."},
+    )
 
 
 ROUTES: list[Route] = [
     Route(
         "register",
         lambda nid, ids: Call("POST", "/v1/nominals", registration()),
-        {"partnered": 201, "stranger": 201, "partnered, missing scope": 403,
-         "auditor with justification": 403, "auditor without justification": 403},
+        {
+            "partnered": 201,
+            "stranger": 201,
+            "partnered, missing scope": 403,
+            "auditor with justification": 403,
+            "auditor without justification": 403,
+        },
         names_record=False,
     ),
     Route(
         "post event",
         lambda nid, ids: Call("POST", f"/v1/nominals/{nid}/events", _entry()),
-        {"partnered": 201, "stranger": 404, "partnered, missing scope": 403,
-         "auditor with justification": 403, "auditor without justification": 403},
+        {
+            "partnered": 201,
+            "stranger": 404,
+            "partnered, missing scope": 403,
+            "auditor with justification": 403,
+            "auditor without justification": 403,
+        },
     ),
     Route(
         "view",
         lambda nid, ids: Call("GET", f"/v1/nominals/{nid}"),
-        {"partnered": 200, "stranger": 404, "partnered, missing scope": 403,
-         "auditor with justification": 200, "auditor without justification": 400},
+        {
+            "partnered": 200,
+            "stranger": 404,
+            "partnered, missing scope": 403,
+            "auditor with justification": 200,
+            "auditor without justification": 400,
+        },
     ),
     Route(
         "history",
         lambda nid, ids: Call("GET", f"/v1/nominals/{nid}/history"),
-        {"partnered": 200, "stranger": 404, "partnered, missing scope": 403,
-         "auditor with justification": 200, "auditor without justification": 400},
+        {
+            "partnered": 200,
+            "stranger": 404,
+            "partnered, missing scope": 403,
+            "auditor with justification": 200,
+            "auditor without justification": 400,
+        },
     ),
     Route(
         "look-up by PNC",
         lambda nid, ids: Call("GET", f"/v1/nominals?pnc={ids['pnc']}"),
-        {"partnered": 200, "stranger": HIDDEN, "partnered, missing scope": 403,
-         "auditor with justification": 200, "auditor without justification": 400},
+        {
+            "partnered": 200,
+            "stranger": HIDDEN,
+            "partnered, missing scope": 403,
+            "auditor with justification": 200,
+            "auditor without justification": 400,
+        },
         names_record=False,
     ),
     Route(
         "look-up by CRN",
         lambda nid, ids: Call("GET", f"/v1/nominals?crn={ids['crn']}"),
-        {"partnered": 200, "stranger": HIDDEN, "partnered, missing scope": 403,
-         "auditor with justification": 200, "auditor without justification": 400},
+        {
+            "partnered": 200,
+            "stranger": HIDDEN,
+            "partnered, missing scope": 403,
+            "auditor with justification": 200,
+            "auditor without justification": 400,
+        },
         names_record=False,
     ),
     # Issues 3, 4 and 7 add their rows here: state, verify, access-log, documents, minutes,
@@ -113,8 +145,7 @@ def _send(client, token, kind: str, call: Call):
     return client.request(call.method, call.path, json=call.json, headers=headers)
 
 
-@pytest.mark.parametrize(("route", "kind"), CASES,
-                         ids=[f"{r.name}-{k}" for r, k in CASES])
+@pytest.mark.parametrize(("route", "kind"), CASES, ids=[f"{r.name}-{k}" for r, k in CASES])
 def test_access_matrix(route, kind, record, client, token):
     nominal_id, identifiers = record
     r = _send(client, token, kind, route.call(nominal_id, identifiers))
@@ -178,8 +209,11 @@ def test_a_held_identifier_is_not_revealed_to_a_stranger(record, client, auth):
     stranger = client.post("/v1/nominals", json=body, headers=auth(STRANGER))
     assert stranger.status_code == 409
     assert "existing_nominal_id" not in stranger.json() and nominal_id not in stranger.text
-    partner_answer = client.post("/v1/nominals", json=registration(
-        identifiers={"pnc": identifiers["pnc"]}), headers=auth(PARTNER))
+    partner_answer = client.post(
+        "/v1/nominals",
+        json=registration(identifiers={"pnc": identifiers["pnc"]}),
+        headers=auth(PARTNER),
+    )
     assert partner_answer.status_code == 409
     assert partner_answer.json()["existing_nominal_id"] == nominal_id
 
@@ -187,12 +221,22 @@ def test_a_held_identifier_is_not_revealed_to_a_stranger(record, client, auth):
 @pytest.mark.parametrize(
     ("agency", "type_", "payload"),
     [
-        ("health:leicester-nhs", "LevelChanged",
-         {"to": 2, "rationale": "r", "decided_on": "2026-11-20"}),
+        (
+            "health:leicester-nhs",
+            "LevelChanged",
+            {"to": 2, "rationale": "r", "decided_on": "2026-11-20"},
+        ),
         ("health:leicester-nhs", "AgencyPartnered", {"agency": "police:essex", "reason": "r"}),
-        ("health:leicester-nhs", "ReferralDecided",
-         {"referral_id": "R1", "decision": "level_2", "feedback": "f",
-          "decided_on": "2026-11-20"}),
+        (
+            "health:leicester-nhs",
+            "ReferralDecided",
+            {
+                "referral_id": "R1",
+                "decision": "level_2",
+                "feedback": "f",
+                "decided_on": "2026-11-20",
+            },
+        ),
     ],
 )
 def test_a_partner_posting_what_its_agency_may_not_is_a_403(
@@ -201,7 +245,8 @@ def test_a_partner_posting_what_its_agency_may_not_is_a_403(
     nominal_id = register(PARTNER)
     partner(nominal_id, agency)
     before = stored_count(nominal_id)
-    r = client.post(f"/v1/nominals/{nominal_id}/events", json=event(type_, payload),
-                    headers=auth(agency))
+    r = client.post(
+        f"/v1/nominals/{nominal_id}/events", json=event(type_, payload), headers=auth(agency)
+    )
     assert r.status_code == 403, r.text
     assert stored_count(nominal_id) == before

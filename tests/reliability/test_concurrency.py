@@ -13,13 +13,16 @@ WRITERS = 32
 
 
 def _entry(n: int) -> dict:
-    return event("EntryRecorded", {"entry_type": "activity", "subject": f"writer {n}",
-                                   "body": "concurrent post"})
+    return event(
+        "EntryRecorded",
+        {"entry_type": "activity", "subject": f"writer {n}", "body": "concurrent post"},
+    )
 
 
 def _history(client, auth, nominal_id: str) -> list[dict]:
-    r = client.get(f"/v1/nominals/{nominal_id}/history", params={"limit": 1000},
-                   headers=auth("police:kent"))
+    r = client.get(
+        f"/v1/nominals/{nominal_id}/history", params={"limit": 1000}, headers=auth("police:kent")
+    )
     assert r.status_code == 200
     return r.json()["events"]
 
@@ -33,8 +36,9 @@ def test_32_posts_with_the_same_if_match_store_exactly_one(base_url, register, c
         with httpx.Client(base_url=base_url, timeout=30) as c:
             body = _entry(n)
             start.wait()
-            return c.post(f"/v1/nominals/{nominal_id}/events", json=body,
-                          headers=headers).status_code
+            return c.post(
+                f"/v1/nominals/{nominal_id}/events", json=body, headers=headers
+            ).status_code
 
     with ThreadPoolExecutor(WRITERS) as pool:
         codes = list(pool.map(post, range(WRITERS)))
@@ -54,8 +58,9 @@ def test_32_posts_without_if_match_all_land_with_contiguous_versions(
     def post(body: dict) -> int:
         with httpx.Client(base_url=base_url, timeout=60) as c:
             start.wait()
-            return c.post(f"/v1/nominals/{nominal_id}/events", json=body,
-                          headers=headers).status_code
+            return c.post(
+                f"/v1/nominals/{nominal_id}/events", json=body, headers=headers
+            ).status_code
 
     with ThreadPoolExecutor(WRITERS) as pool:
         codes = list(pool.map(post, bodies))
@@ -68,9 +73,7 @@ def test_32_posts_without_if_match_all_land_with_contiguous_versions(
     assert all(b["prev_hash"] == a["hash"] for a, b in zip(events, events[1:], strict=False))
 
 
-def test_the_same_event_id_posted_32_times_at_once_is_stored_once(
-    base_url, register, client, auth
-):
+def test_the_same_event_id_posted_32_times_at_once_is_stored_once(base_url, register, client, auth):
     nominal_id = register("police:kent")
     headers = auth("police:kent")
     body = _entry(0)

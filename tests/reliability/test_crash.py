@@ -55,12 +55,17 @@ def _register(url: str, token) -> tuple[str, dict[str, str], str]:
     return r.json()["nominal_id"], headers, body["event_id"]
 
 
-def _check_exactly_once(url: str, fleet: Fleet, headers: dict[str, str], registered: str,
-                        database_url: str) -> int:
+def _check_exactly_once(
+    url: str, fleet: Fleet, headers: dict[str, str], registered: str, database_url: str
+) -> int:
     """Every acknowledged event stored once, at its acknowledged version; nothing else."""
     assert fleet.unexpected == []
-    r = httpx.get(f"{url}/v1/nominals/{fleet.nominal_id}/history", params={"limit": 1000},
-                  headers=headers, timeout=10)
+    r = httpx.get(
+        f"{url}/v1/nominals/{fleet.nominal_id}/history",
+        params={"limit": 1000},
+        headers=headers,
+        timeout=10,
+    )
     assert r.status_code == 200
     events = r.json()["events"]
     counts = Counter(e["event_id"] for e in events)
@@ -103,9 +108,11 @@ def test_sigkill_of_the_api_mid_stream_loses_and_duplicates_nothing(
             server.start()
         fleet.join(timeout=180)
         checked = _check_exactly_once(server.url, fleet, headers, registered, database_url)
-        print(f"\nSIGKILL: {kills} kills, {checked} acknowledged events checked, "
-              f"{fleet.faults_seen} failed attempts retried, "
-              f"{fleet.answers.count(200)} retries answered 200 (stored before the kill)")
+        print(
+            f"\nSIGKILL: {kills} kills, {checked} acknowledged events checked, "
+            f"{fleet.faults_seen} failed attempts retried, "
+            f"{fleet.answers.count(200)} retries answered 200 (stored before the kill)"
+        )
     finally:
         server.stop()
 
@@ -135,15 +142,18 @@ def test_postgres_stopped_in_immediate_mode_mid_stream_loses_and_duplicates_noth
             own_pg.embedded.ensure_postgres_running()
         fleet.join(timeout=180)
         checked = _check_exactly_once(server.url, fleet, headers, registered, own_pg.url)
-        print(f"\nPostgreSQL immediate stop: {stops} stops, {checked} acknowledged events "
-              f"checked, {fleet.faults_seen} failed attempts retried, "
-              f"{fleet.answers.count(200)} retries answered 200")
+        print(
+            f"\nPostgreSQL immediate stop: {stops} stops, {checked} acknowledged events "
+            f"checked, {fleet.faults_seen} failed attempts retried, "
+            f"{fleet.answers.count(200)} retries answered 200"
+        )
     finally:
         server.stop()
 
 
-@pytest.mark.parametrize(("setting", "named"), [("fsync", "fsync off"),
-                                                ("synchronous_commit", "synchronous_commit=off")])
+@pytest.mark.parametrize(
+    ("setting", "named"), [("fsync", "fsync off"), ("synchronous_commit", "synchronous_commit=off")]
+)
 def test_start_up_refuses_a_database_that_could_lose_acknowledged_writes(
     own_pg, setting, named, tmp_path
 ):
@@ -155,12 +165,20 @@ def test_start_up_refuses_a_database_that_could_lose_acknowledged_writes(
         with pytest.raises(DatabaseUnavailable, match=named):
             check_durable(own_pg)
         env = {k: v for k, v in os.environ.items() if not k.startswith("MAPPA_")}
-        env.update({"DATABASE_URL": own_pg.url, "MAPPA_DATA_DIR": str(tmp_path),
-                    "MAPPA_JWT_ISSUER": ISSUER, "MAPPA_JWT_AUDIENCE": AUDIENCE})
+        env.update(
+            {
+                "DATABASE_URL": own_pg.url,
+                "MAPPA_DATA_DIR": str(tmp_path),
+                "MAPPA_JWT_ISSUER": ISSUER,
+                "MAPPA_JWT_AUDIENCE": AUDIENCE,
+            }
+        )
         result = subprocess.run(
-            [sys.executable, "-m", "mappa_record.service.cli", "serve", "--port",
-             str(free_port())],
-            env=env, capture_output=True, text=True, timeout=60,
+            [sys.executable, "-m", "mappa_record.service.cli", "serve", "--port", str(free_port())],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert result.returncode == 2
         assert named in result.stderr and "Traceback" not in result.stderr

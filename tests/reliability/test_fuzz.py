@@ -29,8 +29,10 @@ def test_fuzzing_the_openapi_document_finds_no_5xx_and_no_broken_response(
     base_url, token, register
 ):
     schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json")
-    headers = {"Authorization": f"Bearer {token('police:kent', SCOPES, sub='fuzzer', ttl=900)}",
-               "Justification": "Fuzzing the API for the reliability suite"}
+    headers = {
+        "Authorization": f"Bearer {token('police:kent', SCOPES, sub='fuzzer', ttl=900)}",
+        "Justification": "Fuzzing the API for the reliability suite",
+    }
     real = [register("police:kent") for _ in range(3)]
     rng = random.Random(5)
     cases: dict[str, int] = {}
@@ -41,9 +43,13 @@ def test_fuzzing_the_openapi_document_finds_no_5xx_and_no_broken_response(
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             mode_name = f" ({mode.value})"
 
-            @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None,
-                      phases=[Phase.explicit, Phase.generate],
-                      suppress_health_check=list(HealthCheck))
+            @settings(
+                max_examples=MAX_EXAMPLES,
+                deadline=None,
+                database=None,
+                phases=[Phase.explicit, Phase.generate],
+                suppress_health_check=list(HealthCheck),
+            )
             @given(case=operation.as_strategy(generation_mode=mode))
             def run(case):
                 params = case.path_parameters or {}
@@ -52,12 +58,16 @@ def test_fuzzing_the_openapi_document_finds_no_5xx_and_no_broken_response(
                 response = case.call_and_validate(
                     base_url=base_url,
                     headers=headers,
-                    checks=[not_a_server_error, response_schema_conformance,
-                            content_type_conformance],
+                    checks=[
+                        not_a_server_error,
+                        response_schema_conformance,
+                        content_type_conformance,
+                    ],
                     timeout=30,
                 )
-                cases[case.operation.label + mode_name] = cases.get(
-                    case.operation.label + mode_name, 0) + 1
+                cases[case.operation.label + mode_name] = (
+                    cases.get(case.operation.label + mode_name, 0) + 1
+                )
                 statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
 
             try:
@@ -67,8 +77,10 @@ def test_fuzzing_the_openapi_document_finds_no_5xx_and_no_broken_response(
                 assert mode is GenerationMode.NEGATIVE
 
     total = sum(cases.values())
-    print(f"\nschemathesis: {total} cases over {len(cases)} operation/mode pairs; "
-          f"statuses {dict(sorted(statuses.items()))}")
+    print(
+        f"\nschemathesis: {total} cases over {len(cases)} operation/mode pairs; "
+        f"statuses {dict(sorted(statuses.items()))}"
+    )
     for label, n in sorted(cases.items()):
         print(f"  {label}: {n}")
     assert total > 0 and not any(s >= 500 for s in statuses)

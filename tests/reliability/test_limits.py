@@ -69,8 +69,9 @@ def test_the_live_server_refuses_a_body_over_the_configured_default(client, auth
 @pytest.mark.parametrize("limit", [1001, 10**6, 0, -1])
 def test_a_history_page_out_of_range_is_a_422_naming_limit(client, auth, register, limit):
     nominal_id = register("police:kent")
-    r = client.get(f"/v1/nominals/{nominal_id}/history", params={"limit": limit},
-                   headers=auth("police:kent"))
+    r = client.get(
+        f"/v1/nominals/{nominal_id}/history", params={"limit": limit}, headers=auth("police:kent")
+    )
     assert r.status_code == 422
     assert r.headers["content-type"] == PROBLEM
     assert [e["field"] for e in r.json()["errors"]] == ["query.limit"]
@@ -78,8 +79,9 @@ def test_a_history_page_out_of_range_is_a_422_naming_limit(client, auth, registe
 
 def test_a_page_of_1000_is_allowed(client, auth, register):
     nominal_id = register("police:kent")
-    r = client.get(f"/v1/nominals/{nominal_id}/history", params={"limit": 1000},
-                   headers=auth("police:kent"))
+    r = client.get(
+        f"/v1/nominals/{nominal_id}/history", params={"limit": 1000}, headers=auth("police:kent")
+    )
     assert r.status_code == 200
     assert len(r.json()["events"]) == 1
 
@@ -92,8 +94,9 @@ def test_a_client_over_its_rate_gets_429_with_retry_after(app_with, auth, token)
     headers = {"Authorization": f"Bearer {token('police:kent', sub='rate-a')}"}
     other = {"Authorization": f"Bearer {token('police:kent', sub='rate-b')}"}
     with served(app) as url, httpx.Client(base_url=url) as c:
-        answers = [c.get("/v1/nominals", params={"crn": "X000001"}, headers=headers)
-                   for _ in range(5)]
+        answers = [
+            c.get("/v1/nominals", params={"crn": "X000001"}, headers=headers) for _ in range(5)
+        ]
         other_answer = c.get("/v1/nominals", params={"crn": "X000001"}, headers=other)
         health = [c.get("/health/live") for _ in range(5)]
     assert [r.status_code for r in answers] == [200, 200, 200, 429, 429]
@@ -108,9 +111,14 @@ def test_a_client_over_its_rate_gets_429_with_retry_after(app_with, auth, token)
 def test_unauthenticated_callers_are_limited_by_address(app_with):
     app = app_with(rate_limit_per_second=0.5, rate_limit_burst=2)
     with served(app) as url, httpx.Client(base_url=url) as c:
-        codes = [c.get("/v1/nominals", params={"crn": "X000001"},
-                       headers={"Authorization": f"Bearer forged-{i}"}).status_code
-                 for i in range(4)]
+        codes = [
+            c.get(
+                "/v1/nominals",
+                params={"crn": "X000001"},
+                headers={"Authorization": f"Bearer forged-{i}"},
+            ).status_code
+            for i in range(4)
+        ]
     assert codes == [401, 401, 429, 429]
 
 
@@ -165,4 +173,3 @@ def test_a_history_read_is_bounded_by_the_timeout_too(settings, db):
             assert curs.fetchone()["statement_timeout"] == "150ms"
     finally:
         records.close()
-

@@ -42,8 +42,11 @@ def _grow(records, nominal_id: str, total: int) -> None:
                 occurred_at="2026-11-20",
                 recorded_at=now,
                 recorded_by=by,
-                payload={"entry_type": "contact", "subject": "Weekly contact",
-                         "body": "Seen at the approved premises; compliant."},
+                payload={
+                    "entry_type": "contact",
+                    "subject": "Weekly contact",
+                    "body": "Seen at the approved premises; compliant.",
+                },
             )
         stored = [app.mapper.to_stored_event(e) for e in nominal.collect_events()]
         # A few hundred per call: the library's pipelined insert of a few thousand rows in
@@ -62,8 +65,11 @@ def _walk(client, headers, nominal_id: str) -> tuple[int, int, list[int]]:
     from_version = 1
     try:
         while from_version is not None:
-            r = client.get(f"/v1/nominals/{nominal_id}/history",
-                           params={"from_version": from_version, "limit": PAGE}, headers=headers)
+            r = client.get(
+                f"/v1/nominals/{nominal_id}/history",
+                params={"from_version": from_version, "limit": PAGE},
+                headers=headers,
+            )
             assert r.status_code == 200, r.text
             page = r.json()
             versions = [e["version"] for e in page["events"]]
@@ -98,9 +104,11 @@ def test_walking_a_100000_event_history_takes_bounded_memory(service, register, 
     long_seen, long_peak, _ = _walk(client, headers, long_id)
     walked = time.monotonic() - started
 
-    print(f"\nlong history: {LONG} events appended in {loaded:.1f}s; walked {long_seen} in "
-          f"{walked:.1f}s; peak traced memory {long_peak / 2**20:.1f} MiB "
-          f"(a {SHORT}-event record: {short_peak / 2**20:.1f} MiB)")
+    print(
+        f"\nlong history: {LONG} events appended in {loaded:.1f}s; walked {long_seen} in "
+        f"{walked:.1f}s; peak traced memory {long_peak / 2**20:.1f} MiB "
+        f"(a {SHORT}-event record: {short_peak / 2**20:.1f} MiB)"
+    )
     assert short_seen == SHORT and long_seen == LONG
     # Bounded: a hundred times the events may not cost more than a small multiple of the
     # memory, and never more than a fixed ceiling.

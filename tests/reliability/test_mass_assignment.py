@@ -18,8 +18,11 @@ SERVER_OWNED = {
     "from": 3,
 }
 
-LEVEL_CHANGE = {"to": 2, "rationale": "Escalating contact with a known victim",
-                "decided_on": "2026-11-20"}
+LEVEL_CHANGE = {
+    "to": 2,
+    "rationale": "Escalating contact with a known victim",
+    "decided_on": "2026-11-20",
+}
 
 
 @pytest.mark.parametrize("field", list(SERVER_OWNED))
@@ -54,8 +57,11 @@ def test_an_event_payload_refuses_server_owned_fields(field, register, client, a
 
 def test_the_server_fills_from_itself(register, client, auth):
     nominal_id = register("police:kent")
-    r = client.post(f"/v1/nominals/{nominal_id}/events", json=event("LevelChanged", LEVEL_CHANGE),
-                    headers=auth("police:kent"))
+    r = client.post(
+        f"/v1/nominals/{nominal_id}/events",
+        json=event("LevelChanged", LEVEL_CHANGE),
+        headers=auth("police:kent"),
+    )
     assert r.status_code == 201, r.text
     assert r.json()["payload"]["from"] == 1
     assert r.json()["recorded_by"] == {"sub": "test-police:kent", "agency": "police:kent"}

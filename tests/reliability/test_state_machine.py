@@ -31,6 +31,7 @@ def _unique_pnc() -> str:
     year, serial = _SYSTEM.randint(0, 25), _SYSTEM.randint(1, 9_999_999)
     return f"20{year:02d}/{serial:07d}{CHECK_LETTERS[(year * 10**7 + serial) % 23]}"
 
+
 # Agencies that may register, partner and post entries; police:kent registers everything
 # and so stays a Responsible Authority partner (partnering can never leave none).
 REGISTRAR = "police:kent"
@@ -66,8 +67,7 @@ def test_the_record_behaves_as_its_model(machine_env):
         @rule(nominal_id=records, agency=st.sampled_from(AGENCIES))
         def partner(self, nominal_id, agency):
             body = event("AgencyPartnered", {"agency": agency, "reason": "joint management"})
-            r = client.post(f"/v1/nominals/{nominal_id}/events", json=body,
-                            headers=auth(REGISTRAR))
+            r = client.post(f"/v1/nominals/{nominal_id}/events", json=body, headers=auth(REGISTRAR))
             if agency in self.partners[nominal_id]:
                 assert r.status_code == 422, r.text  # already partnered: nothing would change
                 return
@@ -78,8 +78,7 @@ def test_the_record_behaves_as_its_model(machine_env):
         @rule(nominal_id=records, agency=st.sampled_from(AGENCIES))
         def unpartner(self, nominal_id, agency):
             body = event("PartneringEnded", {"agency": agency, "reason": "no longer involved"})
-            r = client.post(f"/v1/nominals/{nominal_id}/events", json=body,
-                            headers=auth(REGISTRAR))
+            r = client.post(f"/v1/nominals/{nominal_id}/events", json=body, headers=auth(REGISTRAR))
             lead = self._lead(nominal_id)
             if agency not in self.partners[nominal_id] or agency == lead:
                 assert r.status_code == 422, r.text
@@ -88,11 +87,14 @@ def test_the_record_behaves_as_its_model(machine_env):
             self.partners[nominal_id].discard(agency)
             self.history[nominal_id].append(body["event_id"])
 
-        @rule(nominal_id=records, agency=st.sampled_from([REGISTRAR, *AGENCIES]),
-              again=st.booleans())
+        @rule(
+            nominal_id=records, agency=st.sampled_from([REGISTRAR, *AGENCIES]), again=st.booleans()
+        )
         def post_entry(self, nominal_id, agency, again):
-            body = event("EntryRecorded", {"entry_type": "contact", "subject": "Contact",
-                                           "body": "Seen; compliant."})
+            body = event(
+                "EntryRecorded",
+                {"entry_type": "contact", "subject": "Contact", "body": "Seen; compliant."},
+            )
             path = f"/v1/nominals/{nominal_id}/events"
             r = client.post(path, json=body, headers=auth(agency))
             if agency not in self.partners[nominal_id]:
@@ -119,8 +121,11 @@ def test_the_record_behaves_as_its_model(machine_env):
         def reads_follow_partnering(self):
             for nominal_id, partners in self.partners.items():
                 for agency in [REGISTRAR, *AGENCIES]:
-                    r = client.get(f"/v1/nominals/{nominal_id}/history",
-                                   params={"limit": 1000}, headers=auth(agency))
+                    r = client.get(
+                        f"/v1/nominals/{nominal_id}/history",
+                        params={"limit": 1000},
+                        headers=auth(agency),
+                    )
                     if agency in partners:
                         assert r.status_code == 200, r.text
                         ids = [e["event_id"] for e in r.json()["events"]]
@@ -133,8 +138,10 @@ def test_the_record_behaves_as_its_model(machine_env):
             return r.json().get("lead_agency")
 
     RecordModel.TestCase.settings = settings(
-        max_examples=15, stateful_step_count=12, deadline=None, database=None,
+        max_examples=15,
+        stateful_step_count=12,
+        deadline=None,
+        database=None,
         suppress_health_check=list(HealthCheck),
     )
     RecordModel.TestCase().runTest()
-

@@ -22,8 +22,13 @@ from tests.conftest import AUDIENCE, ISSUER, event, registration
 def _claims(drop: tuple[str, ...] = (), **overrides: Any) -> dict[str, Any]:
     now = int(time.time())
     values = {
-        "iss": ISSUER, "aud": AUDIENCE, "sub": "mallory", "agency": "police:kent",
-        "scope": "records:read records:write", "iat": now, "exp": now + 300,
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": "mallory",
+        "agency": "police:kent",
+        "scope": "records:read records:write",
+        "iat": now,
+        "exp": now + 300,
     }
     values.update(overrides)
     return {k: v for k, v in values.items() if k not in drop}
@@ -35,17 +40,19 @@ def _b64(data: bytes) -> str:
 
 def _hand_made(header: dict[str, Any], payload: dict[str, Any], secret: bytes | None) -> str:
     signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(payload).encode())}"
-    signature = b"" if secret is None else hmac.new(
-        secret, signing_input.encode(), hashlib.sha256
-    ).digest()
+    signature = (
+        b"" if secret is None else hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
+    )
     return f"{signing_input}.{_b64(signature)}"
 
 
 def _faults(key, kid: str) -> dict[str, str]:
     """name -> a token with exactly that fault, all else as a valid token has it."""
     now = int(time.time())
-    sign = lambda payload, **h: jwt.encode(payload, key, algorithm="ES256",  # noqa: E731
-                                           headers={"kid": kid} | h)
+
+    def sign(payload, **h):
+        return jwt.encode(payload, key, algorithm="ES256", headers={"kid": kid} | h)
+
     public_pem = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
@@ -57,16 +64,24 @@ def _faults(key, kid: str) -> dict[str, str]:
     faults = {
         "alg none": _hand_made({"alg": "none", "kid": kid, "typ": "JWT"}, _claims(), None),
         "alg none, no signature part": _hand_made(
-            {"alg": "none", "kid": kid}, _claims(), None).rsplit(".", 1)[0] + ".",
+            {"alg": "none", "kid": kid}, _claims(), None
+        ).rsplit(".", 1)[0]
+        + ".",
         "HS256 signed with the public key": _hand_made(
-            {"alg": "HS256", "kid": kid, "typ": "JWT"}, _claims(), public_pem),
+            {"alg": "HS256", "kid": kid, "typ": "JWT"}, _claims(), public_pem
+        ),
         "RS256 under the kid of an EC key": jwt.encode(
-            _claims(), other_rsa, algorithm="RS256", headers={"kid": kid}),
+            _claims(), other_rsa, algorithm="RS256", headers={"kid": kid}
+        ),
         "ES384 off the allow-list": jwt.encode(
-            _claims(), ec.generate_private_key(ec.SECP384R1()), algorithm="ES384",
-            headers={"kid": kid}),
+            _claims(),
+            ec.generate_private_key(ec.SECP384R1()),
+            algorithm="ES384",
+            headers={"kid": kid},
+        ),
         "PS256 off the allow-list": jwt.encode(
-            _claims(), other_rsa, algorithm="PS256", headers={"kid": kid}),
+            _claims(), other_rsa, algorithm="PS256", headers={"kid": kid}
+        ),
         "wrong aud": sign(_claims(aud="someone-else")),
         "wrong iss": sign(_claims(iss="https://evil.example")),
         "expired beyond the leeway": sign(_claims(exp=now - 31, iat=now - 600)),
@@ -77,11 +92,12 @@ def _faults(key, kid: str) -> dict[str, str]:
         "empty sub": sign(_claims(sub="")),
         "tampered signature": f"{head}.{body}.{flipped}",
         "tampered payload": f"{head}.{_b64(json.dumps(_claims(agency='mappa:x')).encode())}."
-                            f"{signature}",
+        f"{signature}",
         "kid not in the JWKS": sign(_claims(), kid="no-such-kid"),
         "no kid": jwt.encode(_claims(), key, algorithm="ES256"),
         "another key under our kid": jwt.encode(
-            _claims(), other_ec, algorithm="ES256", headers={"kid": kid}),
+            _claims(), other_ec, algorithm="ES256", headers={"kid": kid}
+        ),
         "garbage": "not.a.jwt",
         "one word": "x",
     }
@@ -108,8 +124,12 @@ def target(client, auth) -> str:
 def _requests(nominal_id: str) -> list[tuple[str, str, dict[str, Any] | None, dict[str, str]]]:
     return [
         ("POST", "/v1/nominals", registration(), {}),
-        ("POST", f"/v1/nominals/{nominal_id}/events",
-         event("EntryRecorded", {"entry_type": "activity", "subject": "s", "body": "b"}), {}),
+        (
+            "POST",
+            f"/v1/nominals/{nominal_id}/events",
+            event("EntryRecorded", {"entry_type": "activity", "subject": "s", "body": "b"}),
+            {},
+        ),
         ("GET", f"/v1/nominals/{nominal_id}", None, {}),
         ("GET", f"/v1/nominals/{nominal_id}/history", None, {}),
         ("GET", "/v1/nominals?crn=X123456", None, {}),
@@ -127,8 +147,9 @@ def test_each_token_fault_is_a_401_on_every_route_and_appends_nothing(
 ):
     events_before, log_before = stored_count(), _consultations(db)
     for method, path, body, _ in _requests(target):
-        r = client.request(method, path, json=body,
-                           headers={"Authorization": f"Bearer {faults[fault]}"})
+        r = client.request(
+            method, path, json=body, headers={"Authorization": f"Bearer {faults[fault]}"}
+        )
         assert r.status_code == 401, (fault, method, path, r.text)
         assert r.headers["content-type"] == "application/problem+json"
         assert r.headers["WWW-Authenticate"] == "Bearer"
@@ -149,17 +170,20 @@ def test_no_bearer_token_is_a_401(header, target, client, stored_count):
 
 def test_the_valid_token_the_faults_are_made_from_is_accepted(signing_key, target, client):
     """The control: without its fault the same token is let in (so the 401s mean something)."""
-    valid = jwt.encode(_claims(), signing_key.private_key, algorithm="ES256",
-                       headers={"kid": signing_key.kid})
+    valid = jwt.encode(
+        _claims(), signing_key.private_key, algorithm="ES256", headers={"kid": signing_key.kid}
+    )
     r = client.get(f"/v1/nominals/{target}", headers={"Authorization": f"Bearer {valid}"})
     assert r.status_code == 200
 
 
 def test_a_token_expired_within_the_leeway_is_still_accepted(signing_key, target, client):
     now = int(time.time())
-    token = jwt.encode(_claims(exp=now - 10, iat=now - 600), signing_key.private_key,
-                       algorithm="ES256", headers={"kid": signing_key.kid})
+    token = jwt.encode(
+        _claims(exp=now - 10, iat=now - 600),
+        signing_key.private_key,
+        algorithm="ES256",
+        headers={"kid": signing_key.kid},
+    )
     r = client.get(f"/v1/nominals/{target}", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 200
-
-

@@ -44,8 +44,7 @@ def test_no_layer_imports_outwards(layer):
         f"{path.relative_to(PACKAGE)} imports {name}"
         for path in modules(layer)
         for name in imports_of(path)
-        if name.startswith("mappa_record.")
-        and name.split(".")[1] in FORBIDDEN[layer]
+        if name.startswith("mappa_record.") and name.split(".")[1] in FORBIDDEN[layer]
     ]
     assert offending == []
 
@@ -57,7 +56,9 @@ def test_the_domain_does_no_io():
             top = name.split(".")[0]
             if top in sys.stdlib_module_names or name.startswith("mappa_record.domain"):
                 continue
-            if any(name == allowed or name.startswith(allowed + ".") for allowed in DOMAIN_MAY_IMPORT):
+            if any(
+                name == allowed or name.startswith(allowed + ".") for allowed in DOMAIN_MAY_IMPORT
+            ):
                 continue
             offending.append(f"{path.relative_to(PACKAGE)} imports {name}")
     assert offending == []

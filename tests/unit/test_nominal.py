@@ -830,19 +830,28 @@ def test_a_record_cannot_start_without_a_responsible_authority_partner():
     from mappa_record.domain.nominal import Nominal
 
     payload = {
-        "identifiers": {"crn": "X123456"}, "name": {"family": "E", "given": []},
-        "date_of_birth": "1980-01-01", "area": "kent", "category": 2, "level": 1,
+        "identifiers": {"crn": "X123456"},
+        "name": {"family": "E", "given": []},
+        "date_of_birth": "1980-01-01",
+        "area": "kent",
+        "category": 2,
+        "level": 1,
         "lead_agency": None,
     }
     with pytest.raises(InvariantViolated, match="Responsible Authority"):
         Nominal.register(
-            nominal_id=uuid4(), event_id=str(uuid4()), occurred_at="2026-11-20",
+            nominal_id=uuid4(),
+            event_id=str(uuid4()),
+            occurred_at="2026-11-20",
             recorded_at=datetime(2026, 11, 20, tzinfo=UTC),
-            recorded_by={"sub": "h", "agency": "health:kent-nhs"}, payload=dict(payload),
+            recorded_by={"sub": "h", "agency": "health:kent-nhs"},
+            payload=dict(payload),
         )
     # with a Responsible Authority lead it may start
     nominal = Nominal.register(
-        nominal_id=uuid4(), event_id=str(uuid4()), occurred_at="2026-11-20",
+        nominal_id=uuid4(),
+        event_id=str(uuid4()),
+        occurred_at="2026-11-20",
         recorded_at=datetime(2026, 11, 20, tzinfo=UTC),
         recorded_by={"sub": "h", "agency": "health:kent-nhs"},
         payload=payload | {"lead_agency": "probation:kss"},

@@ -83,7 +83,7 @@ def access_log(
     principal: PrincipalDep,
     audit: AuditDep,
     justification: JustificationDep,
-    after_id: Annotated[int, Query(ge=0)] = 0,
+    after_id: Annotated[int, Query(ge=0, le=2**62)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_LOG_PAGE)] = 100,
 ) -> dict[str, Any]:
     """Who consulted the record, when, through which route, and why (this read included)."""

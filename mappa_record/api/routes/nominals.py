@@ -133,7 +133,7 @@ def history(
     principal: PrincipalDep,
     records: RecordsDep,
     justification: JustificationDep,
-    from_version: Annotated[int, Query(ge=1)] = 1,
+    from_version: Annotated[int, Query(ge=1, le=2**62)] = 1,
     limit: Annotated[int, Query(ge=1, le=MAX_HISTORY_PAGE)] = 100,
 ) -> dict[str, Any]:
     """The record's events in order, a page at a time."""

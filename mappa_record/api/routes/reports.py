@@ -67,7 +67,7 @@ def filters(
     level: int | None = None,
     as_of: Annotated[date | None, Query(description="today, for overdue rules")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_ROWS)] = 1000,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> Filters:
     return Filters(
         today=as_of or london_date(datetime.now(UTC)),
