@@ -68,13 +68,14 @@ class Projection:
         """The event types whose payload this projection reads."""
         return frozenset(self.handlers) - {EVERY_EVENT}
 
+    def handlers_for(self, kind: str) -> tuple[Handler, ...]:
+        """The handlers an event of this type runs, in order: its own, then EVERY_EVENT's."""
+        found = (self.handlers.get(kind), self.handlers.get(EVERY_EVENT))
+        return tuple(h for h in found if h is not None)
+
     def apply(self, batch: Batch, event: Any, position: int) -> None:
-        handler = self.handlers.get(event.type)
-        if handler is not None:
+        for handler in self.handlers_for(event.type):
             handler(batch, event, position)
-        every = self.handlers.get(EVERY_EVENT)
-        if every is not None:
-            every(batch, event, position)
 
 
 class Batch:
@@ -145,11 +146,12 @@ class Batch:
                 _delete(cur, table, columns, stale)
             if fresh:
                 with cur.copy(
-                    sql.SQL("COPY {} ({}) FROM STDIN").format(
+                    sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
                         sql.Identifier(table.name),
                         sql.SQL(", ").join(map(sql.Identifier, columns)),
                     )
                 ) as copy:
+                    copy.set_types(list(columns.values()))
                     for values in fresh:
                         copy.write_row(values)
 

@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from eventsourcing.persistence import Notification
@@ -46,7 +46,7 @@ from mappa_record.projections import (
     registration_timeliness,
     review_schedule,
 )
-from mappa_record.projections.base import Batch, Projection, Stored
+from mappa_record.projections.base import Batch, Handler, Projection, Stored
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,15 @@ class ProjectionStatus:
         return max(self.head - self.position, 0)
 
 
+class Header(NamedTuple):
+    """A notification without its state."""
+
+    id: int
+    originator_id: UUID
+    originator_version: int
+    topic: str
+
+
 class Busy(Exception):
     """Another runner holds the lock."""
 
@@ -104,13 +113,17 @@ class ProjectionRunner:
         self._types: dict[str, str] = {}  # topic -> event type
         self.ensure_positions()
         self._columns = self._read_columns()
-        self._select_sql = sql.SQL(
-            "SELECT notification_id, originator_id, originator_version, topic, state"
-            " FROM {}.{} WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
-        ).format(
-            sql.Identifier(recorder.datastore.schema),
-            sql.Identifier(recorder.events_table_name),
+        table = sql.SQL("{}.{}").format(
+            sql.Identifier(recorder.datastore.schema), sql.Identifier(recorder.events_table_name)
         )
+        # The log's headers first; states only of the events some handler decodes.
+        self._select_sql = sql.SQL(
+            "SELECT notification_id, originator_id, originator_version, topic"
+            " FROM {} WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
+        ).format(table)
+        self._states_sql = sql.SQL(
+            "SELECT notification_id, state FROM {} WHERE notification_id = ANY(%s)"
+        ).format(table)
 
     @classmethod
     def for_service(cls, service: Any, **kwargs: Any) -> ProjectionRunner:
@@ -198,42 +211,70 @@ class ProjectionRunner:
         conn: Connection,
         behind: Sequence[Projection],
         positions: dict[str, int],
-        notifications: Sequence[Any],
+        headers: Sequence[Header],
     ) -> None:
         """Apply the notifications to the projections behind them: load, fold, write."""
-        decodes = frozenset().union(*(p.decodes for p in behind))
-        events = [self._event(n, decodes) for n in notifications]
+        cur = conn.connection.driver_connection.cursor()
+        events = self._events(cur, headers, frozenset().union(*(p.decodes for p in behind)))
         # A record registered in this batch after every position has no rows yet.
         newest = max(positions[p.name] for p in behind)
         new = {
             e.originator_id
-            for n, e in zip(notifications, events, strict=True)
-            if e.type == "NominalRegistered" and n.id > newest
+            for h, e in zip(headers, events, strict=True)
+            if e.type == "NominalRegistered" and h.id > newest
         }
         touched = {e.originator_id for e in events} - new
         tables = [t for p in self.projections for t in p.tables]
         batch = Batch(self._columns)
-        cur = conn.connection.driver_connection.cursor()
         batch.load(cur, tables, touched)
-        for n, event in zip(notifications, events, strict=True):
-            for p in behind:
-                if n.id > positions[p.name]:
-                    p.apply(batch, event, n.id)
+        # Per event type: (position, handler) of each projection behind, in projection order.
+        steps: dict[str, list[tuple[int, Handler]]] = {}
+        for h, event in zip(headers, events, strict=True):
+            todo = steps.get(event.type)
+            if todo is None:
+                todo = steps[event.type] = [
+                    (positions[p.name], f) for p in behind for f in p.handlers_for(event.type)
+                ]
+            for at, handler in todo:
+                if h.id > at:
+                    handler(batch, event, h.id)
         batch.flush(cur, tables)
 
-    def _event(self, n: Any, decodes: frozenset[str]) -> Any:
-        """The domain event, or only its header when no projection reads its payload."""
-        kind = self._types.get(n.topic)
-        if kind is None:
-            kind = self._types[n.topic] = resolve_topic(n.topic).__name__
-        if kind not in decodes:
-            nid = n.originator_id
-            return Stored(kind, nid if isinstance(nid, UUID) else UUID(nid), n.originator_version)
-        event = self.mapper.to_domain_event(n)
-        assert isinstance(event, Nominal.Event)
-        return event
+    def _events(self, cur: Any, headers: Sequence[Header], decodes: frozenset[str]) -> list[Any]:
+        """Domain events, decoded by the library's mapper where a handler reads the payload;
+        for the others the header (base.Stored) is enough, and their state is not read."""
+        kinds = [self._kind(h.topic) for h in headers]
+        wanted = [h.id for h, kind in zip(headers, kinds, strict=True) if kind in decodes]
+        states: dict[int, bytes] = {}
+        if wanted:
+            cur.execute(self._states_sql, [wanted])
+            states = {id_: bytes(state) for id_, state in cur.fetchall()}
+        out: list[Any] = []
+        for h, kind in zip(headers, kinds, strict=True):
+            nid = h.originator_id if isinstance(h.originator_id, UUID) else UUID(h.originator_id)
+            if kind not in decodes:
+                out.append(Stored(kind, nid, h.originator_version))
+                continue
+            event = self.mapper.to_domain_event(
+                Notification(
+                    id=h.id,
+                    originator_id=nid,
+                    originator_version=h.originator_version,
+                    topic=h.topic,
+                    state=states[h.id],
+                )
+            )
+            assert isinstance(event, Nominal.Event)
+            out.append(event)
+        return out
 
-    def _next(self, conn: Connection, start: int) -> list[Notification]:
+    def _kind(self, topic: str) -> str:
+        kind = self._types.get(topic)
+        if kind is None:
+            kind = self._types[topic] = resolve_topic(topic).__name__
+        return kind
+
+    def _next(self, conn: Connection, start: int) -> list[Header]:
         """The next notifications after `start`, stopping before a gap that may still fill."""
         notifications = self._select(conn, start)
         contiguous = _contiguous_prefix(notifications, start)
@@ -244,20 +285,13 @@ class ProjectionRunner:
         # No writer holds the lock: every id given out so far is committed or never will be.
         return self._select(conn, start)
 
-    def _select(self, conn: Connection, start: int) -> list[Notification]:
-        """The recorder's select_notifications, on this transaction's connection, as tuples.
-
-        A statement of its own in READ COMMITTED sees every transaction committed before
-        it, as the recorder's would; tuple rows spare a dictionary per event.
-        """
+    def _select(self, conn: Connection, start: int) -> list[Header]:
+        """What the recorder's select_notifications gives, less the states, on this
+        transaction's connection: a statement of its own in READ COMMITTED sees every
+        transaction committed before it, as the recorder's would."""
         with conn.connection.driver_connection.cursor(row_factory=tuple_row) as cur:
-            cur.execute(self._select_sql, [start, self.batch_size], prepare=True)
-            return [
-                Notification(
-                    id=id_, originator_id=nid, originator_version=v, topic=t, state=bytes(state)
-                )
-                for id_, nid, v, t, state in cur.fetchall()
-            ]
+            cur.execute(self._select_sql, [start, self.batch_size])
+            return [Header(*row) for row in cur.fetchall()]
 
     def _writer_active(self, conn: Connection) -> bool:
         return bool(
