@@ -132,12 +132,12 @@ class Batch:
         for table in tables:
             columns = self._columns[table.name]
             loaded = self._loaded.get(table.name, {})
-            values = itemgetter(*columns)
+            as_tuple = itemgetter(*columns)
             now: dict[tuple[Any, ...], tuple[Any, ...]] = {}
             for rows in self._rows.get(table.name, {}).values():
                 for key, row in rows.items():
                     try:
-                        now[key] = values(row)
+                        now[key] = as_tuple(row)
                     except KeyError:  # a column the handler left out: NULL
                         now[key] = tuple([row.get(c) for c in columns])
             stale = [k for k, v in loaded.items() if now.get(k) != v]
@@ -152,8 +152,8 @@ class Batch:
                     )
                 ) as copy:
                     copy.set_types(list(columns.values()))
-                    for values in fresh:
-                        copy.write_row(values)
+                    for row_values in fresh:
+                        copy.write_row(row_values)
 
 
 def _delete(

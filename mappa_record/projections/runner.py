@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 from uuid import UUID
 
+import psycopg
 from eventsourcing.persistence import Notification
 from eventsourcing.utils import resolve_topic
 from psycopg import sql
@@ -214,7 +215,7 @@ class ProjectionRunner:
         headers: Sequence[Header],
     ) -> None:
         """Apply the notifications to the projections behind them: load, fold, write."""
-        cur = conn.connection.driver_connection.cursor()
+        cur = _driver(conn).cursor()
         events = self._events(cur, headers, frozenset().union(*(p.decodes for p in behind)))
         # A record registered in this batch after every position has no rows yet.
         newest = max(positions[p.name] for p in behind)
@@ -289,9 +290,9 @@ class ProjectionRunner:
         """What the recorder's select_notifications gives, less the states, on this
         transaction's connection: a statement of its own in READ COMMITTED sees every
         transaction committed before it, as the recorder's would."""
-        with conn.connection.driver_connection.cursor(row_factory=tuple_row) as cur:
+        with _driver(conn).cursor(row_factory=tuple_row) as cur:
             cur.execute(self._select_sql, [start, self.batch_size])
-            return [Header(*row) for row in cur.fetchall()]
+            return list(map(Header._make, cur.fetchall()))
 
     def _writer_active(self, conn: Connection) -> bool:
         return bool(
@@ -372,6 +373,13 @@ class ProjectionRunner:
         if self._thread is not None:
             self._thread.join(timeout=10)
         self.engine.dispose()
+
+
+def _driver(conn: Connection) -> psycopg.Connection[Any]:
+    """The psycopg connection under SQLAlchemy's, in the same transaction (for COPY)."""
+    driver = conn.connection.driver_connection
+    assert isinstance(driver, psycopg.Connection)
+    return driver
 
 
 def _contiguous_prefix(notifications: Sequence[Any], start: int) -> list[Any]:
