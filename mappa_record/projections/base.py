@@ -105,6 +105,8 @@ class Batch:
         self, cur: Cursor[Any], tables: Iterable[Table], nominal_ids: Collection[UUID]
     ) -> None:
         """Read these records' rows of the tables that handlers read back or change."""
+        # The ids as one array literal, adapted once rather than once per table.
+        ids = "{" + ",".join(map(str, nominal_ids)) + "}"
         for table in tables:
             self._loaded.setdefault(table.name, {})
             if table.append_only or not nominal_ids:
@@ -114,10 +116,10 @@ class Batch:
             by_record = self._rows.setdefault(table.name, {})
             loaded = self._loaded[table.name]
             cur.execute(
-                sql.SQL("SELECT * FROM {} WHERE nominal_id = ANY(%s)").format(
+                sql.SQL("SELECT * FROM {} WHERE nominal_id = ANY(CAST(%s AS uuid[]))").format(
                     sql.Identifier(table.name)
                 ),
-                [list(nominal_ids)],
+                [ids],
             )
             nominal_at = columns.index("nominal_id")
             for values in cur.fetchall():
