@@ -73,10 +73,6 @@ class Projection:
         found = (self.handlers.get(kind), self.handlers.get(EVERY_EVENT))
         return tuple(h for h in found if h is not None)
 
-    def apply(self, batch: Batch, event: Any, position: int) -> None:
-        for handler in self.handlers_for(event.type):
-            handler(batch, event, position)
-
 
 class Batch:
     """The rows of the read models that one batch of events touches, in memory.
