@@ -350,7 +350,7 @@ def run(
             flush=True,
         )
 
-        runner = ProjectionRunner.for_service(service, batch_size=2000)
+        runner = ProjectionRunner.for_service(service)
         t = time.perf_counter()
         applied = runner.rebuild()
         elapsed = time.perf_counter() - t

@@ -9,48 +9,44 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from mappa_record.domain.nominal import Nominal
-from mappa_record.projections.base import Filters, Projection, day, fetch_all, fetch_one, plain
+from mappa_record.projections.base import (
+    Batch,
+    Filters,
+    Projection,
+    Table,
+    day,
+    fetch_all,
+    fetch_one,
+    plain,
+)
+
+ACTIONS = Table("rm_actions", key=("nominal_id", "action_id"))
 
 
-def _set(conn: Connection, e: Nominal.Event, position: int) -> None:
+def _set(b: Batch, e: Any, position: int) -> None:
     p = e.payload
-    conn.execute(
-        text(
-            "INSERT INTO rm_actions (nominal_id, action_id, meeting_id, assigned_agency, due_on,"
-            " set_at) VALUES (:id, :action, :meeting, :agency, :due_on, :at)"
-        ),
-        {
-            "id": e.originator_id,
-            "action": p["action_id"],
-            "meeting": p.get("meeting_id"),
-            "agency": p["assigned_agency"],
-            "due_on": day(p["due_on"]),
-            "at": e.timestamp,
-        },
-    )
+    b.rows(ACTIONS, e.originator_id)[(e.originator_id, p["action_id"])] = {
+        "nominal_id": e.originator_id,
+        "action_id": p["action_id"],
+        "meeting_id": p.get("meeting_id"),
+        "assigned_agency": p["assigned_agency"],
+        "due_on": day(p["due_on"]),
+        "set_at": e.timestamp,
+        "completed_on": None,
+    }
 
 
-def _completed(conn: Connection, e: Nominal.Event, position: int) -> None:
-    conn.execute(
-        text(
-            "UPDATE rm_actions SET completed_on = :completed_on"
-            " WHERE nominal_id = :id AND action_id = :action"
-        ),
-        {
-            "id": e.originator_id,
-            "action": e.payload["action_id"],
-            "completed_on": day(e.payload["completed_on"]),
-        },
-    )
+def _completed(b: Batch, e: Any, position: int) -> None:
+    row = b.row(ACTIONS, e.originator_id, e.payload["action_id"])
+    if row is not None:
+        row["completed_on"] = day(e.payload["completed_on"])
 
 
 PROJECTION = Projection(
     name="actions",
-    tables=("rm_actions",),
+    tables=(ACTIONS,),
     handlers={"ActionSet": _set, "ActionCompleted": _completed},
 )
 

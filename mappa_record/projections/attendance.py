@@ -8,63 +8,53 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from mappa_record.domain.nominal import Nominal
 from mappa_record.projections.base import (
+    Batch,
     Filters,
     Projection,
+    Table,
     day,
     fetch_all,
     plain,
     share,
 )
 
+MEETINGS = Table("rm_meetings", key=("nominal_id", "meeting_id"))
+ATTENDANCE = Table("rm_attendance", key=("nominal_id", "meeting_id", "agency"), append_only=True)
 
-def _meeting(conn: Connection, e: Nominal.Event, position: int) -> None:
+
+def _meeting(b: Batch, e: Any, position: int) -> None:
     p = e.payload
-    conn.execute(
-        text(
-            "INSERT INTO rm_meetings (nominal_id, meeting_id, level, held_on, recorded_at,"
-            " position) VALUES (:id, :meeting, :level, :held_on, :at, :position)"
-        ),
-        {
-            "id": e.originator_id,
-            "meeting": p["meeting_id"],
-            "level": p["level"],
-            "held_on": day(p["held_on"]),
-            "at": e.timestamp,
-            "position": position,
-        },
-    )
+    nid, meeting = e.originator_id, p["meeting_id"]
+    b.rows(MEETINGS, nid)[(nid, meeting)] = {
+        "nominal_id": nid,
+        "meeting_id": meeting,
+        "level": p["level"],
+        "held_on": day(p["held_on"]),
+        "recorded_at": e.timestamp,
+        "position": position,
+    }
     invited = set(p.get("invited") or [])
     attended = {a["agency"] for a in p.get("attended") or []}
     apologies = set(p.get("apologies") or [])
-    rows = [
-        {
-            "id": e.originator_id,
-            "meeting": p["meeting_id"],
+    rows = b.rows(ATTENDANCE, nid)
+    for agency in sorted(invited | attended | apologies):
+        rows[(nid, meeting, agency)] = {
+            "nominal_id": nid,
+            "meeting_id": meeting,
             "agency": agency,
             "invited": agency in invited,
             "attended": agency in attended,
             "apologies": agency in apologies,
         }
-        for agency in sorted(invited | attended | apologies)
-    ]
-    if rows:
-        conn.execute(
-            text(
-                "INSERT INTO rm_attendance (nominal_id, meeting_id, agency, invited, attended,"
-                " apologies) VALUES (:id, :meeting, :agency, :invited, :attended, :apologies)"
-            ),
-            rows,
-        )
 
 
 PROJECTION = Projection(
     name="meetings",
-    tables=("rm_meetings", "rm_attendance"),
+    tables=(MEETINGS, ATTENDANCE),
     handlers={"MeetingHeld": _meeting},
 )
 

@@ -1,27 +1,58 @@
 """What a projection is: a name, the tables it owns, and a handler per event type.
 
-A handler writes the rows one event implies, on the connection of the runner's
-transaction; the runner records its position in that same transaction (runner.py), so a
-handler never needs to be idempotent: it runs exactly once per event.
+A handler changes the rows one event implies in a `Batch`: the rows of the records the
+runner's batch touches, held in memory. The runner loads those rows, applies every event
+of the batch, and writes what changed with a few statements per table, in the same
+transaction as its position (runner.py), so a handler never needs to be idempotent: it
+runs exactly once per event. Handlers do no I/O; their cost is a few dictionary updates.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from operator import itemgetter
 from typing import Any
+from uuid import UUID
 
-from sqlalchemy import Connection, text
+from psycopg import Cursor, sql
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mappa_record.domain.chain import format_instant
-from mappa_record.domain.nominal import Nominal
 
-Handler = Callable[[Connection, Nominal.Event, int], None]
+# The event a handler gets: a `Nominal.Event`, or for an EVERY_EVENT handler of a type no
+# projection reads the payload of, a `Stored` (the notification's header, not decoded).
+Handler = Callable[["Batch", Any, int], None]
 
 # A handler under this key runs for every event, after the type's own handler.
 EVERY_EVENT = "*"
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What a notification says without decoding its state: its type, record and version."""
+
+    type: str
+    originator_id: UUID
+    originator_version: int
+
+
+@dataclass(frozen=True)
+class Table:
+    """A read-model table: its primary key, and whether its rows are only ever inserted.
+
+    Every read-model table has a `nominal_id` column; the runner loads a batch's rows by it.
+    An append-only table's rows are never read back or changed by a handler, so the runner
+    does not load them, only inserts the new ones.
+    """
+
+    name: str
+    key: tuple[str, ...]
+    append_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -29,16 +60,113 @@ class Projection:
     """One read model: the tables it owns (emptied on rebuild) and how events change them."""
 
     name: str
-    tables: tuple[str, ...]
+    tables: tuple[Table, ...]
     handlers: Mapping[str, Handler]
 
-    def apply(self, conn: Connection, event: Nominal.Event, position: int) -> None:
-        handler = self.handlers.get(event.type)
-        if handler is not None:
-            handler(conn, event, position)
-        every = self.handlers.get(EVERY_EVENT)
-        if every is not None:
-            every(conn, event, position)
+    @property
+    def decodes(self) -> frozenset[str]:
+        """The event types whose payload this projection reads."""
+        return frozenset(self.handlers) - {EVERY_EVENT}
+
+    def handlers_for(self, kind: str) -> tuple[Handler, ...]:
+        """The handlers an event of this type runs, in order: its own, then EVERY_EVENT's."""
+        found = (self.handlers.get(kind), self.handlers.get(EVERY_EVENT))
+        return tuple(h for h in found if h is not None)
+
+
+class Batch:
+    """The rows of the read models that one batch of events touches, in memory.
+
+    `rows(table, nominal_id)` is a record's rows of a table, keyed by primary key; handlers
+    add, change and delete entries. `flush` writes the difference from what was loaded:
+    per table, one DELETE of the rows changed or gone and one COPY of the rows changed or
+    new (delete before insert, so a row that moves in or out of a partial unique index
+    never meets its old self).
+    """
+
+    def __init__(self, columns: Mapping[str, Mapping[str, str]]) -> None:
+        self._columns = columns  # table -> column -> SQL type, in table order
+        self._rows: dict[str, dict[UUID, dict[tuple[Any, ...], Row]]] = {}
+        self._loaded: dict[str, dict[tuple[Any, ...], tuple[Any, ...]]] = {}
+
+    def rows(self, table: Table, nominal_id: UUID) -> dict[tuple[Any, ...], Row]:
+        """One record's rows of `table`, keyed by primary key (loaded, or added in this batch)."""
+        return self._rows.setdefault(table.name, {}).setdefault(nominal_id, {})
+
+    def row(self, table: Table, nominal_id: UUID, *key: Any) -> Row | None:
+        """The row with this key (after nominal_id), or None."""
+        return self.rows(table, nominal_id).get((nominal_id, *key))
+
+    def load(
+        self, cur: Cursor[Any], tables: Iterable[Table], nominal_ids: Collection[UUID]
+    ) -> None:
+        """Read these records' rows of the tables that handlers read back or change."""
+        # The ids as one array literal, adapted once rather than once per table.
+        ids = "{" + ",".join(map(str, nominal_ids)) + "}"
+        for table in tables:
+            self._loaded.setdefault(table.name, {})
+            if table.append_only or not nominal_ids:
+                continue
+            columns = list(self._columns[table.name])
+            at = [columns.index(k) for k in table.key]
+            by_record = self._rows.setdefault(table.name, {})
+            loaded = self._loaded[table.name]
+            cur.execute(
+                sql.SQL("SELECT * FROM {} WHERE nominal_id = ANY(CAST(%s AS uuid[]))").format(
+                    sql.Identifier(table.name)
+                ),
+                [ids],
+            )
+            nominal_at = columns.index("nominal_id")
+            for values in cur.fetchall():
+                key = tuple(values[i] for i in at)
+                loaded[key] = tuple(values)
+                by_record.setdefault(values[nominal_at], {})[key] = dict(
+                    zip(columns, values, strict=True)
+                )
+
+    def flush(self, cur: Cursor[Any], tables: Iterable[Table]) -> None:
+        """Write every change since `load`: a DELETE and a COPY per table at most."""
+        for table in tables:
+            columns = self._columns[table.name]
+            loaded = self._loaded.get(table.name, {})
+            as_tuple = itemgetter(*columns)
+            now: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+            for rows in self._rows.get(table.name, {}).values():
+                for key, row in rows.items():
+                    try:
+                        now[key] = as_tuple(row)
+                    except KeyError:  # a column the handler left out: NULL
+                        now[key] = tuple([row.get(c) for c in columns])
+            stale = [k for k, v in loaded.items() if now.get(k) != v]
+            fresh = [v for k, v in now.items() if loaded.get(k) != v]
+            if stale:
+                _delete(cur, table, columns, stale)
+            if fresh:
+                with cur.copy(
+                    sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+                        sql.Identifier(table.name),
+                        sql.SQL(", ").join(map(sql.Identifier, columns)),
+                    )
+                ) as copy:
+                    copy.set_types(list(columns.values()))
+                    for row_values in fresh:
+                        copy.write_row(row_values)
+
+
+def _delete(
+    cur: Cursor[Any], table: Table, columns: Mapping[str, str], keys: list[tuple[Any, ...]]
+) -> None:
+    key = sql.SQL(", ").join(map(sql.Identifier, table.key))
+    arrays = sql.SQL(", ").join(
+        sql.SQL("CAST(%s AS {}[])").format(sql.SQL(columns[k])) for k in table.key
+    )
+    cur.execute(
+        sql.SQL("DELETE FROM {} WHERE ({}) IN (SELECT * FROM unnest({}))").format(
+            sql.Identifier(table.name), key, arrays
+        ),
+        [list(values) for values in zip(*keys, strict=True)],
+    )
 
 
 def day(value: Any) -> date | None:

@@ -9,80 +9,74 @@ authoritative current view of one record is still the fold of its events
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, text
+from typing import Any
 
-from mappa_record.domain.nominal import Nominal
-from mappa_record.projections.base import EVERY_EVENT, Projection, day
+from mappa_record.projections.base import EVERY_EVENT, Batch, Projection, Table, day
+
+NOMINALS = Table("rm_nominals", key=("nominal_id",))
 
 
-def _registered(conn: Connection, e: Nominal.Event, position: int) -> None:
+def _registered(b: Batch, e: Any, position: int) -> None:
     p = e.payload
-    conn.execute(
-        text(
-            "INSERT INTO rm_nominals (nominal_id, version, events_applied, area, category, level,"
-            " lead_agency, status, registered_at, registered_by)"
-            " VALUES (:id, 0, 0, :area, :category, :level, :lead, 'active', :at, :by)"
-        ),
-        {
-            "id": e.originator_id,
-            "area": p["area"],
-            "category": p["category"],
-            "level": p["level"],
-            "lead": p.get("lead_agency"),
-            "at": e.timestamp,
-            "by": e.recorded_by["agency"],
-        },
-    )
+    b.rows(NOMINALS, e.originator_id)[(e.originator_id,)] = {
+        "nominal_id": e.originator_id,
+        "version": 0,
+        "events_applied": 0,
+        "area": p["area"],
+        "category": p["category"],
+        "level": p["level"],
+        "lead_agency": p.get("lead_agency"),
+        "status": "active",
+        "custody_status": None,
+        "custody_establishment": None,
+        "expected_release_on": None,
+        "registered_at": e.timestamp,
+        "registered_by": e.recorded_by["agency"],
+    }
+
+
+def _set(b: Batch, e: Any, **values: Any) -> None:
+    row = b.row(NOMINALS, e.originator_id)
+    if row is not None:
+        row.update(values)
 
 
 def _setter(column: str, payload_key: str):  # noqa: ANN202 - a handler
-    statement = text(f"UPDATE rm_nominals SET {column} = :value WHERE nominal_id = :id")  # noqa: S608
-
-    def handle(conn: Connection, e: Nominal.Event, position: int) -> None:
-        conn.execute(statement, {"id": e.originator_id, "value": e.payload[payload_key]})
+    def handle(b: Batch, e: Any, position: int) -> None:
+        _set(b, e, **{column: e.payload[payload_key]})
 
     return handle
 
 
 def _status(value: str):  # noqa: ANN202 - a handler
-    def handle(conn: Connection, e: Nominal.Event, position: int) -> None:
-        conn.execute(
-            text("UPDATE rm_nominals SET status = :value WHERE nominal_id = :id"),
-            {"id": e.originator_id, "value": value},
-        )
+    def handle(b: Batch, e: Any, position: int) -> None:
+        _set(b, e, status=value)
 
     return handle
 
 
-def _custody(conn: Connection, e: Nominal.Event, position: int) -> None:
+def _custody(b: Batch, e: Any, position: int) -> None:
     p = e.payload
-    conn.execute(
-        text(
-            "UPDATE rm_nominals SET custody_status = :status, custody_establishment = :est,"
-            " expected_release_on = :release WHERE nominal_id = :id"
-        ),
-        {
-            "id": e.originator_id,
-            "status": p["status"],
-            "est": p.get("establishment"),
-            "release": day(p.get("expected_release_on")),
-        },
+    _set(
+        b,
+        e,
+        custody_status=p["status"],
+        custody_establishment=p.get("establishment"),
+        expected_release_on=day(p.get("expected_release_on")),
     )
 
 
-def _every(conn: Connection, e: Nominal.Event, position: int) -> None:
-    conn.execute(
-        text(
-            "UPDATE rm_nominals SET version = :version, events_applied = events_applied + 1"
-            " WHERE nominal_id = :id"
-        ),
-        {"id": e.originator_id, "version": e.originator_version},
-    )
+def _every(b: Batch, e: Any, position: int) -> None:
+    # Any event, decoded or not (base.Stored): only the header is read.
+    row = b.row(NOMINALS, e.originator_id)
+    if row is not None:
+        row["version"] = e.originator_version
+        row["events_applied"] += 1
 
 
 PROJECTION = Projection(
     name="current_view",
-    tables=("rm_nominals",),
+    tables=(NOMINALS,),
     handlers={
         "NominalRegistered": _registered,
         "LevelChanged": _setter("level", "to"),

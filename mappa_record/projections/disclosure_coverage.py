@@ -7,14 +7,15 @@ Disclosure considered at each review (000, para 5.23): a gap for each meeting th
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
-from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from mappa_record.domain.nominal import Nominal
 from mappa_record.projections.base import (
+    Batch,
     Filters,
     Projection,
+    Table,
     day,
     fetch_all,
     fetch_one,
@@ -22,27 +23,24 @@ from mappa_record.projections.base import (
     share,
 )
 
+DECISIONS = Table("rm_disclosure_decisions", key=("event_id",), append_only=True)
 
-def _decision(conn: Connection, e: Nominal.Event, position: int) -> None:
+
+def _decision(b: Batch, e: Any, position: int) -> None:
     p = e.payload
-    conn.execute(
-        text(
-            "INSERT INTO rm_disclosure_decisions (event_id, nominal_id, meeting_id, decision,"
-            " decided_on) VALUES (:event_id, :id, :meeting, :decision, :decided_on)"
-        ),
-        {
-            "event_id": e.event_id,
-            "id": e.originator_id,
-            "meeting": p.get("meeting_id"),
-            "decision": p["decision"],
-            "decided_on": day(p["decided_on"]),
-        },
-    )
+    event_id = UUID(e.event_id)
+    b.rows(DECISIONS, e.originator_id)[(event_id,)] = {
+        "event_id": event_id,
+        "nominal_id": e.originator_id,
+        "meeting_id": p.get("meeting_id"),
+        "decision": p["decision"],
+        "decided_on": day(p["decided_on"]),
+    }
 
 
 PROJECTION = Projection(
     name="disclosure_decisions",
-    tables=("rm_disclosure_decisions",),
+    tables=(DECISIONS,),
     handlers={"DisclosureDecisionRecorded": _decision},
 )
 

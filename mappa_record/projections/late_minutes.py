@@ -9,14 +9,15 @@ event's payload; this read model keeps them as they were decided.
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
-from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from mappa_record.domain.nominal import Nominal
 from mappa_record.projections.base import (
+    Batch,
     Filters,
     Projection,
+    Table,
     day,
     fetch_all,
     fetch_one,
@@ -24,33 +25,29 @@ from mappa_record.projections.base import (
     share,
 )
 
+MINUTES = Table("rm_minutes", key=("event_id",), append_only=True)
 
-def _minutes(conn: Connection, e: Nominal.Event, position: int) -> None:
+
+def _minutes(b: Batch, e: Any, position: int) -> None:
     p = e.payload
-    conn.execute(
-        text(
-            "INSERT INTO rm_minutes (event_id, nominal_id, meeting_id, meeting_date, level,"
-            " posted_by, recorded_at, due_on, working_days_taken, late) VALUES (:event_id, :id,"
-            " :meeting, :meeting_date, :level, :by, :at, :due_on, :taken, :late)"
-        ),
-        {
-            "event_id": e.event_id,
-            "id": e.originator_id,
-            "meeting": p["meeting_id"],
-            "meeting_date": day(p["meeting_date"]),
-            "level": p["level"],
-            "by": e.recorded_by["agency"],
-            "at": e.timestamp,
-            "due_on": day(p["due_on"]),
-            "taken": p["working_days_taken"],
-            "late": p["late"],
-        },
-    )
+    event_id = UUID(e.event_id)
+    b.rows(MINUTES, e.originator_id)[(event_id,)] = {
+        "event_id": event_id,
+        "nominal_id": e.originator_id,
+        "meeting_id": p["meeting_id"],
+        "meeting_date": day(p["meeting_date"]),
+        "level": p["level"],
+        "posted_by": e.recorded_by["agency"],
+        "recorded_at": e.timestamp,
+        "due_on": day(p["due_on"]),
+        "working_days_taken": p["working_days_taken"],
+        "late": p["late"],
+    }
 
 
 PROJECTION = Projection(
     name="minutes",
-    tables=("rm_minutes",),
+    tables=(MINUTES,),
     handlers={"MinutesUploaded": _minutes},
 )
 

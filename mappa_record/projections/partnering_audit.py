@@ -10,72 +10,74 @@ The gaps are the rules of DESIGN.md section 4 about who should be on a record:
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
-from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from mappa_record.domain.nominal import Nominal
-from mappa_record.projections.base import Filters, Projection, fetch_all, fetch_one, plain
+from mappa_record.projections.attendance import MEETINGS
+from mappa_record.projections.base import (
+    Batch,
+    Filters,
+    Projection,
+    Table,
+    fetch_all,
+    fetch_one,
+    plain,
+)
+from mappa_record.projections.current_view import NOMINALS
+
+PARTNERSHIPS = Table("rm_partnerships", key=("nominal_id", "agency", "since_position"))
+OFFICERS = Table("rm_officers", key=("nominal_id", "agency"))
+GAPS = Table("rm_partnering_gaps", key=("nominal_id",))
 
 
-def _partner(
-    conn: Connection, nominal_id: Any, agency: str, e: Nominal.Event, position: int, reason: str
-) -> None:
-    conn.execute(
-        text(
-            "INSERT INTO rm_partnerships (nominal_id, agency, since, since_position, by_agency,"
-            " reason) VALUES (:id, :agency, :since, :position, :by, :reason)"
-        ),
-        {
-            "id": nominal_id,
-            "agency": agency,
-            "since": e.timestamp,
-            "position": position,
-            "by": e.recorded_by["agency"],
-            "reason": reason,
-        },
-    )
+def _partner(b: Batch, nominal_id: UUID, agency: str, e: Any, position: int, reason: str) -> None:
+    b.rows(PARTNERSHIPS, nominal_id)[(nominal_id, agency, position)] = {
+        "nominal_id": nominal_id,
+        "agency": agency,
+        "since": e.timestamp,
+        "since_position": position,
+        "by_agency": e.recorded_by["agency"],
+        "reason": reason,
+        "until": None,
+        "ended_by": None,
+        "end_reason": None,
+    }
 
 
-def _registered(conn: Connection, e: Nominal.Event, position: int) -> None:
+def _registered(b: Batch, e: Any, position: int) -> None:
     # The registering agency and the lead agency, if another, are the first partners.
     for agency in dict.fromkeys([e.recorded_by["agency"], e.payload.get("lead_agency")]):
         if agency is not None:
-            _partner(conn, e.originator_id, agency, e, position, "registration")
+            _partner(b, e.originator_id, agency, e, position, "registration")
 
 
-def _partnered(conn: Connection, e: Nominal.Event, position: int) -> None:
-    _partner(conn, e.originator_id, e.payload["agency"], e, position, e.payload["reason"])
+def _partnered(b: Batch, e: Any, position: int) -> None:
+    _partner(b, e.originator_id, e.payload["agency"], e, position, e.payload["reason"])
 
 
-def _ended(conn: Connection, e: Nominal.Event, position: int) -> None:
-    params = {"id": e.originator_id, "agency": e.payload["agency"]}
-    conn.execute(
-        text(
-            "UPDATE rm_partnerships SET until = :until, ended_by = :by, end_reason = :reason"
-            " WHERE nominal_id = :id AND agency = :agency AND until IS NULL"
-        ),
-        params
-        | {"until": e.timestamp, "by": e.recorded_by["agency"], "reason": e.payload["reason"]},
-    )
-    conn.execute(
-        text("DELETE FROM rm_officers WHERE nominal_id = :id AND agency = :agency"), params
-    )
+def _ended(b: Batch, e: Any, position: int) -> None:
+    nid, agency = e.originator_id, e.payload["agency"]
+    for row in b.rows(PARTNERSHIPS, nid).values():
+        if row["agency"] == agency and row["until"] is None:
+            row["until"] = e.timestamp
+            row["ended_by"] = e.recorded_by["agency"]
+            row["end_reason"] = e.payload["reason"]
+    b.rows(OFFICERS, nid).pop((nid, agency), None)
 
 
-def _officer(conn: Connection, e: Nominal.Event, position: int) -> None:
-    conn.execute(
-        text(
-            "INSERT INTO rm_officers (nominal_id, agency, since) VALUES (:id, :agency, :since)"
-            " ON CONFLICT (nominal_id, agency) DO UPDATE SET since = EXCLUDED.since"
-        ),
-        {"id": e.originator_id, "agency": e.payload["agency"], "since": e.timestamp},
-    )
+def _officer(b: Batch, e: Any, position: int) -> None:
+    nid, agency = e.originator_id, e.payload["agency"]
+    b.rows(OFFICERS, nid)[(nid, agency)] = {
+        "nominal_id": nid,
+        "agency": agency,
+        "since": e.timestamp,
+    }
 
 
 PROJECTION = Projection(
     name="partnerships",
-    tables=("rm_partnerships", "rm_officers"),
+    tables=(PARTNERSHIPS, OFFICERS),
     handlers={
         "NominalRegistered": _registered,
         "AgencyPartnered": _partnered,
@@ -84,45 +86,38 @@ PROJECTION = Projection(
     },
 )
 
-# The gaps of one record, from the current view, partnerships, officers and meetings; kept
-# in rm_partnering_gaps by GAPS_PROJECTION, which runs after those read models in each
-# batch, so the report counts them with no per-record subqueries.
-_RECOMPUTE = text(
-    """
-    INSERT INTO rm_partnering_gaps AS g (nominal_id, prison_not_partnered, no_lead_agency,
-        no_police_offender_manager, latest_meeting_level, level_mismatch)
-    SELECT n.nominal_id,
-           coalesce(n.custody_status IN ('received', 'transferred'), false) AND NOT EXISTS (
-               SELECT 1 FROM rm_partnerships p WHERE p.nominal_id = n.nominal_id
-               AND p.agency = n.custody_establishment AND p.until IS NULL),
-           n.lead_agency IS NULL,
-           n.level >= 2 AND NOT EXISTS (
-               SELECT 1 FROM rm_officers o JOIN rm_partnerships p
-               ON p.nominal_id = o.nominal_id AND p.agency = o.agency AND p.until IS NULL
-               WHERE o.nominal_id = n.nominal_id AND o.agency LIKE 'police:%'),
-           m.level,
-           m.level IS NOT NULL AND m.level <> n.level
-    FROM rm_nominals n
-    LEFT JOIN LATERAL (SELECT level FROM rm_meetings WHERE nominal_id = n.nominal_id
-                       ORDER BY position DESC LIMIT 1) m ON true
-    WHERE n.nominal_id = :id
-    ON CONFLICT (nominal_id) DO UPDATE SET
-        prison_not_partnered = EXCLUDED.prison_not_partnered,
-        no_lead_agency = EXCLUDED.no_lead_agency,
-        no_police_offender_manager = EXCLUDED.no_police_offender_manager,
-        latest_meeting_level = EXCLUDED.latest_meeting_level,
-        level_mismatch = EXCLUDED.level_mismatch
-    """
-)
 
+def _recompute(b: Batch, e: Any, position: int) -> None:
+    """The record's gaps, from its current view, partnerships, officers and meetings.
 
-def _recompute(conn: Connection, e: Nominal.Event, position: int) -> None:
-    conn.execute(_RECOMPUTE, {"id": e.originator_id})
+    Kept in rm_partnering_gaps by GAPS_PROJECTION, which runs after those read models on
+    each event, so the report counts them with no per-record subqueries.
+    """
+    nid = e.originator_id
+    n = b.row(NOMINALS, nid)
+    if n is None:
+        return
+    current = {p["agency"] for p in b.rows(PARTNERSHIPS, nid).values() if p["until"] is None}
+    meetings = b.rows(MEETINGS, nid).values()
+    latest = max(meetings, key=lambda m: m["position"])["level"] if meetings else None
+    b.rows(GAPS, nid)[(nid,)] = {
+        "nominal_id": nid,
+        "prison_not_partnered": n["custody_status"] in ("received", "transferred")
+        and n["custody_establishment"] not in current,
+        "no_lead_agency": n["lead_agency"] is None,
+        "no_police_offender_manager": n["level"] >= 2
+        and not any(
+            o["agency"].startswith("police:") and o["agency"] in current
+            for o in b.rows(OFFICERS, nid).values()
+        ),
+        "latest_meeting_level": latest,
+        "level_mismatch": latest is not None and latest != n["level"],
+    }
 
 
 GAPS_PROJECTION = Projection(
     name="partnering_gaps",
-    tables=("rm_partnering_gaps",),
+    tables=(GAPS,),
     handlers={
         kind: _recompute
         for kind in (

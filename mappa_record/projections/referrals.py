@@ -12,15 +12,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mappa_record.domain.calendar import london_date
 from mappa_record.domain.mappa import REFERRAL_ANSWER_DAYS, referral_from_custody_late
-from mappa_record.domain.nominal import Nominal
 from mappa_record.projections.base import (
+    Batch,
     Filters,
     Projection,
+    Table,
     day,
     fetch_all,
     fetch_one,
@@ -28,50 +28,39 @@ from mappa_record.projections.base import (
     share,
 )
 
+REFERRALS = Table("rm_referrals", key=("nominal_id", "referral_id"))
 
-def _made(conn: Connection, e: Nominal.Event, position: int) -> None:
+
+def _made(b: Batch, e: Any, position: int) -> None:
     p = e.payload
     referred_on = london_date(e.timestamp)
     release = day(p.get("expected_release_on"))
-    conn.execute(
-        text(
-            "INSERT INTO rm_referrals (nominal_id, referral_id, requested_level, referred_by,"
-            " referred_at, referred_on, expected_release_on, custody_late) VALUES (:id,"
-            " :referral, :level, :by, :at, :on, :release, :custody_late)"
+    b.rows(REFERRALS, e.originator_id)[(e.originator_id, p["referral_id"])] = {
+        "nominal_id": e.originator_id,
+        "referral_id": p["referral_id"],
+        "requested_level": p["requested_level"],
+        "referred_by": e.recorded_by["agency"],
+        "referred_at": e.timestamp,
+        "referred_on": referred_on,
+        "expected_release_on": release,
+        "custody_late": (
+            referral_from_custody_late(referred_on, release) if release is not None else None
         ),
-        {
-            "id": e.originator_id,
-            "referral": p["referral_id"],
-            "level": p["requested_level"],
-            "by": e.recorded_by["agency"],
-            "at": e.timestamp,
-            "on": referred_on,
-            "release": release,
-            "custody_late": (
-                referral_from_custody_late(referred_on, release) if release is not None else None
-            ),
-        },
-    )
+        "decision": None,
+        "decided_on": None,
+    }
 
 
-def _decided(conn: Connection, e: Nominal.Event, position: int) -> None:
-    conn.execute(
-        text(
-            "UPDATE rm_referrals SET decision = :decision, decided_on = :decided_on"
-            " WHERE nominal_id = :id AND referral_id = :referral"
-        ),
-        {
-            "id": e.originator_id,
-            "referral": e.payload["referral_id"],
-            "decision": e.payload["decision"],
-            "decided_on": day(e.payload["decided_on"]),
-        },
-    )
+def _decided(b: Batch, e: Any, position: int) -> None:
+    row = b.row(REFERRALS, e.originator_id, e.payload["referral_id"])
+    if row is not None:
+        row["decision"] = e.payload["decision"]
+        row["decided_on"] = day(e.payload["decided_on"])
 
 
 PROJECTION = Projection(
     name="referrals",
-    tables=("rm_referrals",),
+    tables=(REFERRALS,),
     handlers={"ReferralMade": _made, "ReferralDecided": _decided},
 )
 

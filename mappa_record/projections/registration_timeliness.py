@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mappa_record.domain.calendar import london_date
 from mappa_record.domain.mappa import registered_late
-from mappa_record.domain.nominal import Nominal
 from mappa_record.projections.base import (
+    Batch,
     Filters,
     Projection,
+    Table,
     day,
     fetch_all,
     fetch_one,
@@ -26,31 +26,26 @@ from mappa_record.projections.base import (
     share,
 )
 
+REGISTRATIONS = Table("rm_registrations", key=("nominal_id",), append_only=True)
 
-def _registered(conn: Connection, e: Nominal.Event, position: int) -> None:
+
+def _registered(b: Batch, e: Any, position: int) -> None:
     sentence = day(e.payload.get("sentence_date"))
     registered_on = london_date(e.timestamp)
-    conn.execute(
-        text(
-            "INSERT INTO rm_registrations (nominal_id, registered_by, registered_at,"
-            " registered_on, sentence_date, days_after_sentence, late) VALUES (:id, :by, :at,"
-            " :on, :sentence, :days, :late)"
-        ),
-        {
-            "id": e.originator_id,
-            "by": e.recorded_by["agency"],
-            "at": e.timestamp,
-            "on": registered_on,
-            "sentence": sentence,
-            "days": (registered_on - sentence).days if sentence else None,
-            "late": registered_late(sentence, e.timestamp) if sentence else None,
-        },
-    )
+    b.rows(REGISTRATIONS, e.originator_id)[(e.originator_id,)] = {
+        "nominal_id": e.originator_id,
+        "registered_by": e.recorded_by["agency"],
+        "registered_at": e.timestamp,
+        "registered_on": registered_on,
+        "sentence_date": sentence,
+        "days_after_sentence": (registered_on - sentence).days if sentence else None,
+        "late": registered_late(sentence, e.timestamp) if sentence else None,
+    }
 
 
 PROJECTION = Projection(
     name="registration_timeliness",
-    tables=("rm_registrations",),
+    tables=(REGISTRATIONS,),
     handlers={"NominalRegistered": _registered},
 )
 

@@ -13,13 +13,22 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mappa_record.domain.calendar import london_date
 from mappa_record.domain.mappa import Level, level1_review_due, next_review_due
-from mappa_record.domain.nominal import Nominal
-from mappa_record.projections.base import Filters, Projection, day, fetch_all, fetch_one, plain
+from mappa_record.projections.base import (
+    Batch,
+    Filters,
+    Projection,
+    Table,
+    day,
+    fetch_all,
+    fetch_one,
+    plain,
+)
+
+SCHEDULE = Table("rm_review_schedule", key=("nominal_id",))
 
 
 def review_due(level: int, last_meeting_on: date | None, level1_since: date) -> date | None:
@@ -31,55 +40,53 @@ def review_due(level: int, last_meeting_on: date | None, level1_since: date) -> 
     return next_review_due(last_meeting_on, Level(level))
 
 
-def _recompute(conn: Connection, nominal_id: Any) -> None:
-    row = conn.execute(
-        text(
-            "SELECT level, last_meeting_on, level1_since FROM rm_review_schedule"
-            " WHERE nominal_id = :id"
-        ),
-        {"id": nominal_id},
-    ).one()
-    conn.execute(
-        text("UPDATE rm_review_schedule SET review_due = :due WHERE nominal_id = :id"),
-        {"id": nominal_id, "due": review_due(row.level, row.last_meeting_on, row.level1_since)},
-    )
+def _later(a: date | None, b: date | None) -> date | None:
+    """SQL's greatest(): the later date, NULLs ignored."""
+    return max((d for d in (a, b) if d is not None), default=None)
 
 
-def _registered(conn: Connection, e: Nominal.Event, position: int) -> None:
-    conn.execute(
-        text(
-            "INSERT INTO rm_review_schedule (nominal_id, level, level1_since)"
-            " VALUES (:id, :level, :since)"
-        ),
-        {"id": e.originator_id, "level": e.payload["level"], "since": london_date(e.timestamp)},
-    )
-    _recompute(conn, e.originator_id)
+def _registered(b: Batch, e: Any, position: int) -> None:
+    level, since = e.payload["level"], london_date(e.timestamp)
+    b.rows(SCHEDULE, e.originator_id)[(e.originator_id,)] = {
+        "nominal_id": e.originator_id,
+        "level": level,
+        "last_meeting_on": None,
+        "level1_since": since,
+        "review_due": review_due(level, None, since),
+    }
 
 
-def _update(assignment: str, value):  # noqa: ANN001, ANN202 - a handler factory
-    statement = text(f"UPDATE rm_review_schedule SET {assignment} WHERE nominal_id = :id")  # noqa: S608
-
-    def handle(conn: Connection, e: Nominal.Event, position: int) -> None:
-        conn.execute(statement, {"id": e.originator_id, "value": value(e.payload)})
-        _recompute(conn, e.originator_id)
+def _update(change):  # noqa: ANN001, ANN202 - a handler factory
+    def handle(b: Batch, e: Any, position: int) -> None:
+        row = b.row(SCHEDULE, e.originator_id)
+        if row is None:
+            return
+        change(row, e.payload)
+        row["review_due"] = review_due(row["level"], row["last_meeting_on"], row["level1_since"])
 
     return handle
 
 
+def _level(row: dict[str, Any], p: dict[str, Any]) -> None:
+    row["level"] = p["to"]
+
+
+def _meeting(row: dict[str, Any], p: dict[str, Any]) -> None:
+    row["last_meeting_on"] = _later(row["last_meeting_on"], day(p["held_on"]))
+
+
+def _level1_review(row: dict[str, Any], p: dict[str, Any]) -> None:
+    row["level1_since"] = _later(row["level1_since"], day(p["reviewed_on"]))
+
+
 PROJECTION = Projection(
     name="review_schedule",
-    tables=("rm_review_schedule",),
+    tables=(SCHEDULE,),
     handlers={
         "NominalRegistered": _registered,
-        "LevelChanged": _update("level = :value", lambda p: p["to"]),
-        "MeetingHeld": _update(
-            "last_meeting_on = greatest(last_meeting_on, CAST(:value AS date))",
-            lambda p: day(p["held_on"]),
-        ),
-        "Level1ReviewRecorded": _update(
-            "level1_since = greatest(level1_since, CAST(:value AS date))",
-            lambda p: day(p["reviewed_on"]),
-        ),
+        "LevelChanged": _update(_level),
+        "MeetingHeld": _update(_meeting),
+        "Level1ReviewRecorded": _update(_level1_review),
     },
 )
 

@@ -2,10 +2,13 @@
 
 Each batch is one transaction that (1) takes the runner's advisory lock, so two runners
 (several `serve` workers, or `projections run` beside them) never apply the same events,
-(2) reads every projection's position, (3) applies the next events in `notification_id`
-order to each projection still behind them, and (4) writes the new positions. The rows
-and the positions commit together or not at all, so each event is applied exactly once,
-whenever the process dies.
+(2) reads every projection's position, (3) reads the next events (up to `batch_size`) in
+`notification_id` order, loads the read-model rows of the records they touch, applies
+each event to each projection still behind it in memory (base.Batch), writes what changed
+with a DELETE and a COPY per table, and (4) writes the new positions. The rows and the
+positions commit together or not at all, so each event is applied exactly once, whenever
+the process dies. Only the events whose payload some handler reads are decoded; for the
+others the notification's header (type, record, version) is enough.
 
 Gaps: the event store's recorder takes an EXCLUSIVE lock on the events table before it
 is given notification ids and holds it until commit, so ids commit in order, and a gap
@@ -22,8 +25,14 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
+from uuid import UUID
 
+import psycopg
+from eventsourcing.persistence import Notification
+from eventsourcing.utils import resolve_topic
+from psycopg import sql
+from psycopg.rows import tuple_row
 from sqlalchemy import Connection, Engine, create_engine, text
 
 from mappa_record.domain.nominal import Nominal
@@ -38,7 +47,7 @@ from mappa_record.projections import (
     registration_timeliness,
     review_schedule,
 )
-from mappa_record.projections.base import Projection
+from mappa_record.projections.base import Batch, Handler, Projection, Stored
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +80,15 @@ class ProjectionStatus:
         return max(self.head - self.position, 0)
 
 
+class Header(NamedTuple):
+    """A notification without its state."""
+
+    id: int
+    originator_id: UUID
+    originator_version: int
+    topic: str
+
+
 class Busy(Exception):
     """Another runner holds the lock."""
 
@@ -84,7 +102,7 @@ class ProjectionRunner:
         recorder: Any,
         mapper: Any,
         projections: Sequence[Projection] = PROJECTIONS,
-        batch_size: int = 500,
+        batch_size: int = 5000,
     ) -> None:
         self.engine = engine
         self.recorder = recorder
@@ -93,7 +111,20 @@ class ProjectionRunner:
         self.batch_size = batch_size
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._types: dict[str, str] = {}  # topic -> event type
         self.ensure_positions()
+        self._columns = self._read_columns()
+        table = sql.SQL("{}.{}").format(
+            sql.Identifier(recorder.datastore.schema), sql.Identifier(recorder.events_table_name)
+        )
+        # The log's headers first; states only of the events some handler decodes.
+        self._select_sql = sql.SQL(
+            "SELECT notification_id, originator_id, originator_version, topic"
+            " FROM {} WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
+        ).format(table)
+        self._states_sql = sql.SQL(
+            "SELECT notification_id, state FROM {} WHERE notification_id = ANY(%s)"
+        ).format(table)
 
     @classmethod
     def for_service(cls, service: Any, **kwargs: Any) -> ProjectionRunner:
@@ -114,6 +145,24 @@ class ProjectionRunner:
                     ),
                     {"name": p.name},
                 )
+
+    def _read_columns(self) -> dict[str, dict[str, str]]:
+        """Each read-model table's columns and their SQL types, in table order."""
+        names = [t.name for p in self.projections for t in p.tables]
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod)"
+                    " FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
+                    " WHERE c.oid = ANY(CAST(:names AS regclass[])) AND a.attnum > 0"
+                    " AND NOT a.attisdropped ORDER BY c.relname, a.attnum"
+                ),
+                {"names": names},
+            ).all()
+        columns: dict[str, dict[str, str]] = {name: {} for name in names}
+        for table, column, type_ in rows:
+            columns[table][column] = type_
+        return columns
 
     def head(self) -> int:
         """The highest notification id stored (0 when the store is empty)."""
@@ -147,12 +196,7 @@ class ProjectionRunner:
             notifications = self._next(conn, start)
             if not notifications:
                 return 0
-            for n in notifications:
-                event = self.mapper.to_domain_event(n)
-                assert isinstance(event, Nominal.Event)
-                for p in behind:
-                    if n.id > positions[p.name]:
-                        p.apply(conn, event, n.id)
+            self._apply(conn, behind, positions, notifications)
             last = notifications[-1].id
             conn.execute(
                 text(
@@ -163,18 +207,92 @@ class ProjectionRunner:
             )
             return len(notifications)
 
-    def _next(self, conn: Connection, start: int) -> list[Any]:
+    def _apply(
+        self,
+        conn: Connection,
+        behind: Sequence[Projection],
+        positions: dict[str, int],
+        headers: Sequence[Header],
+    ) -> None:
+        """Apply the notifications to the projections behind them: load, fold, write."""
+        cur = _driver(conn).cursor()
+        events = self._events(cur, headers, frozenset().union(*(p.decodes for p in behind)))
+        # A record registered in this batch after every position has no rows yet.
+        newest = max(positions[p.name] for p in behind)
+        new = {
+            e.originator_id
+            for h, e in zip(headers, events, strict=True)
+            if e.type == "NominalRegistered" and h.id > newest
+        }
+        touched = {e.originator_id for e in events} - new
+        tables = [t for p in self.projections for t in p.tables]
+        batch = Batch(self._columns)
+        batch.load(cur, tables, touched)
+        # Per event type: (position, handler) of each projection behind, in projection order.
+        steps: dict[str, list[tuple[int, Handler]]] = {}
+        for h, event in zip(headers, events, strict=True):
+            todo = steps.get(event.type)
+            if todo is None:
+                todo = steps[event.type] = [
+                    (positions[p.name], f) for p in behind for f in p.handlers_for(event.type)
+                ]
+            for at, handler in todo:
+                if h.id > at:
+                    handler(batch, event, h.id)
+        batch.flush(cur, tables)
+
+    def _events(self, cur: Any, headers: Sequence[Header], decodes: frozenset[str]) -> list[Any]:
+        """Domain events, decoded by the library's mapper where a handler reads the payload;
+        for the others the header (base.Stored) is enough, and their state is not read."""
+        kinds = [self._kind(h.topic) for h in headers]
+        wanted = [h.id for h, kind in zip(headers, kinds, strict=True) if kind in decodes]
+        states: dict[int, bytes] = {}
+        if wanted:
+            cur.execute(self._states_sql, [wanted])
+            states = {id_: bytes(state) for id_, state in cur.fetchall()}
+        out: list[Any] = []
+        for h, kind in zip(headers, kinds, strict=True):
+            nid = h.originator_id if isinstance(h.originator_id, UUID) else UUID(h.originator_id)
+            if kind not in decodes:
+                out.append(Stored(kind, nid, h.originator_version))
+                continue
+            event = self.mapper.to_domain_event(
+                Notification(
+                    id=h.id,
+                    originator_id=nid,
+                    originator_version=h.originator_version,
+                    topic=h.topic,
+                    state=states[h.id],
+                )
+            )
+            assert isinstance(event, Nominal.Event)
+            out.append(event)
+        return out
+
+    def _kind(self, topic: str) -> str:
+        kind = self._types.get(topic)
+        if kind is None:
+            kind = self._types[topic] = resolve_topic(topic).__name__
+        return kind
+
+    def _next(self, conn: Connection, start: int) -> list[Header]:
         """The next notifications after `start`, stopping before a gap that may still fill."""
-        notifications = list(
-            self.recorder.select_notifications(start=start + 1, limit=self.batch_size)
-        )
+        notifications = self._select(conn, start)
         contiguous = _contiguous_prefix(notifications, start)
         if len(contiguous) == len(notifications):
             return notifications
         if self._writer_active(conn):
             return contiguous
         # No writer holds the lock: every id given out so far is committed or never will be.
-        return list(self.recorder.select_notifications(start=start + 1, limit=self.batch_size))
+        return self._select(conn, start)
+
+    def _select(self, conn: Connection, start: int) -> list[Header]:
+        """What the recorder's select_notifications gives, less the states, on this
+        transaction's connection: a statement of its own in READ COMMITTED sees every
+        transaction committed before it, as the recorder's would."""
+        with _driver(conn).cursor(row_factory=tuple_row) as cur:
+            cur.execute(self._select_sql, [start, self.batch_size])
+            return list(map(Header._make, cur.fetchall()))
 
     def _writer_active(self, conn: Connection) -> bool:
         return bool(
@@ -215,7 +333,7 @@ class ProjectionRunner:
         """Empty every read model and apply the whole log again from position 0."""
         with self.engine.begin() as conn:
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": RUNNER_LOCK})
-            tables = [t for p in self.projections for t in p.tables]
+            tables = [t.name for p in self.projections for t in p.tables]
             conn.execute(text(f"TRUNCATE {', '.join(tables)}"))  # noqa: S608 - our own names
             conn.execute(
                 text(
@@ -255,6 +373,13 @@ class ProjectionRunner:
         if self._thread is not None:
             self._thread.join(timeout=10)
         self.engine.dispose()
+
+
+def _driver(conn: Connection) -> psycopg.Connection[Any]:
+    """The psycopg connection under SQLAlchemy's, in the same transaction (for COPY)."""
+    driver = conn.connection.driver_connection
+    assert isinstance(driver, psycopg.Connection)
+    return driver
 
 
 def _contiguous_prefix(notifications: Sequence[Any], start: int) -> list[Any]:

@@ -14,7 +14,7 @@ from mappa_record.domain.nominal import Nominal
 from mappa_record.projections.review_schedule import review_due
 from mappa_record.projections.runner import PROJECTIONS
 
-TABLES = tuple(t for p in PROJECTIONS for t in p.tables)
+TABLES = tuple(t.name for p in PROJECTIONS for t in p.tables)
 
 
 def dump(engine: Engine) -> dict[str, list[tuple]]:
