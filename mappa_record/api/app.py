@@ -26,7 +26,9 @@ def create_app(service: Service) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runner = None
         if service.settings.run_projections:
-            runner = ProjectionRunner.for_service(service)
+            # Small batches inside the API process: a catch-up burst must not hold the GIL for
+            # long while requests wait (a rebuild or `projections run` uses the large default).
+            runner = ProjectionRunner.for_service(service, batch_size=500)
             runner.start()
         app.state.projection_runner = runner
         try:
