@@ -27,7 +27,7 @@ from eventsourcing.persistence import IntegrityError
 
 from mappa_record.domain.nominal import Nominal
 
-from .store import IdentifierClaim, IndexedEvent, Nominals
+from .store import IdentifierClaim, IndexedEvent, Nominals, partner_sets
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +125,7 @@ class GroupCommitter:
                 *(a.nominal for a in batch),
                 indexed_events=[a.indexed for a in batch],
                 identifier_claims=[c for a in batch for c in a.claims],
+                partner_sets=partner_sets([a.nominal for a in batch]),
             )
         except IntegrityError:
             for append, events in zip(batch, pending, strict=True):

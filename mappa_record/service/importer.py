@@ -29,7 +29,7 @@ from mappa_record.domain.nominal import Nominal
 
 from .auth import Principal
 from .records import NOMINAL_NAMESPACE, Records, request_digest
-from .store import IdentifierClaim, IndexedEvent, bulk_append
+from .store import IdentifierClaim, IndexedEvent, bulk_append, partner_sets
 
 BATCH_EVENTS = 5_000  # events per transaction
 
@@ -165,12 +165,13 @@ class Importer:
     def _save(
         self, built: list[tuple[_Stream, Nominal, list[IndexedEvent], list[IdentifierClaim]]]
     ) -> None:
-        events = [e for _, nominal, _, _ in built for e in nominal.pending_events]
+        nominals = [nominal for _, nominal, _, _ in built]
         bulk_append(
             self.records.app,
-            events,  # type: ignore[arg-type]
+            [e for n in nominals for e in n.pending_events],  # type: ignore[misc]
             [e for _, _, indexed, _ in built for e in indexed],
             [c for _, _, _, claims in built for c in claims],
+            partner_sets(nominals),
         )
 
     def _build(

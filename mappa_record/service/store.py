@@ -47,6 +47,26 @@ class IdentifierClaim:
     nominal_id: UUID
 
 
+@dataclass(frozen=True)
+class PartnerSet:
+    """A record's current partners, after the events being stored."""
+
+    nominal_id: UUID
+    agencies: frozenset[str]
+
+
+PARTNERING_EVENTS = frozenset({"NominalRegistered", "AgencyPartnered", "PartneringEnded"})
+
+
+def partner_sets(nominals: Sequence[Nominal]) -> list[PartnerSet]:
+    """The partner rows to write for nominals whose pending events change partnering."""
+    return [
+        PartnerSet(n.id, frozenset(n.partners))
+        for n in nominals
+        if any(type(e).__name__ in PARTNERING_EVENTS for e in n.pending_events)
+    ]
+
+
 class NominalRecorder(PostgresApplicationRecorder):
     """The library's recorder, writing our index rows in the same transaction."""
 
@@ -59,7 +79,8 @@ class NominalRecorder(PostgresApplicationRecorder):
         notification_ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
         indexed: Sequence[IndexedEvent] = kwargs.get("indexed_events", ())
         claims: Sequence[IdentifierClaim] = kwargs.get("identifier_claims", ())
-        if indexed or claims:
+        partners: Sequence[PartnerSet] = kwargs.get("partner_sets", ())
+        if indexed or claims or partners:
             # A nested pipeline block syncs on exit, so a unique violation is raised here, as
             # the library's IntegrityError, and not later as an aborted pipeline.
             with curs.connection.pipeline():
@@ -78,6 +99,15 @@ class NominalRecorder(PostgresApplicationRecorder):
                         "INSERT INTO nominal_identifiers (kind, value, nominal_id)"
                         " VALUES (%s, %s, %s)",
                         [(c.kind, c.value, c.nominal_id) for c in claims],
+                    )
+                if partners:
+                    curs.execute(
+                        "DELETE FROM nominal_partners WHERE nominal_id = ANY(%s)",
+                        ([p.nominal_id for p in partners],),
+                    )
+                    curs.executemany(
+                        "INSERT INTO nominal_partners (nominal_id, agency) VALUES (%s, %s)",
+                        [(p.nominal_id, agency) for p in partners for agency in p.agencies],
                     )
         return notification_ids
 
@@ -213,6 +243,7 @@ def bulk_append(
     events: Sequence[Nominal.Event],
     indexed: Sequence[IndexedEvent],
     claims: Sequence[IdentifierClaim],
+    partners: Sequence[PartnerSet] = (),
 ) -> None:
     """Store many new events, with their index rows, in one transaction by COPY.
 
@@ -248,4 +279,13 @@ def bulk_append(
             with curs.copy("COPY nominal_identifiers (kind, value, nominal_id) FROM STDIN") as copy:
                 for c in claims:
                     copy.write_row((c.kind, c.value, c.nominal_id))
+        if partners:
+            curs.execute(
+                "DELETE FROM nominal_partners WHERE nominal_id = ANY(%s)",
+                ([p.nominal_id for p in partners],),
+            )
+            with curs.copy("COPY nominal_partners (nominal_id, agency) FROM STDIN") as copy:
+                for p in partners:
+                    for agency in p.agencies:
+                        copy.write_row((p.nominal_id, agency))
         curs.execute(SQL("NOTIFY {}").format(Identifier(recorder.channel_name)))
