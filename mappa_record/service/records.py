@@ -404,9 +404,7 @@ class Records:
 
     def _partners(self, nominal_id: UUID) -> frozenset[str] | None:
         with self.datastore.transaction() as curs:
-            curs.execute(
-                "SELECT agency FROM nominal_partners WHERE nominal_id = %s", (nominal_id,)
-            )
+            curs.execute("SELECT agency FROM nominal_partners WHERE nominal_id = %s", (nominal_id,))
             rows = curs.fetchall()
         return frozenset(row["agency"] for row in rows) if rows else None
 
