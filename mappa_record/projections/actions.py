@@ -20,6 +20,7 @@ from mappa_record.projections.base import (
     fetch_all,
     fetch_one,
     plain,
+    report_filters,
 )
 
 ACTIONS = Table("rm_actions", key=("nominal_id", "action_id"))
@@ -50,13 +51,9 @@ PROJECTION = Projection(
     handlers={"ActionSet": _set, "ActionCompleted": _completed},
 )
 
-_WHERE = """
+_WHERE = f"""
     FROM rm_actions a JOIN rm_nominals n ON n.nominal_id = a.nominal_id
-    WHERE (CAST(:area AS text) IS NULL OR n.area = :area)
-      AND (CAST(:agency AS text) IS NULL OR a.assigned_agency = :agency)
-      AND (CAST(:level AS integer) IS NULL OR n.level = :level)
-      AND (CAST(:date_from AS date) IS NULL OR a.due_on >= :date_from)
-      AND (CAST(:date_to AS date) IS NULL OR a.due_on <= :date_to)
+    WHERE {report_filters(level="n.level", date="a.due_on", agency="a.assigned_agency")}
 """
 
 

@@ -19,6 +19,7 @@ from mappa_record.projections.base import (
     day,
     fetch_all,
     plain,
+    report_filters,
     share,
 )
 
@@ -58,12 +59,9 @@ PROJECTION = Projection(
     handlers={"MeetingHeld": _meeting},
 )
 
-_MEETINGS = """
+_MEETINGS = f"""
     FROM rm_meetings m JOIN rm_nominals n ON n.nominal_id = m.nominal_id
-    WHERE (CAST(:area AS text) IS NULL OR n.area = :area)
-      AND (CAST(:level AS integer) IS NULL OR m.level = :level)
-      AND (CAST(:date_from AS date) IS NULL OR m.held_on >= :date_from)
-      AND (CAST(:date_to AS date) IS NULL OR m.held_on <= :date_to)
+    WHERE {report_filters(level="m.level", date="m.held_on")}
 """
 
 

@@ -200,6 +200,21 @@ class Filters:
         }
 
 
+def report_filters(*, level: str, date: str, agency: str | None = None) -> str:
+    """The conditions of the report filters (area, level, from, to, agency), given the column
+    each filter means in this report: the one place a filter's meaning is spelled out in SQL.
+    The nominal's own row is `n` (rm_nominals)."""
+    conditions = [
+        "(CAST(:area AS text) IS NULL OR n.area = :area)",
+        f"(CAST(:level AS integer) IS NULL OR {level} = :level)",
+        f"(CAST(:date_from AS date) IS NULL OR {date} >= :date_from)",
+        f"(CAST(:date_to AS date) IS NULL OR {date} <= :date_to)",
+    ]
+    if agency is not None:
+        conditions.append(f"(CAST(:agency AS text) IS NULL OR {agency} = :agency)")
+    return "\n      AND ".join(conditions)
+
+
 def share(part: int, whole: int) -> float | None:
     """part / whole rounded to four places, or None when there is nothing to divide."""
     return round(part / whole, 4) if whole else None

@@ -22,6 +22,7 @@ from mappa_record.projections.base import (
     fetch_all,
     fetch_one,
     plain,
+    report_filters,
     share,
 )
 
@@ -51,13 +52,9 @@ PROJECTION = Projection(
     handlers={"MinutesUploaded": _minutes},
 )
 
-_WHERE = """
+_WHERE = f"""
     FROM rm_minutes m JOIN rm_nominals n ON n.nominal_id = m.nominal_id
-    WHERE (CAST(:area AS text) IS NULL OR n.area = :area)
-      AND (CAST(:agency AS text) IS NULL OR m.posted_by = :agency)
-      AND (CAST(:level AS integer) IS NULL OR m.level = :level)
-      AND (CAST(:date_from AS date) IS NULL OR m.meeting_date >= :date_from)
-      AND (CAST(:date_to AS date) IS NULL OR m.meeting_date <= :date_to)
+    WHERE {report_filters(level="m.level", date="m.meeting_date", agency="m.posted_by")}
 """
 
 

@@ -25,6 +25,7 @@ from mappa_record.projections.base import (
     fetch_all,
     fetch_one,
     plain,
+    report_filters,
     share,
 )
 
@@ -65,19 +66,15 @@ PROJECTION = Projection(
 )
 
 # referral_answered_late, in SQL: (decided_on, or today) - referred_on > 10 days.
-_ROWS = """
+_ROWS = f"""
     SELECT r.nominal_id, r.referral_id, r.requested_level, n.area, r.referred_by AS agency,
            r.referred_on, r.decision, r.decided_on, r.expected_release_on,
            (coalesce(r.decided_on, CAST(:today AS date)) - r.referred_on > :answer_days)
                AS answered_late,
            (r.expected_release_on IS NOT NULL) AS from_custody, r.custody_late
     FROM rm_referrals r JOIN rm_nominals n ON n.nominal_id = r.nominal_id
-    WHERE (CAST(:area AS text) IS NULL OR n.area = :area)
-      AND (CAST(:agency AS text) IS NULL OR r.referred_by = :agency)
-      AND (CAST(:level AS integer) IS NULL OR r.requested_level = :level)
-      AND (CAST(:date_from AS date) IS NULL OR r.referred_on >= :date_from)
-      AND (CAST(:date_to AS date) IS NULL OR r.referred_on <= :date_to)
-"""
+    WHERE {report_filters(level="r.requested_level", date="r.referred_on", agency="r.referred_by")}
+"""  # noqa: S608 - column names of ours; values are bound parameters
 
 
 async def report(conn: AsyncConnection, f: Filters) -> dict[str, Any]:

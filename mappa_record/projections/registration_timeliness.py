@@ -23,6 +23,7 @@ from mappa_record.projections.base import (
     fetch_all,
     fetch_one,
     plain,
+    report_filters,
     share,
 )
 
@@ -49,13 +50,9 @@ PROJECTION = Projection(
     handlers={"NominalRegistered": _registered},
 )
 
-_WHERE = """
+_WHERE = f"""
     FROM rm_registrations r JOIN rm_nominals n ON n.nominal_id = r.nominal_id
-    WHERE (CAST(:area AS text) IS NULL OR n.area = :area)
-      AND (CAST(:agency AS text) IS NULL OR r.registered_by = :agency)
-      AND (CAST(:level AS integer) IS NULL OR n.level = :level)
-      AND (CAST(:date_from AS date) IS NULL OR r.registered_on >= :date_from)
-      AND (CAST(:date_to AS date) IS NULL OR r.registered_on <= :date_to)
+    WHERE {report_filters(level="n.level", date="r.registered_on", agency="r.registered_by")}
 """
 
 
