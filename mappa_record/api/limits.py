@@ -162,12 +162,15 @@ class RateLimit:
     async def _client(self, scope: Scope) -> str:
         authorization = _header(scope, b"authorization")
         if authorization and authorization[:7].lower() == "bearer ":
-            try:
-                # In the threadpool: an unknown kid may fetch the JWKS over the network.
-                principal = await run_in_threadpool(self.verifier.verify, authorization[7:].strip())
-            except Unauthenticated:
-                pass
-            else:
+            token = authorization[7:].strip()
+            principal = self.verifier.remembered(token)
+            if principal is None:
+                try:
+                    # In the threadpool: an unknown kid may fetch the JWKS over the network.
+                    principal = await run_in_threadpool(self.verifier.verify, token)
+                except Unauthenticated:
+                    principal = None
+            if principal is not None:
                 return f"token:{principal.agency}:{principal.sub}"
         client: Any = scope.get("client")
         return f"peer:{client[0] if client else 'unknown'}"

@@ -346,8 +346,12 @@ class ProjectionRunner:
 
     # -- in the background -----------------------------------------------------------------
 
-    def run_forever(self, interval: float = 0.25) -> None:
-        """Keep the read models current until stop() is called."""
+    def run_forever(self, interval: float = 0.25, settle: float = 0.05) -> None:
+        """Keep the read models current until stop() is called.
+
+        After a batch that was not full the runner waits `settle` seconds, so under a
+        steady trickle of posts it applies them some at a time rather than one transaction
+        per event (which cost the API process's requests a share of the GIL each)."""
         while not self._stop.is_set():
             try:
                 done = self.run_once()
@@ -359,6 +363,8 @@ class ProjectionRunner:
                 continue
             if not done:
                 self._stop.wait(interval)
+            elif done < self.batch_size:
+                self._stop.wait(settle)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self.run_forever, name="projections", daemon=True)

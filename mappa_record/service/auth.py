@@ -44,6 +44,8 @@ _KEY_FIT: Mapping[str, tuple[str, str | None]] = {
 }
 
 _FETCH_TIMEOUT = httpx.Timeout(5.0)
+# Verified tokens remembered, so a client's next request skips the signature check.
+VERIFIED_CACHE_SIZE = 10_000
 
 
 @dataclass(frozen=True)
@@ -114,8 +116,23 @@ class _KeySet:
         return None
 
 
+@dataclass(frozen=True)
+class _Verified:
+    """A token that passed every check, and the wall-clock window it stays valid in."""
+
+    principal: Principal
+    keys: _KeySet  # the key set that verified it: a JWKS refresh forgets it
+    valid_from: float  # nbf less the leeway (or -inf)
+    valid_until: float  # exp plus the leeway
+
+
 class TokenVerifier:
-    """Verifies bearer tokens against a JWKS given directly, in a file, or at an URL."""
+    """Verifies bearer tokens against a JWKS given directly, in a file, or at an URL.
+
+    A verified token is remembered (by its exact text) until it expires or the JWKS is read
+    again: its signature, issuer and audience cannot change, so a client's next request is
+    checked against the remembered expiry alone, not by a signature verification.
+    """
 
     def __init__(
         self,
@@ -146,6 +163,7 @@ class TokenVerifier:
         self._jwks_url = jwks_url
         self._lock = threading.Lock()
         self._last_load = time.monotonic()
+        self._verified: dict[str, _Verified] = {}
 
         if jwks is not None:
             self._keys = _KeySet.from_document(jwks)
@@ -163,8 +181,21 @@ class TokenVerifier:
                 logger.warning("JWKS not loaded from %s, will retry: %s", jwks_url, error)
                 self._keys = _KeySet({})
 
+    def remembered(self, token: str) -> Principal | None:
+        """The principal of a token verified before and still valid; None otherwise."""
+        hit = self._verified.get(token)
+        if hit is None or hit.keys is not self._keys:
+            return None
+        if not hit.valid_from <= time.time() < hit.valid_until:
+            return None
+        return hit.principal
+
     def verify(self, token: str) -> Principal:
         """The principal a valid token names; `Unauthenticated` for any fault."""
+        principal = self.remembered(token)
+        if principal is not None:
+            return principal
+        keys = self._keys
         try:
             header = jwt.get_unverified_header(token)
         except (jwt.PyJWTError, TypeError, ValueError) as error:
@@ -189,7 +220,22 @@ class TokenVerifier:
             )
         except jwt.PyJWTError as error:
             raise Unauthenticated(f"token refused: {error}") from None
-        return _principal(claims)
+        principal = _principal(claims)
+        self._remember(token, principal, keys, claims)
+        return principal
+
+    def _remember(
+        self, token: str, principal: Principal, keys: _KeySet, claims: Mapping[str, Any]
+    ) -> None:
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.clear()  # crude but bounded: the next requests verify again
+        nbf = claims.get("nbf")
+        self._verified[token] = _Verified(
+            principal=principal,
+            keys=keys,
+            valid_from=float(nbf) - self._leeway if nbf is not None else float("-inf"),
+            valid_until=float(claims["exp"]) + self._leeway,
+        )
 
     def _key_for(self, kid: str, alg: str) -> jwt.PyJWK:
         key = self._keys.key_for(kid, alg)

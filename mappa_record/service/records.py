@@ -20,7 +20,7 @@ from eventsourcing.persistence import IntegrityError
 
 from mappa_record.domain.calendar import london_date
 from mappa_record.domain.chain import canonical_json
-from mappa_record.domain.errors import InvalidValue
+from mappa_record.domain.errors import DomainError, InvalidValue
 from mappa_record.domain.identifiers import normalise_identifier
 from mappa_record.domain.nominal import Nominal
 
@@ -107,6 +107,7 @@ class Records:
             pool_size=settings.pool_size,
             cipher_key=settings.cipher_key,
             statement_timeout_ms=settings.statement_timeout_ms,
+            aggregate_cache=settings.aggregate_cache,
         )
         self.app = Nominals(env=env)
         act_as(self.app, settings.db_role)
@@ -178,29 +179,43 @@ class Records:
         access.require_scope(principal, "records:write")
         digest = request_digest(principal, nominal_id, new.type, new.occurred_at, new.payload)
         for _ in range(MAX_ATTEMPTS):
-            found = self._already_stored(new.event_id, digest)
-            if found is not None:
-                return found
+            # Optimistic: the event index is asked only when something refuses the post. A
+            # retry of a stored post fails here (412, a broken rule, a partnering since ended)
+            # or at the save (its event_id is in the unique index), and then finds its event.
             nominal = self._load(nominal_id)
-            if nominal is None or not nominal.is_partner(principal.agency):
-                raise NotFound("no such record")
-            access.require_may_post(principal, nominal, new.type, new.payload)
-            if if_match is not None and if_match != nominal.version:
-                raise PreconditionFailed(
-                    f"the record is at version {nominal.version}, not {if_match}"
-                )
-            nominal.record(
-                new.type,
-                event_id=str(new.event_id),
-                occurred_at=new.occurred_at,
-                recorded_at=self.now(),
-                recorded_by=_recorded_by(principal),
-                payload=new.payload,
-            )
+            try:
+                self._decide(principal, nominal, new, if_match)
+            except (NotFound, Forbidden, PreconditionFailed, DomainError):
+                found = self._already_stored(new.event_id, digest)
+                if found is not None:
+                    return found
+                raise
+            assert nominal is not None
             stored = self._save(nominal, digest, principal, [])
             if stored is not None:
                 return stored
+            found = self._already_stored(new.event_id, digest)
+            if found is not None:
+                return found
         raise Conflict("the record is busy: try again")
+
+    def _decide(
+        self, principal: Principal, nominal: Nominal | None, new: NewEvent, if_match: int | None
+    ) -> None:
+        """The new event applied to the nominal, or the refusal the post gets."""
+        if nominal is None or not nominal.is_partner(principal.agency):
+            raise NotFound("no such record")
+        access.require_may_post(principal, nominal, new.type, new.payload)
+        if if_match is not None and if_match != nominal.version:
+            raise PreconditionFailed(f"the record is at version {nominal.version}, not {if_match}")
+        nominal.record(
+            new.type,
+            event_id=str(new.event_id),
+            occurred_at=new.occurred_at,
+            recorded_at=self.now(),
+            recorded_by=_recorded_by(principal),
+            payload=new.payload,
+        )
 
     def apply_inbound(
         self,

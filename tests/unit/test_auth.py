@@ -304,6 +304,48 @@ def test_garbage_is_refused(verifier, garbage):
         verifier.verify(garbage)
 
 
+# --- remembered tokens ---------------------------------------------------------------------
+
+
+def test_a_remembered_token_still_expires(jwks, ec_key):
+    verifier = TokenVerifier(issuer=ISSUER, audience=AUDIENCE, jwks=jwks, leeway=0)
+    now = int(time.time())
+    token = sign(ec_key, "ES256", "ec-1", claims(iat=now, exp=now + 2))
+    assert verifier.verify(token).agency == "police:kent"
+    assert verifier.remembered(token) is not None
+
+    time.sleep(max(0.0, now + 2.05 - time.time()))
+
+    assert verifier.remembered(token) is None
+    with pytest.raises(Unauthenticated):
+        verifier.verify(token)
+
+
+def test_only_verified_tokens_are_remembered(verifier, ec_key, other_ec_key):
+    forged = sign(other_ec_key, "ES256", "ec-1", claims())
+    with pytest.raises(Unauthenticated):
+        verifier.verify(forged)
+    assert verifier.remembered(forged) is None
+    with pytest.raises(Unauthenticated):  # refused again, not remembered as a failure either
+        verifier.verify(forged)
+    assert verifier.remembered(sign(ec_key, "ES256", "ec-1", claims())) is None  # never seen
+
+
+def test_reading_the_jwks_again_forgets_remembered_tokens(tmp_path, ec_key, other_ec_key):
+    path = tmp_path / "jwks.json"
+    write_jwks(path, public_jwk(ec_key, "old"))
+    verifier = TokenVerifier(issuer=ISSUER, audience=AUDIENCE, jwks_file=path, refresh_interval=0)
+    old_token = sign(ec_key, "ES256", "old", claims())
+    assert verifier.verify(old_token).agency == "police:kent"
+
+    write_jwks(path, public_jwk(other_ec_key, "new"))  # the old key retired
+    verifier.verify(sign(other_ec_key, "ES256", "new", claims()))  # an unknown kid: re-read
+
+    assert verifier.remembered(old_token) is None
+    with pytest.raises(Unauthenticated):
+        verifier.verify(old_token)
+
+
 # --- JWKS from a file ----------------------------------------------------------------------
 
 
