@@ -46,6 +46,7 @@ class Plan:
     operations: int  # per measured phase, across its clients
     nominals: int  # registered over HTTP before the appends and reads
     import_nominals: int  # size of the synthetic data set for import_eps
+    workers: int = 1  # `mappa-record serve --workers`
 
 
 PLANS = {
@@ -87,7 +88,7 @@ def service_phases(
         out = profiles / f"profile-{phase}.txt" if profiles else None
         return _profiled(svc, phase, out, results)
 
-    with ServiceProcess(ws, pool_size=20) as svc:
+    with ServiceProcess(ws, pool_size=20, workers=plan.workers) as svc:
         say.log(f"service up on {svc.base_url}; registering {plan.nominals} nominals")
         nominals, run = http_.register(svc, plan.nominals, clients=16)
         results.runs["register_http_c16"] = _run_summary(run)
@@ -161,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--seconds", type=int, help="override the seconds per measured phase")
     p.add_argument("--nominals", type=int, help="override the nominals registered over HTTP")
+    p.add_argument(
+        "--workers", type=int, help="the service's worker processes (default: one per CPU)"
+    )
     args = p.parse_args(argv)
     unknown = args.only - set(GROUP_FIGURES)
     if unknown:
@@ -170,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         plan = replace(plan, seconds=args.seconds)
     if args.nominals:
         plan = replace(plan, nominals=max(args.nominals, GET_CLIENTS, 16))
+    plan = replace(plan, workers=args.workers or os.cpu_count() or 1)
     say = Console(stderr=True)
     results = Results(mode=plan.mode)
     results.config = asdict(plan) | {"service_pool_size": 20, "get_clients": GET_CLIENTS}

@@ -109,7 +109,7 @@ def free_port() -> int:
 class ServiceProcess:
     """`mappa-record serve` as a user runs it, on a loopback port, against the bench database."""
 
-    def __init__(self, ws: Workspace, *, pool_size: int) -> None:
+    def __init__(self, ws: Workspace, *, pool_size: int, workers: int = 1) -> None:
         self.ws = ws
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -129,6 +129,8 @@ class ServiceProcess:
             "serve",
             "--port",
             str(self.port),
+            "--workers",
+            str(workers),
         ]
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(

@@ -2,10 +2,17 @@
 
 Data Protection Act 2018, section 62: logs of consultation and disclosure. The table is
 append-only like the events (migration 0001). Writes go through the event store's pool.
+
+Reads arriving together are logged together: one writer thread inserts whatever rows are
+waiting in one transaction (a group commit, as the event store's appends), and each read
+waits until its own row is committed before its data is handed over.
 """
 
 from __future__ import annotations
 
+import queue
+import threading
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -29,25 +36,70 @@ class Consultation:
     justification: str | None = None
 
 
+_Waiting = tuple[Consultation, Future[None]]
+
+
 class ConsultationLog:
-    def __init__(self, datastore: PostgresDatastore) -> None:
+    def __init__(self, datastore: PostgresDatastore, *, max_batch: int = 256) -> None:
         self._datastore = datastore
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[_Waiting | None] = queue.SimpleQueue()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="consultation-log", daemon=True)
+        self._thread.start()
 
     def append(self, entry: Consultation) -> None:
-        """Record one consultation; committed before the data is handed over."""
+        """Record one consultation; returns once it is committed (raises if it cannot be)."""
+        if self._closed:
+            raise RuntimeError("the consultation log is closed")
+        done: Future[None] = Future()
+        self._queue.put((entry, done))
+        done.result()
+
+    def close(self) -> None:
+        self._closed = True
+        self._queue.put(None)
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < self._max_batch:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._queue.put(None)  # log this batch, then stop
+                    break
+                batch.append(more)
+            try:
+                self._insert([entry for entry, _ in batch])
+            except BaseException as error:  # noqa: BLE001 - every waiting read must be answered
+                for _, done in batch:
+                    done.set_exception(error)
+            else:
+                for _, done in batch:
+                    done.set_result(None)
+
+    def _insert(self, entries: list[Consultation]) -> None:
         with self._datastore.transaction(commit=True) as curs:
             curs.execute(
                 "INSERT INTO consultation_log"
                 " (sub, agency, nominal_id, route, action, outcome, justification)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                " SELECT * FROM unnest(%s::text[], %s::text[], %s::uuid[],"
+                " %s::text[], %s::text[], %s::text[], %s::text[])",
                 (
-                    entry.principal.sub,
-                    entry.principal.agency,
-                    entry.nominal_id,
-                    entry.route,
-                    entry.action,
-                    entry.outcome,
-                    entry.justification,
+                    [e.principal.sub for e in entries],
+                    [e.principal.agency for e in entries],
+                    [e.nominal_id for e in entries],
+                    [e.route for e in entries],
+                    [e.action for e in entries],
+                    [e.outcome for e in entries],
+                    [e.justification for e in entries],
                 ),
             )
 

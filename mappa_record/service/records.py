@@ -118,6 +118,7 @@ class Records:
 
     def close(self) -> None:
         self.committer.close()
+        self.consultations.close()
         self.app.close()
 
     def check_cipher(self) -> None:

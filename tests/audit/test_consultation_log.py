@@ -146,3 +146,41 @@ def test_a_disclosure_records_its_recipient(client, auth, register, post):
     )
     view = client.get(f"/v1/nominals/{nominal_id}", headers=auth("police:kent")).json()
     assert view["disclosure_decisions"][0]["recipient"] == "New partner of the nominal"
+
+
+def test_concurrent_reads_are_each_logged_before_their_data_is_handed_over(
+    base_url, token, register, db
+):
+    """Reads arriving together share the log's transactions; each read returns only once its
+    own row is committed (visible to another connection), and no row is lost or doubled."""
+    import threading
+
+    import httpx
+
+    nominal_id = register("police:kent")
+    readers, reads_each = 12, 6
+    failures: list[str] = []
+
+    def read(n: int) -> None:
+        sub = f"reader-{n}-{uuid.uuid4().hex[:6]}"
+        headers = {"Authorization": f"Bearer {token('police:kent', 'records:read', sub=sub)}"}
+        with httpx.Client(base_url=base_url, timeout=30) as c, db.connect() as conn:
+            for done in range(1, reads_each + 1):
+                if c.get(f"/v1/nominals/{nominal_id}", headers=headers).status_code != 200:
+                    failures.append(f"{sub}: read {done} refused")
+                    return
+                (logged,) = conn.execute(
+                    "SELECT count(*) FROM consultation_log WHERE nominal_id = %s AND sub = %s",
+                    (nominal_id, sub),
+                ).fetchone()
+                if logged != done:
+                    failures.append(f"{sub}: {logged} rows after {done} reads")
+
+    threads = [threading.Thread(target=read, args=(n,)) for n in range(readers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert failures == []
+    assert len(_rows(db, nominal_id)) == readers * reads_each

@@ -9,6 +9,7 @@ from uuid import UUID
 from fastapi import APIRouter, Header, Query, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from mappa_record.api.deps import JustificationDep, PrincipalDep, RecordsDep
 from mappa_record.api.problems import BadRequest
@@ -69,8 +70,12 @@ def register_nominal(
     return {"nominal_id": posted.nominal_id, "version": posted.version, "event": posted.event}
 
 
+# The two busiest routes are `async def` and hand their blocking work to the thread pool in
+# one call: a plain `def` route also hops there and back to validate its answer.
+
+
 @router.post("/{nominal_id}/events", status_code=201, response_model=StoredEventOut)
-def post_event(
+async def post_event(
     nominal_id: UUID,
     body: EventPost,
     principal: PrincipalDep,
@@ -91,13 +96,15 @@ def post_event(
         occurred_at=occurred(body.occurred_at) or "",
         payload=validated_payload(body.type, body.payload),
     )
-    posted = records.post_event(principal, nominal_id, new, parse_if_match(if_match))
+    posted = await run_in_threadpool(
+        records.post_event, principal, nominal_id, new, parse_if_match(if_match)
+    )
     _answer(posted, response)
     return posted.event
 
 
 @router.get("/{nominal_id}")
-def read_nominal(
+async def read_nominal(
     nominal_id: UUID,
     principal: PrincipalDep,
     records: RecordsDep,
@@ -105,7 +112,7 @@ def read_nominal(
     response: Response,
 ) -> dict[str, Any]:
     """The current record, with its version as the ETag."""
-    view = records.view(principal, nominal_id, justification)
+    view = await run_in_threadpool(records.view, principal, nominal_id, justification)
     response.headers["ETag"] = f'"{view["version"]}"'
     return view
 
