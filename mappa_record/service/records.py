@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID, uuid5
 
-from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.application import AggregateNotFoundError, project_aggregate
 from eventsourcing.persistence import IntegrityError
 
 from mappa_record.domain.calendar import london_date
@@ -27,6 +27,7 @@ from mappa_record.domain.nominal import Nominal
 from . import access
 from .access import Forbidden, NotFound
 from .auth import Principal
+from .cache import RecordCache, RecordLocks
 from .committer import GroupCommitter
 from .consultation import Consultation, ConsultationLog
 from .database import Database
@@ -47,6 +48,7 @@ log = logging.getLogger(__name__)
 # at the same registration collide on the stream itself and only one can be stored.
 NOMINAL_NAMESPACE = UUID("6b1f4a64-4c55-4d5e-9a4e-2f8f3f1c8a11")
 MAX_ATTEMPTS = 50
+BUSY_AFTER_SECONDS = 10.0  # a post waiting this long for its record's turn is told to retry
 MIN_JUSTIFICATION = 10
 
 
@@ -107,13 +109,14 @@ class Records:
             pool_size=settings.pool_size,
             cipher_key=settings.cipher_key,
             statement_timeout_ms=settings.statement_timeout_ms,
-            aggregate_cache=settings.aggregate_cache,
         )
         self.app = Nominals(env=env)
         act_as(self.app, settings.db_role)
         self.datastore = self.app.recorder.datastore  # type: ignore[attr-defined]
         self.consultations = ConsultationLog(self.datastore)
         self.committer = GroupCommitter(self.app)
+        self.cache = RecordCache(settings.aggregate_cache)
+        self.locks = RecordLocks()
         self._clock = clock
 
     def close(self) -> None:
@@ -169,6 +172,7 @@ class Records:
             )
             stored = self._save(nominal, digest, principal, claims)
             if stored is not None:
+                self.cache.put(nominal)
                 return stored
             now = self.now()
         raise Conflict("the record is busy: try again")
@@ -179,14 +183,33 @@ class Records:
         """Append one event to a nominal's record, at most once per event_id."""
         access.require_scope(principal, "records:write")
         digest = request_digest(principal, nominal_id, new.type, new.occurred_at, new.payload)
+        with self.locks.hold(nominal_id, timeout=BUSY_AFTER_SECONDS) as my_turn:
+            if not my_turn:
+                raise Conflict("the record is busy: try again")
+            return self._post_event(principal, nominal_id, new, if_match, digest)
+
+    def _post_event(
+        self,
+        principal: Principal,
+        nominal_id: UUID,
+        new: NewEvent,
+        if_match: int | None,
+        digest: str,
+    ) -> Posted:
+        # Optimistic, twice over. The first attempt decides on the cached record as it is:
+        # if another writer has stored an event since, the save fails on the taken version.
+        # The event index is asked only when something refuses: a retry of a stored post
+        # fails here (412, a broken rule, a partnering since ended) or at the save (its
+        # event_id is in the unique index), and then finds its event.
+        current = False
         for _ in range(MAX_ATTEMPTS):
-            # Optimistic: the event index is asked only when something refuses the post. A
-            # retry of a stored post fails here (412, a broken rule, a partnering since ended)
-            # or at the save (its event_id is in the unique index), and then finds its event.
-            nominal = self._load(nominal_id)
+            nominal = self._load(nominal_id, current=current)
             try:
                 self._decide(principal, nominal, new, if_match)
             except (NotFound, Forbidden, PreconditionFailed, DomainError):
+                if not current:
+                    current = True  # refused on what may be an old state: decide again
+                    continue
                 found = self._already_stored(new.event_id, digest)
                 if found is not None:
                     return found
@@ -194,7 +217,9 @@ class Records:
             assert nominal is not None
             stored = self._save(nominal, digest, principal, [])
             if stored is not None:
+                self.cache.put(nominal)
                 return stored
+            current = True
             found = self._already_stored(new.event_id, digest)
             if found is not None:
                 return found
@@ -263,6 +288,7 @@ class Records:
                 return []
             stored = self._save_pending(nominal, digests, principal)
             if stored is not None:
+                self.cache.put(nominal)
                 return stored
         raise Conflict("the record is busy: try again")
 
@@ -366,7 +392,31 @@ class Records:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def _load(self, nominal_id: UUID, version: int | None = None) -> Nominal | None:
+    def _load(
+        self, nominal_id: UUID, version: int | None = None, *, current: bool = True
+    ) -> Nominal | None:
+        """The record at `version`, or as it stands now; None if there is no such record.
+
+        A record in the cache is brought up to date with the events stored since its
+        version (one query), unless `current` is False: then it is as this process last saw
+        it, for a post that lets the store refuse it if the record has moved on."""
+        if version is not None:
+            return self._rebuild(nominal_id, version)
+        nominal = self.cache.get(nominal_id)
+        if nominal is None:
+            nominal = self._rebuild(nominal_id, None)
+            if nominal is not None:
+                self.cache.put(nominal)
+            return nominal
+        if current:
+            newer = list(self.app.events.get(originator_id=nominal_id, gt=nominal.version))
+            if newer:
+                nominal = project_aggregate(nominal, newer)
+                assert isinstance(nominal, Nominal)
+                self.cache.put(nominal)
+        return nominal
+
+    def _rebuild(self, nominal_id: UUID, version: int | None) -> Nominal | None:
         try:
             nominal: object = self.app.repository.get(nominal_id, version=version)
         except AggregateNotFoundError:

@@ -169,7 +169,6 @@ def store_env(
     pool_size: int,
     cipher_key: str | None,
     statement_timeout_ms: int = 0,
-    aggregate_cache: int = 0,
 ) -> dict[str, str]:
     """The library's environment for our recorder on the given database."""
     env = dict(base)
@@ -188,12 +187,7 @@ def store_env(
             "ORIGINATOR_ID_TYPE": "uuid",
         }
     )
-    if aggregate_cache > 0:
-        # A cached record is fast-forwarded with the events stored since (one query) and
-        # handed out as a deep copy, so a command that fails leaves the cache untouched.
-        env["AGGREGATE_CACHE_MAXSIZE"] = str(aggregate_cache)
-        env["AGGREGATE_CACHE_FASTFORWARD"] = "y"
-        env["DEEPCOPY_FROM_AGGREGATE_CACHE"] = "y"
+
     if cipher_key:
         env["CIPHER_TOPIC"] = "eventsourcing.cipher:AESCipher"
         env["CIPHER_KEY"] = cipher_key

@@ -1,0 +1,131 @@
+"""The per-process record cache (docs/adr/011): a record another process has moved on is
+never decided on as if it had not.
+
+`here` is the session's service; `elsewhere` is a second `Records` on the same database,
+standing in for another worker process with a cache of its own.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from uuid import UUID
+
+import pytest
+
+from mappa_record.service.access import NotFound
+from mappa_record.service.auth import Principal
+from mappa_record.service.cache import RecordCache
+from mappa_record.service.integrity import verify_nominal
+from mappa_record.service.records import NewEvent, PreconditionFailed, Records
+from tests.integration.test_concurrency import POLICE, entry, register, versions
+
+PRISON = Principal(
+    sub="test-prison", agency="prison:hmp-leicester", scopes=frozenset({"records:write"})
+)
+
+
+@pytest.fixture
+def here(service) -> Records:
+    return service.records
+
+
+@pytest.fixture
+def elsewhere(settings, db) -> Iterator[Records]:
+    other = Records(settings, db)
+    yield other
+    other.close()
+
+
+def partnering(event_type: str, agency: str) -> NewEvent:
+    return NewEvent(uuid.uuid4(), event_type, "2026-11-20", {"agency": agency, "reason": "test"})
+
+
+def cached_version(records: Records, nominal_id: UUID) -> int | None:
+    nominal = records.cache.get(nominal_id)
+    return nominal.version if nominal is not None else None
+
+
+def test_a_read_brings_a_cached_record_up_to_date(here, elsewhere):
+    nominal_id = UUID(register(here))
+    assert here.view(POLICE, nominal_id, None)["version"] == 1
+    elsewhere.post_event(POLICE, nominal_id, entry(subject="Posted elsewhere"), None)
+
+    view = here.view(POLICE, nominal_id, None)
+
+    assert view["version"] == 2
+    assert [e["subject"] for e in view["entries"]] == ["Posted elsewhere"]
+    assert cached_version(here, nominal_id) == 2
+
+
+def test_a_post_on_a_stale_cache_is_stored_after_the_other_process_event(here, elsewhere):
+    nominal_id = UUID(register(here))
+    assert cached_version(here, nominal_id) == 1
+    elsewhere.post_event(POLICE, nominal_id, entry(), None)
+
+    posted = here.post_event(POLICE, nominal_id, entry(), None)
+
+    assert posted.version == 3
+    assert versions(here, str(nominal_id)) == [1, 2, 3]
+    assert verify_nominal(here.app, nominal_id).intact
+
+
+def test_if_match_is_judged_against_the_stored_record_not_the_cache(here, elsewhere):
+    nominal_id = UUID(register(here))
+    elsewhere.post_event(POLICE, nominal_id, entry(), None)  # here still caches version 1
+
+    assert here.post_event(POLICE, nominal_id, entry(), 2).version == 3
+    elsewhere.post_event(POLICE, nominal_id, entry(), None)  # here caches version 3
+
+    with pytest.raises(PreconditionFailed):
+        here.post_event(POLICE, nominal_id, entry(), 3)
+    assert versions(here, str(nominal_id)) == [1, 2, 3, 4]
+
+
+def test_partnering_ended_elsewhere_refuses_the_partner_here(here, elsewhere):
+    nominal_id = UUID(register(here))
+    here.post_event(POLICE, nominal_id, partnering("AgencyPartnered", PRISON.agency), None)
+    assert cached_version(here, nominal_id) == 2
+    elsewhere.post_event(POLICE, nominal_id, partnering("PartneringEnded", PRISON.agency), None)
+
+    with pytest.raises(NotFound):
+        here.post_event(PRISON, nominal_id, entry(), None)
+    assert versions(here, str(nominal_id)) == [1, 2, 3]
+
+
+def test_partnering_begun_elsewhere_admits_the_new_partner_here(here, elsewhere):
+    nominal_id = UUID(register(here))
+    elsewhere.post_event(POLICE, nominal_id, partnering("AgencyPartnered", PRISON.agency), None)
+
+    assert here.post_event(PRISON, nominal_id, entry(), None).version == 3
+
+
+def test_the_cache_keeps_the_latest_state_and_its_bound(here):
+    first, second = UUID(register(here)), UUID(register(here))
+    loaded = here._load(first)
+    assert loaded is not None
+    here.post_event(POLICE, first, entry(), None)
+
+    cache = RecordCache(maxsize=1)
+    cache.put(here._load(first))  # version 2
+    cache.put(loaded)  # version 1: older than what is kept, so ignored
+    assert cache.get(first).version == 2
+    cache.put(here._load(second))
+    assert (cache.get(first), len(cache)) == (None, 1)  # the least recently used went
+
+
+def test_a_cached_copy_is_private_to_its_taker(here):
+    nominal_id = UUID(register(here))
+    taken = here.cache.get(nominal_id)
+    assert taken is not None
+    taken.record(
+        "EntryRecorded",
+        event_id=str(uuid.uuid4()),
+        occurred_at="2026-11-20",
+        recorded_at=here.now(),
+        recorded_by={"sub": "x", "agency": "police:kent"},
+        payload={"entry_type": "visit", "subject": "never saved", "body": "x"},
+    )
+    assert here.cache.get(nominal_id).version == 1
+    with pytest.raises(ValueError, match="pending"):
+        here.cache.put(taken)
