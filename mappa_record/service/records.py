@@ -409,7 +409,7 @@ class Records:
                 self.cache.put(nominal)
             return nominal
         if current:
-            newer = list(self.app.events.get(originator_id=nominal_id, gt=nominal.version))
+            newer = [e for _, e in read_stream(self.app, nominal_id, after_version=nominal.version)]
             if newer:
                 nominal = project_aggregate(nominal, newer)
                 assert isinstance(nominal, Nominal)

@@ -9,6 +9,7 @@ behaves exactly as the library's recorder (its own test cases run against it).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -194,6 +195,21 @@ def store_env(
     return env
 
 
+@functools.cache
+def _stream_statement(schema: str, table: str) -> str:
+    # Rendered once: psycopg would otherwise compose and quote it again on every execute,
+    # which cost about a third of a short query's client time.
+    return (
+        SQL(
+            "SELECT originator_id, originator_version, topic, state, notification_id FROM {}.{}"
+            " WHERE originator_id = %s AND originator_version > %s AND originator_version <= %s"
+            " ORDER BY originator_version LIMIT %s"
+        )
+        .format(Identifier(schema), Identifier(table))
+        .as_string(None)
+    )
+
+
 def read_stream(
     app: Nominals,
     nominal_id: UUID,
@@ -206,14 +222,7 @@ def read_stream(
     """A nominal's events in order with their global position, read in bounded batches."""
     recorder = app.recorder
     assert isinstance(recorder, NominalRecorder)
-    table = SQL("{}.{}").format(
-        Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name)
-    )
-    statement = SQL(
-        "SELECT originator_id, originator_version, topic, state, notification_id FROM {}"
-        " WHERE originator_id = %s AND originator_version > %s AND originator_version <= %s"
-        " ORDER BY originator_version LIMIT %s"
-    ).format(table)
+    statement = _stream_statement(recorder.datastore.schema, recorder.events_table_name)
     remaining = limit
     last = after_version
     ceiling = up_to_version if up_to_version is not None else 2**62
