@@ -346,7 +346,7 @@ class ProjectionRunner:
 
     # -- in the background -----------------------------------------------------------------
 
-    def run_forever(self, interval: float = 0.25, settle: float = 0.05) -> None:
+    def run_forever(self, interval: float = 0.25, settle: float = 0.2) -> None:
         """Keep the read models current until stop() is called.
 
         After a batch that was not full the runner waits `settle` seconds, so under a
