@@ -258,7 +258,7 @@ class Nominal(Aggregate):
             raise RecordClosed(
                 "the record is deregistered: only NominalReregistered may be posted to it"
             )
-        payload = decide(self, copy.deepcopy(payload), recorded_at)
+        payload = decide(self, _copied(payload), recorded_at)
         digest = chain_hash(
             self.last_hash,
             envelope(
@@ -362,6 +362,23 @@ def envelope(
         "payload": payload,
         "prev_hash": prev_hash,
     }
+
+
+def _copied(value: Any) -> Any:
+    """A copy of a JSON value that deciding may change without touching the caller's.
+
+    Payloads are JSON (parsed, or dumped by the request schemas): dicts and lists are all
+    that can change. About a third of the cost of `copy.deepcopy`, which was a sixth of an
+    import's time.
+    """
+    if isinstance(value, dict):
+        return {k: _copied(v) if isinstance(v, _CONTAINERS) else v for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copied(v) if isinstance(v, _CONTAINERS) else v for v in value]
+    return value
+
+
+_CONTAINERS = (dict, list)
 
 
 # -- decisions: the invariants of DESIGN.md section 3 ---------------------------------------
