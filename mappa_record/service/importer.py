@@ -77,7 +77,7 @@ class _Stream:
     first_line: int
     numbers: list[int] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)
-    event_ids: list[str] = field(default_factory=list)
+    event_ids: list[Any] = field(default_factory=list)  # as the lines have them, if at all
 
 
 @dataclass
@@ -167,6 +167,7 @@ class StreamBuilder:
         return [self.outcome(stream, stored, load=None) for stream in streams]
 
     def outcome(self, stream: _Stream, stored: set[str], load: Loader | None) -> Outcome:
+        """What building the stream comes to, a refusal included."""
         try:
             return self.build(stream, stored, load)
         except ImportRefused as e:
