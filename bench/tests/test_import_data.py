@@ -148,3 +148,13 @@ def test_the_command_streams_to_stdout_and_compresses(tmp_path: Path, capsys):
     main(["--nominals", "5", "--out", str(packed)])
     with gzip.open(packed, "rt", encoding="utf-8") as f:
         assert [json.loads(line) for line in f] == streamed
+
+
+def test_several_processes_write_the_same_bytes_as_one(tmp_path: Path):
+    from bench.import_ import CHUNK, write
+
+    nominals = 2 * CHUNK + 7  # a short last piece
+    one, two = tmp_path / "one.ndjson", tmp_path / "two.ndjson"
+    events = write(one, nominals, progress=False, processes=1)
+    assert write(two, nominals, progress=False, processes=2) == events
+    assert one.read_bytes() == two.read_bytes()

@@ -13,12 +13,16 @@ from typing import Any
 
 GENESIS_HASH = "0" * 64
 
+# One encoder, built once: `json.dumps` with these options builds a new one on every call,
+# a sixth of the time of hashing a typical event.
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+
 
 def canonical_json(value: Any) -> bytes:
     """The one serialisation every hash is computed over."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    return _CANONICAL.encode(value).encode("utf-8")
 
 
 def chain_hash(prev_hash: str, envelope: dict[str, Any]) -> str:

@@ -13,11 +13,9 @@ hold whatever the caller (levels, categories, agencies).
 
 from __future__ import annotations
 
-import copy
-import pickle
 from collections.abc import Callable
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -35,7 +33,6 @@ from mappa_record.domain.mappa import (
 )
 
 Payload = dict[str, Any]
-_T = TypeVar("_T")
 
 # Events whose item a retraction may hide from current views (they stay in history).
 RETRACTABLE = frozenset({"EntryRecorded", "RestrictionRecorded", "RiskAssessmentRecorded"})
@@ -260,7 +257,7 @@ class Nominal(Aggregate):
             raise RecordClosed(
                 "the record is deregistered: only NominalReregistered may be posted to it"
             )
-        payload = decide(self, copy.deepcopy(payload), recorded_at)
+        payload = decide(self, _copied(payload), recorded_at)
         digest = chain_hash(
             self.last_hash,
             envelope(
@@ -299,11 +296,6 @@ class Nominal(Aggregate):
         """The agency that posted an event of this record, if it is one."""
         known = self.event_log.get(event_id)
         return known["agency"] if known else None
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> Nominal:
-        # The service hands out cached records as deep copies. The state is plain dicts,
-        # lists and strings, which a pickle round trip copies about 2.5 times faster.
-        return _copied(self)
 
     def view(self) -> dict[str, Any]:
         """The current record: what a partner sees now (retracted items hidden)."""
@@ -345,12 +337,6 @@ class Nominal(Aggregate):
         )
 
 
-def _copied(value: _T) -> _T:
-    """A deep copy of plain data (and of a Nominal, whose state is plain data)."""
-    copied: _T = pickle.loads(pickle.dumps(value, pickle.HIGHEST_PROTOCOL))  # noqa: S301
-    return copied
-
-
 def envelope(
     *,
     event_id: str,
@@ -375,6 +361,23 @@ def envelope(
         "payload": payload,
         "prev_hash": prev_hash,
     }
+
+
+def _copied(value: Any) -> Any:
+    """A copy of a JSON value that deciding may change without touching the caller's.
+
+    Payloads are JSON (parsed, or dumped by the request schemas): dicts and lists are all
+    that can change. About a third of the cost of `copy.deepcopy`, which was a sixth of an
+    import's time.
+    """
+    if isinstance(value, dict):
+        return {k: _copied(v) if isinstance(v, _CONTAINERS) else v for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copied(v) if isinstance(v, _CONTAINERS) else v for v in value]
+    return value
+
+
+_CONTAINERS = (dict, list)
 
 
 # -- decisions: the invariants of DESIGN.md section 3 ---------------------------------------

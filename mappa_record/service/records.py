@@ -149,7 +149,7 @@ class Records:
         access.require_may_register(principal)
         now = self.now()
         payload = dict(payload)
-        payload["identifiers"] = self._normalised_identifiers(payload.get("identifiers"), now)
+        payload["identifiers"] = normalised_identifiers(payload.get("identifiers"), now)
         nominal_id = uuid5(NOMINAL_NAMESPACE, str(event_id))
         occurred = occurred_at or london_date(now).isoformat()
         digest = request_digest(principal, nominal_id, "NominalRegistered", occurred_at, payload)
@@ -359,17 +359,6 @@ class Records:
             return Posted(stored_event(position, event), created=False)
         raise AssertionError("an indexed event is missing from its stream")
 
-    def _normalised_identifiers(self, raw: Any, now: datetime) -> dict[str, str]:
-        if not isinstance(raw, dict) or not raw:
-            raise InvalidValue("at least one identifier is required", field="identifiers")
-        today = london_date(now)
-        out: dict[str, str] = {}
-        for kind, value in raw.items():
-            if value is None:
-                continue
-            out[kind] = _normalise_field(kind, value, today)
-        return out
-
     def _refuse_held_identifiers(self, principal: Principal, claims: list[IdentifierClaim]) -> None:
         for claim in claims:
             holder = self._holder(claim.kind, claim.value)
@@ -562,6 +551,19 @@ def _require_justification(justification: str | None) -> None:
         raise JustificationRequired(
             f"auditors say why in a Justification header of at least {MIN_JUSTIFICATION} characters"
         )
+
+
+def normalised_identifiers(raw: Any, now: datetime) -> dict[str, str]:
+    """A registration's identifiers in their stored form; InvalidValue names a bad one."""
+    if not isinstance(raw, dict) or not raw:
+        raise InvalidValue("at least one identifier is required", field="identifiers")
+    today = london_date(now)
+    out: dict[str, str] = {}
+    for kind, value in raw.items():
+        if value is None:
+            continue
+        out[kind] = _normalise_field(kind, value, today)
+    return out
 
 
 def _normalise_field(kind: str, value: Any, today: date) -> str:

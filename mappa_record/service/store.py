@@ -10,14 +10,14 @@ behaves exactly as the library's recorder (its own test cases run against it).
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 import psycopg
 from eventsourcing.application import Application
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import Mapper, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
 from psycopg import Cursor
 from psycopg.rows import DictRow
@@ -139,6 +139,16 @@ class Nominals(Application[UUID]):
     snapshotting_intervals = {Nominal: 100}  # noqa: RUF012 - the library's class attribute
 
 
+def detached_mapper(env: Mapping[str, str]) -> Mapper[UUID]:
+    """The mapper an application built from `env` has, without its database.
+
+    The library builds it from the same settings (transcoder, cipher, compressor), so events
+    it maps are stored exactly as the application would store them; for processes that only
+    turn events into rows (the import's builders)."""
+    settings = {k: v for k, v in env.items() if not k.endswith("PERSISTENCE_MODULE")}
+    return Nominals(env=settings | {"PERSISTENCE_MODULE": "eventsourcing.popo"}).mapper
+
+
 def act_as(app: Nominals, role: str | None) -> None:
     """Make every connection of the event store's pool act as `role` (docs/adr/004).
 
@@ -248,20 +258,34 @@ def read_stream(
             remaining -= len(rows)
 
 
+# Rows for `bulk_append`, in their tables' column order. Plain tuples: an import builds
+# them in other processes, and tuples of strings and bytes cost little to send back.
+EventRow = tuple[str, int, str, bytes]  # originator_id, originator_version, topic, state
+IndexRow = tuple[str, str, int, str, str]  # event_id, nominal_id, version, request_digest, agency
+ClaimRow = tuple[str, str, str]  # kind, value, nominal_id
+
+
+def event_row(stored: StoredEvent) -> EventRow:
+    """A stored event (as the application's mapper made it) as a row of the events table."""
+    return (str(stored.originator_id), stored.originator_version, stored.topic, stored.state)
+
+
 def bulk_append(
     app: Nominals,
-    events: Sequence[Nominal.Event],
-    indexed: Sequence[IndexedEvent],
-    claims: Sequence[IdentifierClaim],
+    events: Sequence[EventRow],
+    indexed: Sequence[IndexRow],
+    claims: Sequence[ClaimRow],
     partners: Sequence[PartnerSet] = (),
 ) -> None:
     """Store many new events, with their index rows, in one transaction by COPY.
 
-    For bulk import: the same rows `NominalRecorder` writes, under the same table lock (so
-    positions are still handed out in commit order and the feed sees no gap filled later),
-    but sent as COPY streams rather than one array parameter, which psycopg's pipeline mode
-    cannot send past a few hundred events (it stalls). A unique violation (an event id, a
-    version or an identifier already stored) rolls everything back as IntegrityError.
+    For bulk import: the events as the application's mapper made them (`app.mapper`, or
+    `detached_mapper` in another process) and the same index rows `NominalRecorder` writes,
+    under the same table lock (so positions are still handed out in commit order and the
+    feed sees no gap filled later), but sent as COPY streams rather than one array
+    parameter, which psycopg's pipeline mode cannot send past a few hundred events (it
+    stalls). A unique violation (an event id, a version or an identifier already stored)
+    rolls everything back as IntegrityError.
     """
     recorder = app.recorder
     assert isinstance(recorder, NominalRecorder)
@@ -270,25 +294,19 @@ def bulk_append(
     )
     with recorder.datastore.transaction(commit=True) as curs:
         curs.execute(SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(table))
-        with curs.copy(
-            SQL("COPY {} (originator_id, originator_version, topic, state) FROM STDIN").format(
-                table
-            )
-        ) as copy:
-            for event in events:
-                stored = app.mapper.to_stored_event(event)
-                copy.write_row(
-                    (stored.originator_id, stored.originator_version, stored.topic, stored.state)
-                )
+        columns = "originator_id, originator_version, topic, state"
+        with curs.copy(SQL("COPY {} ({}) FROM STDIN").format(table, SQL(columns))) as copy:
+            for row in events:
+                copy.write_row(row)
         with curs.copy(
             "COPY event_index (event_id, nominal_id, version, request_digest, agency) FROM STDIN"
         ) as copy:
-            for e in indexed:
-                copy.write_row((e.event_id, e.nominal_id, e.version, e.request_digest, e.agency))
+            for index_row in indexed:
+                copy.write_row(index_row)
         if claims:
             with curs.copy("COPY nominal_identifiers (kind, value, nominal_id) FROM STDIN") as copy:
-                for c in claims:
-                    copy.write_row((c.kind, c.value, c.nominal_id))
+                for claim_row in claims:
+                    copy.write_row(claim_row)
         if partners:
             curs.execute(
                 "DELETE FROM nominal_partners WHERE nominal_id = ANY(%s)",

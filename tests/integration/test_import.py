@@ -2,13 +2,14 @@
 
 import json
 from pathlib import Path
-from uuid import UUID
+from uuid import UUID, uuid4, uuid5
 
 import pytest
 
 from bench.import_ import write
 from mappa_record.service.importer import Importer
 from mappa_record.service.integrity import verify_nominal
+from mappa_record.service.records import NOMINAL_NAMESPACE
 
 
 @pytest.fixture(scope="module")
@@ -61,41 +62,144 @@ def test_an_import_stores_every_line_once_keeping_who_and_when(service, lines, t
     assert third.stored == 0 and third.skipped == len(lines)
 
 
+def _renamed(lines: list[dict], nominal_id: str, level: int | None = None) -> list[dict]:
+    """A fresh copy of one nominal's stream under new ids; `level` makes it category 3."""
+    out = []
+    registration_id = str(uuid4())
+    new_id = str(uuid5(NOMINAL_NAMESPACE, registration_id))
+    new_ids: dict[str, str] = {}
+    for line in (line for line in lines if line["nominal_id"] == nominal_id):
+        new_ids[line["event_id"]] = str(uuid4())
+        line = json.loads(json.dumps(line)) | {
+            "nominal_id": new_id,
+            "event_id": new_ids[line["event_id"]],
+        }
+        if "retracts" in line["payload"]:
+            line["payload"]["retracts"] = new_ids[line["payload"]["retracts"]]
+        if line["type"] == "NominalRegistered":
+            line["event_id"] = registration_id
+            line["payload"]["identifiers"] = {"crn": f"Q{uuid4().int % 10**6:06d}"}
+            if level is not None:
+                line["payload"] |= {"category": 3, "level": level}
+        out.append(line)
+    return out
+
+
+@pytest.mark.parametrize("workers", [0, 2])
 def test_a_stream_that_breaks_a_rule_is_refused_with_its_line_and_the_rest_is_stored(
-    service, lines, tmp_path
+    service, lines, tmp_path, workers
 ):
     records = service.records
     nominals = list(dict.fromkeys(line["nominal_id"] for line in lines))
-    # A fresh copy of two nominals under new ids: the second breaks a rule on its first line.
-    from uuid import uuid4, uuid5
+    # Fresh copies of three nominals: the middle one breaks a rule on its first line.
+    good, bad, after = (
+        _renamed(lines, nominals[0]),
+        _renamed(lines, nominals[1], level=1),
+        _renamed(lines, nominals[2]),
+    )
+    path = _file(tmp_path, good + bad + after)
+    # Batches of about one stream, or all three in one.
+    for batch_events in (len(good), 10_000):
+        report = Importer(records, batch_events=batch_events, workers=workers).run(path)
+        if batch_events == len(good):
+            assert report.stored == len(good) + len(after)
+        else:
+            assert report.stored == 0 and report.skipped == len(good) + len(after)
+        assert len(report.refused) == 1
+        assert f"line {len(good) + 1}:" in report.refused[0] and "category 3" in report.refused[0]
+        assert _stored(records, bad[0]["nominal_id"]) == []
+        assert len(_stored(records, after[0]["nominal_id"])) == len(after)
 
-    from mappa_record.service.records import NOMINAL_NAMESPACE
 
-    def renamed(nominal_id: str, level: int | None = None, pnc: str | None = None) -> list[dict]:
-        out = []
-        registration_id = str(uuid4())
-        new_id = str(uuid5(NOMINAL_NAMESPACE, registration_id))
-        new_ids: dict[str, str] = {}
-        for line in (line for line in lines if line["nominal_id"] == nominal_id):
-            new_ids[line["event_id"]] = str(uuid4())
-            line = json.loads(json.dumps(line)) | {
-                "nominal_id": new_id,
-                "event_id": new_ids[line["event_id"]],
-            }
-            if "retracts" in line["payload"]:
-                line["payload"]["retracts"] = new_ids[line["payload"]["retracts"]]
-            if line["type"] == "NominalRegistered":
-                line["event_id"] = registration_id
-                line["payload"]["identifiers"] = {"crn": f"Q{uuid4().int % 10**6:06d}"}
-                if level is not None:
-                    line["payload"] |= {"category": 3, "level": level}
-            out.append(line)
-        return out
+# -- building in worker processes -----------------------------------------------------------
 
-    good, bad = renamed(nominals[0]), renamed(nominals[1], level=1)
-    path = _file(tmp_path, good + bad)
-    report = Importer(records).run(path)
-    assert report.stored == len(good)
-    assert len(report.refused) == 1
-    assert f"line {len(good) + 1}:" in report.refused[0] and "category 3" in report.refused[0]
-    assert _stored(records, bad[0]["nominal_id"]) == []
+
+@pytest.fixture(scope="module")
+def two_databases(database_url, data_dir):
+    """Two fresh databases beside the session's, each with its own started service."""
+    import os
+
+    from tests.audit.conftest import separate_service
+
+    pid = os.getpid()
+    with (
+        separate_service(database_url, data_dir, f"mappa_import_a_{pid}") as (_, a, _),
+        separate_service(database_url, data_dir, f"mappa_import_b_{pid}") as (_, b, _),
+    ):
+        yield a, b
+
+
+def _tables(service) -> dict[str, list[tuple]]:
+    """Every row the import writes, in position or key order."""
+    queries = {
+        "events": "SELECT notification_id, originator_id, originator_version, topic, state"
+        " FROM nominals_events ORDER BY notification_id",
+        "event_index": "SELECT event_id, nominal_id, version, request_digest, agency"
+        " FROM event_index ORDER BY event_id",
+        "identifiers": "SELECT kind, value, nominal_id FROM nominal_identifiers ORDER BY 1, 2",
+        "partners": "SELECT nominal_id, agency FROM nominal_partners ORDER BY 1, 2",
+    }
+    with service.db.connect() as conn:
+        return {name: conn.execute(sql).fetchall() for name, sql in queries.items()}
+
+
+def test_workers_store_the_same_rows_in_the_same_order_as_one_process(
+    two_databases, lines, tmp_path
+):
+    serial, parallel = two_databases
+    # Cut inside a stream: the second run continues a stored record, which only the storing
+    # process can build, and repeats a stream that an earlier batch of the same run stores.
+    cut = len(lines) // 3
+    streams: dict[str, list[dict]] = {}
+    for line in lines[cut:]:
+        streams.setdefault(line["nominal_id"], []).append(line)
+    continued, whole, *others = streams.values()
+    repeated = whole + others[0] + whole + [line for stream in others[1:] for line in stream]
+    first = _file(tmp_path, lines[:cut], "first.ndjson")
+    rest = _file(tmp_path, continued + repeated, "rest.ndjson")
+    reports = {}
+    for service, workers in ((serial, 0), (parallel, 2)):
+        # About a stream a batch: the repeated stream is looked up before its first
+        # occurrence is stored, two batches earlier.
+        one = Importer(service.records, batch_events=30, workers=workers).run(first)
+        two = Importer(service.records, batch_events=30, workers=workers).run(rest)
+        reports[workers] = (one, two)
+        assert one.refused == two.refused == []
+        assert one.stored + two.stored == len(lines) and two.skipped == len(whole)
+    assert reports[0] == reports[2]
+    assert _tables(serial) == _tables(parallel)
+    for nominal_id in dict.fromkeys(line["nominal_id"] for line in lines):
+        assert verify_nominal(parallel.records.app, UUID(nominal_id)).intact
+
+
+def test_workers_store_events_encrypted_with_the_services_key(
+    database_url, data_dir, lines, tmp_path
+):
+    import base64
+    import os
+
+    from tests.audit.conftest import separate_service
+
+    key = base64.b64encode(os.urandom(32)).decode()
+    name = f"mappa_import_cipher_{os.getpid()}"
+    with separate_service(database_url, data_dir, name, cipher_key=key) as (_, service, _):
+        report = Importer(service.records, batch_events=50, workers=2).run(_file(tmp_path, lines))
+        assert report.refused == [] and report.stored == len(lines)
+        with service.db.connect() as conn:
+            states = [bytes(r[0]) for r in conn.execute("SELECT state FROM nominals_events")]
+        families = {
+            line["payload"]["name"]["family"].encode()
+            for line in lines
+            if line["type"] == "NominalRegistered"
+        }
+        assert len(states) == len(lines)
+        assert not any(family in state for family in families for state in states)
+        for nominal_id in dict.fromkeys(line["nominal_id"] for line in lines):
+            assert verify_nominal(service.records.app, UUID(nominal_id)).intact
+        expected = [line["event_id"] for line in lines]
+        by_nominal = [
+            e.event_id
+            for nominal_id in dict.fromkeys(line["nominal_id"] for line in lines)
+            for e in _stored(service.records, nominal_id)
+        ]
+        assert by_nominal == expected
