@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=int, help="override the seconds per measured phase")
     p.add_argument("--nominals", type=int, help="override the nominals registered over HTTP")
     p.add_argument(
-        "--workers", type=int, help="the service's worker processes (default: one per CPU)"
+        "--workers", type=int, default=1, help="`mappa-record serve --workers` (default 1)"
     )
     args = p.parse_args(argv)
     unknown = args.only - set(GROUP_FIGURES)
@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         plan = replace(plan, seconds=args.seconds)
     if args.nominals:
         plan = replace(plan, nominals=max(args.nominals, GET_CLIENTS, 16))
-    plan = replace(plan, workers=args.workers or os.cpu_count() or 1)
+    plan = replace(plan, workers=max(1, args.workers))
     say = Console(stderr=True)
     results = Results(mode=plan.mode)
     results.config = asdict(plan) | {"service_pool_size": 20, "get_clients": GET_CLIENTS}
