@@ -579,3 +579,53 @@ def test_metrics_show_each_projection_position_and_lag(client, runner):
         assert f'mappa_projection_position{{projection="{s.name}"}}' in text
         assert f'mappa_projection_lag_events{{projection="{s.name}"}}' in text
     assert f"mappa_event_store_head {float(head)}" in text
+
+
+def test_attendance_agrees_whichever_query_answers_it(enrol, post, report):
+    """With no area, level or date filter the report reads rm_attendance alone; with one it
+    joins the meetings and records. A filter that leaves nothing out must change nothing."""
+    police, health = unique("police"), unique("health")
+    nid = enrol(police, level=2, category=2)
+    post(police, nid, "MeetingHeld", meeting("m1", 2, "2026-11-19", [police, health], [police]))
+    post(police, nid, "MeetingHeld", meeting("m2", 2, "2026-11-20", [health], apologies=[health]))
+
+    national = report("attendance", agency=health)
+    joined = report("attendance", agency=health, **{"from": "2000-01-01"})
+
+    expected = {"agency": health, "invited": 2, "attended": 0, "apologies": 1, "absent": 1}
+    assert national["rows"] == joined["rows"] == [expected | {"share_attended": 0.0}]
+    assert joined["summary"]["invited"] == national["summary"]["invited"] == 2
+
+
+def test_disclosure_coverage_counts_each_meeting_decisions_once(enrol, post, report):
+    mappa, police = unique("mappa"), unique("police")
+    nid = enrol(police, level=2, category=2)
+    post(police, nid, "AgencyPartnered", {"agency": mappa, "reason": "chairs"})
+    post(mappa, nid, "MeetingHeld", meeting("a", 2, "2026-11-18"))
+    post(mappa, nid, "MeetingHeld", meeting("b", 2, "2026-11-19"))
+    for decision in ("disclose", "do_not_disclose"):
+        post(
+            mappa,
+            nid,
+            "DisclosureDecisionRecorded",
+            {
+                "meeting_id": "a",
+                "decision": decision,
+                "recipient": "the employer" if decision == "disclose" else None,
+                "rationale": "the risk to the employer's staff",
+                "decided_on": "2026-11-18",
+            },
+        )
+
+    body = report("disclosure-coverage", agency=mappa)
+
+    assert body["summary"] == {
+        "meetings": 2,
+        "without_decision": 1,
+        "decisions": 2,
+        "share_covered": 0.5,
+    }
+    assert [(r["meeting_id"], r["decisions"], r["disclosed"], r["gap"]) for r in body["rows"]] == [
+        ("a", 2, 1, False),
+        ("b", 0, 0, True),
+    ]
