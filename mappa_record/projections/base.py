@@ -200,16 +200,20 @@ class Filters:
         }
 
 
-def report_filters(*, level: str, date: str, agency: str | None = None) -> str:
+def report_filters(
+    *, level: str, date: str, agency: str | None = None, area: str | None = "n.area"
+) -> str:
     """The conditions of the report filters (area, level, from, to, agency), given the column
     each filter means in this report: the one place a filter's meaning is spelled out in SQL.
-    The nominal's own row is `n` (rm_nominals)."""
+    The area is the nominal's own (`n`, rm_nominals); `area=None` leaves the area condition
+    out, for a query that runs only when no area is asked for."""
     conditions = [
-        "(CAST(:area AS text) IS NULL OR n.area = :area)",
         f"(CAST(:level AS integer) IS NULL OR {level} = :level)",
         f"(CAST(:date_from AS date) IS NULL OR {date} >= :date_from)",
         f"(CAST(:date_to AS date) IS NULL OR {date} <= :date_to)",
     ]
+    if area is not None:
+        conditions.insert(0, f"(CAST(:area AS text) IS NULL OR {area} = :area)")
     if agency is not None:
         conditions.append(f"(CAST(:agency AS text) IS NULL OR {agency} = :agency)")
     return "\n      AND ".join(conditions)
