@@ -46,7 +46,9 @@ def test_a_gap_is_passed_only_when_no_writer_can_still_fill_it(runner, enrol, da
         assert not _applied(runner, nid)
         writer.rollback()
 
-    assert _run_once(runner) == 1
+    # Once no writer holds the lock the gap is passed (by this runner, or by the one the
+    # session's API server runs in the background, which may get there first).
+    assert _run_once(runner) in (0, 1)
     assert _applied(runner, nid)
     assert min(s.position for s in runner.status()) == runner.head()
 
