@@ -30,12 +30,17 @@ async def authenticate(
     """The caller named by a valid bearer token; 401 for anything else."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated("no bearer token")
-    verifier: TokenVerifier = request.app.state.verifier
-    principal = verifier.remembered(credentials.credentials)
-    if principal is None:
-        # In the thread pool: an unknown kid may fetch the JWKS over the network.
-        principal = await run_in_threadpool(verifier.verify, credentials.credentials)
+    principal = await verified(request.app.state.verifier, credentials.credentials)
     request.state.principal = principal
+    return principal
+
+
+async def verified(verifier: TokenVerifier, token: str) -> Principal:
+    """The token's principal: remembered at once, else verified in the thread pool (an
+    unknown kid may fetch the JWKS over the network); `Unauthenticated` for any fault."""
+    principal = verifier.remembered(token)
+    if principal is None:
+        principal = await run_in_threadpool(verifier.verify, token)
     return principal
 
 

@@ -11,9 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mappa_record.api.deps import verified
 from mappa_record.api.problems import problem
 from mappa_record.service.auth import TokenVerifier, Unauthenticated
 
@@ -162,15 +162,11 @@ class RateLimit:
     async def _client(self, scope: Scope) -> str:
         authorization = _header(scope, b"authorization")
         if authorization and authorization[:7].lower() == "bearer ":
-            token = authorization[7:].strip()
-            principal = self.verifier.remembered(token)
-            if principal is None:
-                try:
-                    # In the threadpool: an unknown kid may fetch the JWKS over the network.
-                    principal = await run_in_threadpool(self.verifier.verify, token)
-                except Unauthenticated:
-                    principal = None
-            if principal is not None:
+            try:
+                principal = await verified(self.verifier, authorization[7:].strip())
+            except Unauthenticated:
+                pass
+            else:
                 return f"token:{principal.agency}:{principal.sub}"
         client: Any = scope.get("client")
         return f"peer:{client[0] if client else 'unknown'}"

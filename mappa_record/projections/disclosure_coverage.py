@@ -20,6 +20,7 @@ from mappa_record.projections.base import (
     fetch_all,
     fetch_one,
     plain,
+    report_filters,
     share,
 )
 
@@ -54,15 +55,12 @@ PROJECTION = Projection(
     handlers={"DisclosureDecisionRecorded": _decision},
 )
 
-_CONDITIONS = """
-    (CAST(:level AS integer) IS NULL OR m.level = :level)
-      AND (CAST(:date_from AS date) IS NULL OR m.held_on >= :date_from)
-      AND (CAST(:date_to AS date) IS NULL OR m.held_on <= :date_to)
+# The agency filter means a current partner of the meeting's record.
+_CONDITIONS = f"""{report_filters(level="m.level", date="m.held_on")}
       AND (CAST(:agency AS text) IS NULL OR EXISTS (
            SELECT 1 FROM rm_partnerships p WHERE p.nominal_id = m.nominal_id
            AND p.agency = :agency AND p.until IS NULL))
-      AND (CAST(:area AS text) IS NULL OR n.area = :area)
-"""
+"""  # noqa: S608 - our own fragments; every value is a bound parameter
 # Each meeting's decisions are counted as they are recorded (rm_meeting_disclosures,
 # migration 0005), so coverage joins one row per meeting, and the rows are a page of
 # meetings in held_on order (an index walk, not a sort of every meeting).

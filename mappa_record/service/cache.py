@@ -55,10 +55,6 @@ class RecordCache:
             while len(self._entries) > self.maxsize:
                 self._entries.popitem(last=False)
 
-    def forget(self, nominal_id: UUID) -> None:
-        with self._lock:
-            self._entries.pop(nominal_id, None)
-
     def __len__(self) -> int:
         return len(self._entries)
 

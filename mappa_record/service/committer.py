@@ -20,7 +20,7 @@ import threading
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
@@ -30,6 +30,30 @@ from mappa_record.domain.nominal import Nominal
 from .store import IdentifierClaim, IndexedEvent, Nominals, partner_sets
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+def take_waiting(q: queue.SimpleQueue[T | None], waiting: list[T], limit: int) -> list[T] | None:
+    """What a writer thread handles next: `waiting` and whatever else is queued, up to `limit`.
+
+    Waits for one item when nothing is waiting yet; None when that one is the stop marker
+    (None). A stop marker met after some items is put back: this batch first, then stop."""
+    if not waiting:
+        first = q.get()
+        if first is None:
+            return None
+        waiting.append(first)
+    while len(waiting) < limit:
+        try:
+            more = q.get_nowait()
+        except queue.Empty:
+            break
+        if more is None:
+            q.put(None)
+            break
+        waiting.append(more)
+    return waiting
 
 
 @dataclass
@@ -81,22 +105,10 @@ class GroupCommitter:
             append.done.set_exception(RuntimeError("the record store closed before this append"))
 
     def _next_batch(self) -> list[_Append] | None:
-        waiting: list[_Append] = list(self._carry)
+        waiting = take_waiting(self._queue, list(self._carry), self._max_batch)
         self._carry.clear()
-        if not waiting:
-            first = self._queue.get()
-            if first is None:
-                return None
-            waiting.append(first)
-        while len(waiting) < self._max_batch:
-            try:
-                more = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if more is None:
-                self._queue.put(None)  # finish this batch, then stop
-                break
-            waiting.append(more)
+        if waiting is None:
+            return None
         batch: list[_Append] = []
         seen: set[UUID] = set()
         for append in waiting:

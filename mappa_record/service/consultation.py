@@ -22,6 +22,7 @@ from eventsourcing.postgres import PostgresDatastore
 from mappa_record.domain.chain import format_instant
 
 from .auth import Principal
+from .committer import take_waiting
 
 
 @dataclass(frozen=True)
@@ -63,19 +64,9 @@ class ConsultationLog:
 
     def _run(self) -> None:
         while True:
-            first = self._queue.get()
-            if first is None:
+            batch = take_waiting(self._queue, [], self._max_batch)
+            if batch is None:
                 return
-            batch = [first]
-            while len(batch) < self._max_batch:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    self._queue.put(None)  # log this batch, then stop
-                    break
-                batch.append(more)
             try:
                 self._insert([entry for entry, _ in batch])
             except BaseException as error:  # noqa: BLE001 - every waiting read must be answered

@@ -234,6 +234,10 @@ class Records:
         access.require_may_post(principal, nominal, new.type, new.payload)
         if if_match is not None and if_match != nominal.version:
             raise PreconditionFailed(f"the record is at version {nominal.version}, not {if_match}")
+        self._record(principal, nominal, new)
+
+    def _record(self, principal: Principal, nominal: Nominal, new: NewEvent) -> None:
+        """The new event on the nominal, with the fields the server owns."""
         nominal.record(
             new.type,
             event_id=str(new.event_id),
@@ -273,14 +277,7 @@ class Records:
             digests = []
             for new in decide(nominal):
                 access.require_may_post(principal, nominal, new.type, new.payload)
-                nominal.record(
-                    new.type,
-                    event_id=str(new.event_id),
-                    occurred_at=new.occurred_at,
-                    recorded_at=self.now(),
-                    recorded_by=_recorded_by(principal),
-                    payload=new.payload,
-                )
+                self._record(principal, nominal, new)
                 digests.append(
                     request_digest(principal, nominal_id, new.type, new.occurred_at, new.payload)
                 )

@@ -29,8 +29,7 @@ class Settings(BaseSettings):
     # TRUNCATE on the append-only tables (docs/adr/004). Empty: the URL's user as it is.
     db_role: str | None = Field(default="mappa_app", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     pool_size: int = Field(default=10, ge=1, le=200)
-    # Records kept in memory per process, brought up to date from the store on every use
-    # (the library's repository cache with fast-forward): 0 turns it off.
+    # Records kept in memory per process (service/cache.py, docs/adr/011): 0 turns it off.
     aggregate_cache: int = Field(default=2_000, ge=0, le=1_000_000)
     statement_timeout_ms: int = Field(default=15_000, ge=100)
     max_body_bytes: int = Field(default=21 * 1024 * 1024, ge=1024)
