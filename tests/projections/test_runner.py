@@ -9,7 +9,7 @@ import sys
 import psycopg
 from sqlalchemy import text
 
-from mappa_record.projections.runner import Busy, ProjectionRunner
+from mappa_record.projections.runner import RUNNER_LOCK, Busy, ProjectionRunner
 from tests.projections.readmodels import dump
 
 
@@ -33,15 +33,23 @@ def _applied(runner, nominal_id: str) -> bool:
 
 def test_a_gap_is_passed_only_when_no_writer_can_still_fill_it(runner, enrol, database_url):
     runner.catch_up()
-    # A writer that took an id and rolled back leaves a gap that will never fill.
-    with psycopg.connect(database_url) as conn:
-        conn.execute("LOCK TABLE nominals_events IN EXCLUSIVE MODE")
-        conn.execute("SELECT nextval(pg_get_serial_sequence('nominals_events', 'notification_id'))")
-        conn.rollback()
-    nid = enrol("police:kent")
-    # While some writer holds the lock, the runner cannot know the gap is final: it waits.
-    with psycopg.connect(database_url) as writer:
+    # The session's API server runs a runner of its own in the background: keep every
+    # runner out (their advisory lock) until a writer holds the events table.
+    with psycopg.connect(database_url, autocommit=True) as runners_out:
+        runners_out.execute("SELECT pg_advisory_lock(%s)", (RUNNER_LOCK,))
+        # A writer that took an id and rolled back leaves a gap that will never fill.
+        with psycopg.connect(database_url) as conn:
+            conn.execute("LOCK TABLE nominals_events IN EXCLUSIVE MODE")
+            conn.execute(
+                "SELECT nextval(pg_get_serial_sequence('nominals_events', 'notification_id'))"
+            )
+            conn.rollback()
+        nid = enrol("police:kent")
+        writer = psycopg.connect(database_url)
         writer.execute("LOCK TABLE nominals_events IN EXCLUSIVE MODE")
+        runners_out.execute("SELECT pg_advisory_unlock(%s)", (RUNNER_LOCK,))
+    # While some writer holds the lock, no runner can know the gap is final: it waits.
+    with writer:
         assert _run_once(runner) == 0
         assert not _applied(runner, nid)
         writer.rollback()
