@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import IO, Any
 from uuid import UUID, uuid5
 
+import orjson
 from eventsourcing.persistence import IntegrityError, Mapper
 
 from mappa_record.domain.errors import DomainError
@@ -75,6 +76,7 @@ class _Stream:
 
     nominal_id: UUID
     first_line: int
+    key: Any = None  # nominal_id as the lines spell it
     numbers: list[int] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)
     event_ids: list[Any] = field(default_factory=list)  # as the lines have them, if at all
@@ -111,19 +113,31 @@ def _streams(handle: IO[str]) -> Iterator[_Stream]:
         if not raw.strip():
             continue
         try:
-            line = json.loads(raw)
-            nominal_id = UUID(line["nominal_id"])
+            line = _parsed(raw)
+            key = line["nominal_id"]
+            if current is None or key != current.key:
+                nominal_id = UUID(key)
         except (ValueError, KeyError, TypeError) as e:
             raise ImportRefused(f"line {number}: not an event line ({e})") from None
         if current is None or current.nominal_id != nominal_id:
             if current is not None:
                 yield current
-            current = _Stream(nominal_id, number)
+            current = _Stream(nominal_id, number, key=key)
         current.numbers.append(number)
         current.texts.append(raw)
         current.event_ids.append(line.get("event_id"))
     if current is not None:
         yield current
+
+
+def _parsed(raw: str) -> Any:
+    """A line, parsed only to group it: orjson where it can (a third of the time), the
+    standard library otherwise (it also reads NaN, and lone surrogates in escapes). The
+    builders parse each line again with the standard library, for what they store."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return json.loads(raw)
 
 
 def _batches(streams: Iterator[_Stream], size: int) -> Iterator[list[_Stream]]:

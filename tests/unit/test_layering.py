@@ -15,8 +15,9 @@ FORBIDDEN = {
     "projections": {"service", "api"},
     "migrations": {"api"},
 }
-# The domain is pure: the standard library, the event-sourcing base classes, the holiday data.
-DOMAIN_MAY_IMPORT = {"eventsourcing.domain", "holidays"}
+# The domain is pure: the standard library, the event-sourcing base classes, the holiday data,
+# and orjson (no I/O: the canonical form's fast writer, domain/chain.py).
+DOMAIN_MAY_IMPORT = {"eventsourcing.domain", "holidays", "orjson"}
 
 
 def imports_of(path: Path) -> set[str]:
