@@ -2,10 +2,11 @@
 
 An entry is a record's state pickled at a version. It is never changed in place, so a thread
 taking a copy can never see another thread's half-applied change, and unpickling the bytes
-is the copy each request mutates. Whether an entry is current is checked by whoever uses it
-(docs/adr/011-record-cache.md): reads bring it up to date with the events stored since its
-version; posts decide on it as it is and rely on the store, which refuses an event whose
-version is already taken.
+is the copy each request mutates. Readers, which change nothing, share one unpickled copy
+per entry (`shared`), so a read costs no copy at all. Whether an entry is current is checked
+by whoever uses it (docs/adr/011-record-cache.md): reads bring it up to date with the events
+stored since its version; posts decide on it as it is and rely on the store, which refuses
+an event whose version is already taken.
 """
 
 from __future__ import annotations
@@ -20,24 +21,44 @@ from uuid import UUID
 from mappa_record.domain.nominal import Nominal
 
 
+class _Entry:
+    __slots__ = ("shared", "state", "version")
+
+    def __init__(self, version: int, state: bytes) -> None:
+        self.version = version
+        self.state = state  # the record pickled
+        self.shared: Nominal | None = None  # unpickled once, for readers
+
+
 class RecordCache:
-    """A bounded, least-recently-used map of nominal id -> (version, pickled record)."""
+    """A bounded, least-recently-used map of nominal id -> the record pickled at a version."""
 
     def __init__(self, maxsize: int) -> None:
         self.maxsize = maxsize
-        self._entries: OrderedDict[UUID, tuple[int, bytes]] = OrderedDict()
+        self._entries: OrderedDict[UUID, _Entry] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, nominal_id: UUID) -> Nominal | None:
-        """A private copy of the cached record, or None."""
+        """A private copy of the cached record, or None: the caller may change it."""
+        entry = self._entry(nominal_id)
+        return None if entry is None else _unpickled(entry.state)
+
+    def shared(self, nominal_id: UUID) -> Nominal | None:
+        """The cached record as every reader sees it, or None: nothing may change it."""
+        entry = self._entry(nominal_id)
+        if entry is None:
+            return None
+        nominal = entry.shared
+        if nominal is None:  # two readers may both unpickle it; either copy will do
+            nominal = entry.shared = _unpickled(entry.state)
+        return nominal
+
+    def _entry(self, nominal_id: UUID) -> _Entry | None:
         with self._lock:
             entry = self._entries.get(nominal_id)
-            if entry is None:
-                return None
-            self._entries.move_to_end(nominal_id)
-        nominal = pickle.loads(entry[1])  # noqa: S301 - bytes this process pickled
-        assert isinstance(nominal, Nominal)
-        return nominal
+            if entry is not None:
+                self._entries.move_to_end(nominal_id)
+            return entry
 
     def put(self, nominal: Nominal) -> None:
         """Keep this state of the record, unless a later one is kept already."""
@@ -48,15 +69,21 @@ class RecordCache:
         state = pickle.dumps(nominal, pickle.HIGHEST_PROTOCOL)
         with self._lock:
             kept = self._entries.get(nominal.id)
-            if kept is not None and kept[0] > nominal.version:
+            if kept is not None and kept.version > nominal.version:
                 return
-            self._entries[nominal.id] = (nominal.version, state)
+            self._entries[nominal.id] = _Entry(nominal.version, state)
             self._entries.move_to_end(nominal.id)
             while len(self._entries) > self.maxsize:
                 self._entries.popitem(last=False)
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def _unpickled(state: bytes) -> Nominal:
+    nominal = pickle.loads(state)  # noqa: S301 - bytes this process pickled
+    assert isinstance(nominal, Nominal)
+    return nominal
 
 
 class RecordLocks:

@@ -110,7 +110,7 @@ class Minutes:
         if not content:
             raise UnsupportedDocument("the file is empty")
         # Refuse before storing anything, so no one but a poster leaves a file behind.
-        nominal = self.records._load(nominal_id)
+        nominal = self.records._load(nominal_id, read_only=True)
         if nominal is None or not nominal.is_partner(principal.agency):
             raise NotFound("no such record")
         access.require_may_post(principal, nominal, "MinutesUploaded", {})

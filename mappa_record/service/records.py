@@ -360,7 +360,7 @@ class Records:
         for claim in claims:
             holder = self._holder(claim.kind, claim.value)
             if holder is not None and holder != claim.nominal_id:
-                existing = self._load(holder)
+                existing = self._load(holder, read_only=True)
                 reveal = str(holder) if access.may_read(principal, existing) else None
                 raise Conflict(
                     f"the {claim.kind.upper()} {claim.value} is already held by another record",
@@ -379,16 +379,24 @@ class Records:
     # -- reading ---------------------------------------------------------------------------
 
     def _load(
-        self, nominal_id: UUID, version: int | None = None, *, current: bool = True
+        self,
+        nominal_id: UUID,
+        version: int | None = None,
+        *,
+        current: bool = True,
+        read_only: bool = False,
     ) -> Nominal | None:
         """The record at `version`, or as it stands now; None if there is no such record.
 
         A record in the cache is brought up to date with the events stored since its
         version (one query), unless `current` is False: then it is as this process last saw
-        it, for a post that lets the store refuse it if the record has moved on."""
+        it, for a post that lets the store refuse it if the record has moved on. A caller
+        that only reads (`read_only`) may be given the copy every reader shares, and must
+        not change it."""
         if version is not None:
             return self._rebuild(nominal_id, version)
-        nominal = self.cache.get(nominal_id)
+        cached = self.cache.shared if read_only else self.cache.get
+        nominal = cached(nominal_id)
         if nominal is None:
             nominal = self._rebuild(nominal_id, None)
             if nominal is not None:
@@ -397,6 +405,10 @@ class Records:
         if current:
             newer = [e for _, e in read_stream(self.app, nominal_id, after_version=nominal.version)]
             if newer:
+                if read_only:
+                    nominal = self.cache.get(nominal_id) or self._rebuild(nominal_id, None)
+                    assert nominal is not None
+                    newer = [e for e in newer if e.originator_version > nominal.version]
                 nominal = project_aggregate(nominal, newer)
                 assert isinstance(nominal, Nominal)
                 self.cache.put(nominal)
@@ -419,8 +431,10 @@ class Records:
         justification: str | None,
         action: str = "read",
     ) -> Nominal:
-        """The nominal if the caller may read it, the read logged; NotFound for strangers."""
-        nominal = self._load(nominal_id)
+        """The nominal if the caller may read it, the read logged; NotFound for strangers.
+
+        Every reader shares it: the caller must not change it."""
+        nominal = self._load(nominal_id, read_only=True)
         if nominal is not None and _partner_reader(principal, nominal):
             self._log(principal, nominal_id, route, action, "allowed", justification)
             return nominal
@@ -483,7 +497,7 @@ class Records:
             holders = found if holders is None else holders & found
         results = []
         for nominal_id in sorted(holders or set()):
-            nominal = self._load(nominal_id)
+            nominal = self._load(nominal_id, read_only=True)
             if nominal is None:
                 continue
             if _partner_reader(principal, nominal) or principal.has("audit:read"):

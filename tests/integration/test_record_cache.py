@@ -129,3 +129,26 @@ def test_a_cached_copy_is_private_to_its_taker(here):
     assert here.cache.get(nominal_id).version == 1
     with pytest.raises(ValueError, match="pending"):
         here.cache.put(taken)
+
+
+def test_readers_share_one_copy_that_posts_and_catching_up_leave_alone(here, elsewhere):
+    nominal_id = UUID(register(here))
+    here.view(POLICE, nominal_id, None)
+    shared = here.cache.shared(nominal_id)
+    assert shared is not None and here.cache.shared(nominal_id) is shared
+    assert here.cache.get(nominal_id) is not shared  # a writer's copy is its own
+
+    here.post_event(POLICE, nominal_id, entry(subject="Posted here"), None)
+    assert (shared.version, shared.items["entries"]) == (1, {})  # the post changed its own
+
+    here.view(POLICE, nominal_id, None)
+    shared = here.cache.shared(nominal_id)
+    assert shared.version == 2
+    elsewhere.post_event(POLICE, nominal_id, entry(subject="Posted elsewhere"), None)
+    view = here.view(POLICE, nominal_id, None)
+
+    # Catching up changed a copy of its own too; the next reader is given the new state.
+    assert (shared.version, len(shared.items["entries"])) == (2, 1)
+    assert view["version"] == 3
+    assert [e["subject"] for e in view["entries"]] == ["Posted here", "Posted elsewhere"]
+    assert here.cache.shared(nominal_id).version == 3
