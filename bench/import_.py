@@ -19,7 +19,6 @@ import argparse
 import contextlib
 import gzip
 import hashlib
-import json
 import multiprocessing
 import os
 import random
@@ -32,6 +31,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
+
+import orjson
 
 from bench.capabilities import cli_commands
 from bench.environment import Workspace, run_command
@@ -610,11 +611,11 @@ def _ndjson(span: tuple[int, int, int]) -> tuple[str, int]:
     """The lines of nominals start..stop-1 (of the given seed) as NDJSON, and their count."""
     start, stop, seed = span
     lines = [
-        json.dumps(line, separators=(",", ":"))
+        orjson.dumps(line)  # compact JSON, as json.dumps with separators=(",", ":"), faster
         for index in range(start, stop)
         for line in nominal_history(index, seed=seed)
     ]
-    return "".join(line + "\n" for line in lines), len(lines)
+    return b"".join(line + b"\n" for line in lines).decode(), len(lines)
 
 
 def write(
