@@ -11,18 +11,21 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from mappa_record.projections.runner import ProjectionRunner
+from mappa_record.projections.runner import GroupRunner, ProjectionRunner
 
 
-def run_command(service: Any, action: str) -> None:
-    """Do one of run, rebuild, status against a started service."""
+def run_command(
+    service: Any, action: str, *, workers: int = 1, group_runner: GroupRunner | None = None
+) -> None:
+    """Do one of run, rebuild, status against a started service (a rebuild in `workers`
+    processes, each made a runner by `group_runner`)."""
     runner = ProjectionRunner.for_service(service)
     console = Console()
     try:
         if action == "status":
             _status(runner, console)
         elif action == "rebuild":
-            _rebuild(runner, console)
+            _rebuild(runner, console, workers, group_runner)
         else:
             _run(runner, console)
     finally:
@@ -36,7 +39,9 @@ def _status(runner: ProjectionRunner, console: Console) -> None:
     console.print(table)
 
 
-def _rebuild(runner: ProjectionRunner, console: Console) -> None:
+def _rebuild(
+    runner: ProjectionRunner, console: Console, workers: int, group_runner: GroupRunner | None
+) -> None:
     head = runner.head()
     started = time.monotonic()
     with Progress(
@@ -47,7 +52,11 @@ def _rebuild(runner: ProjectionRunner, console: Console) -> None:
         console=console,
     ) as progress:
         task = progress.add_task("rebuild", total=head)
-        applied = runner.rebuild(progress=lambda n: progress.advance(task, n))
+        applied = runner.rebuild(
+            progress=lambda n: progress.advance(task, n),
+            workers=workers,
+            group_runner=group_runner,
+        )
     elapsed = time.monotonic() - started
     rate = applied / elapsed if elapsed else 0.0
     console.print(

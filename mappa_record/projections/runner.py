@@ -21,6 +21,8 @@ reads again and passes the gap. No event that commits later is ever skipped.
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -68,6 +70,37 @@ PROJECTIONS: tuple[Projection, ...] = (
 RUNNER_LOCK = 7_413_003  # pg_advisory_xact_lock key: one runner applies at a time
 EVENTS_TABLE = "nominals_events"
 
+# partnering_gaps computes its rows from these read models' rows at its own position, so a
+# rebuild in several processes keeps the five in one of them.
+TOGETHER = frozenset(
+    p.name
+    for p in (
+        current_view.PROJECTION,
+        partnering_audit.PROJECTION,
+        attendance.PROJECTION,
+        partnering_audit.GAPS_PROJECTION,
+    )
+)
+
+# Builds, in a rebuild's worker process, a runner of the named projections that takes the
+# given advisory lock key. Picklable (a module-level function, or a partial of one): the
+# service's command line makes it, as only the service knows how to reach the event store.
+GroupRunner = Callable[[tuple[str, ...], int], "ProjectionRunner"]
+
+
+def rebuild_groups(projections: Sequence[Projection], workers: int) -> list[list[Projection]]:
+    """The projections in at most `workers` groups, each applied by a process of its own:
+    the ones that must stay together in the first, the rest dealt to the smallest group;
+    each group in the projections' own order."""
+    together = [p for p in projections if p.name in TOGETHER]
+    groups: list[list[Projection]] = [together] if together else []
+    groups += [[] for _ in range(max(workers, 1) - len(groups))]
+    for p in projections:
+        if p.name not in TOGETHER:
+            min(groups, key=len).append(p)
+    order = {p.name: i for i, p in enumerate(projections)}
+    return [sorted(g, key=lambda p: order[p.name]) for g in groups if g]
+
 
 @dataclass(frozen=True)
 class ProjectionStatus:
@@ -103,12 +136,16 @@ class ProjectionRunner:
         mapper: Any,
         projections: Sequence[Projection] = PROJECTIONS,
         batch_size: int = 5000,
+        lock_key: int = RUNNER_LOCK,
+        owner: object = None,
     ) -> None:
+        self.owner = owner  # kept alive with the runner: the application the recorder is of
         self.engine = engine
         self.recorder = recorder
         self.mapper = mapper
         self.projections = tuple(projections)
         self.batch_size = batch_size
+        self.lock_key = lock_key
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._types: dict[str, str] = {}  # topic -> event type
@@ -182,11 +219,16 @@ class ProjectionRunner:
         """Apply the next batch in one transaction; the number of events read (0: caught up)."""
         with self.engine.begin() as conn:
             if not conn.execute(
-                text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": RUNNER_LOCK}
+                text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": self.lock_key}
             ).scalar():
                 raise Busy
+            # Only this runner's projections, locked in one order by every runner.
             rows = conn.execute(
-                text("SELECT name, position FROM projection_positions FOR UPDATE")
+                text(
+                    "SELECT name, position FROM projection_positions"
+                    " WHERE name = ANY(:names) ORDER BY name FOR UPDATE"
+                ),
+                {"names": [p.name for p in self.projections]},
             ).all()
             positions = {r.name: int(r.position) for r in rows}
             behind = [p for p in self.projections if p.name in positions]
@@ -306,10 +348,16 @@ class ProjectionRunner:
         )
 
     def catch_up(
-        self, *, timeout: float = 60.0, progress: Callable[[int], None] | None = None
+        self,
+        *,
+        timeout: float = 60.0,
+        progress: Callable[[int], None] | None = None,
+        target: int | None = None,
     ) -> int:
-        """Apply until every projection reaches the head as it was on entry; events read."""
-        target = self.head()
+        """Apply until every projection reaches `target` (the head as it is on entry);
+        the number of events read."""
+        if target is None:
+            target = self.head()
         deadline = time.monotonic() + timeout
         total = 0
         while min((s.position for s in self.status()), default=target) < target:
@@ -328,9 +376,18 @@ class ProjectionRunner:
         return total
 
     def rebuild(
-        self, progress: Callable[[int], None] | None = None, timeout: float = 3600.0
+        self,
+        progress: Callable[[float], None] | None = None,
+        timeout: float = 3600.0,
+        *,
+        workers: int = 1,
+        group_runner: GroupRunner | None = None,
     ) -> int:
-        """Empty every read model and apply the whole log again from position 0."""
+        """Empty every read model and apply the whole log again from position 0.
+
+        With `workers` > 1 and a `group_runner`, the projections are applied by that many
+        processes side by side (rebuild_groups), each reading the log itself; meanwhile
+        this process holds the runners' lock, so no other runner applies a batch."""
         with self.engine.begin() as conn:
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": RUNNER_LOCK})
             tables = [t.name for p in self.projections for t in p.tables]
@@ -342,7 +399,58 @@ class ProjectionRunner:
                 ),
                 {"names": [p.name for p in self.projections]},
             )
-        return self.catch_up(timeout=timeout, progress=progress)
+        groups = rebuild_groups(self.projections, workers)
+        if group_runner is None or len(groups) < 2:
+            return self.catch_up(timeout=timeout, progress=progress)
+        return self._rebuild_in_processes(groups, group_runner, progress, timeout)
+
+    def _rebuild_in_processes(
+        self,
+        groups: list[list[Projection]],
+        group_runner: GroupRunner,
+        progress: Callable[[float], None] | None,
+        timeout: float,
+    ) -> int:
+        target = self.head()
+        spawn = multiprocessing.get_context("spawn")  # this process has the pool's threads
+        reports: queue.Queue[tuple[int, int | str]] = spawn.Queue()
+        processes = [
+            spawn.Process(
+                target=_catch_up_group,
+                args=(group_runner, tuple(p.name for p in group), RUNNER_LOCK + 1 + i),
+                kwargs={"target": target, "timeout": timeout, "reports": reports, "index": i},
+                name=f"rebuild-{i}",
+            )
+            for i, group in enumerate(groups)
+        ]
+        read: dict[int, int] = {}
+        silent: set[int] = set()  # processes found exited with their last report not yet read
+        # Autocommit: the lock is the session's, and no transaction stays open meanwhile.
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as held:
+            held.execute(text("SELECT pg_advisory_lock(:k)"), {"k": RUNNER_LOCK})
+            try:
+                for process in processes:
+                    process.start()
+                while len(read) < len(processes):
+                    try:
+                        index, report = reports.get(timeout=1.0)
+                    except queue.Empty:
+                        silent = _exited_early(processes, read, silent)
+                        continue
+                    if isinstance(report, str):
+                        names = ", ".join(p.name for p in groups[index])
+                        raise RuntimeError(f"rebuilding {names} failed: {report}")
+                    if report < 0:
+                        read[index] = -report - 1
+                    elif progress is not None:
+                        progress(report / len(processes))
+            finally:
+                for process in processes:
+                    if process.is_alive():
+                        process.terminate()
+                    process.join(timeout=30)
+                held.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": RUNNER_LOCK})
+        return max(read.values())
 
     # -- in the background -----------------------------------------------------------------
 
@@ -379,6 +487,40 @@ class ProjectionRunner:
         if self._thread is not None:
             self._thread.join(timeout=10)
         self.engine.dispose()
+
+
+def _catch_up_group(
+    group_runner: GroupRunner,
+    names: tuple[str, ...],
+    lock_key: int,
+    *,
+    target: int,
+    timeout: float,
+    reports: queue.Queue[tuple[int, int | str]],
+    index: int,
+) -> None:
+    """A rebuild's worker process: its group caught up to `target`. It reports each batch's
+    events read (n > 0), then -(total + 1) when done, or the error's text."""
+    try:
+        runner = group_runner(names, lock_key)
+        try:
+            total = runner.catch_up(
+                target=target, timeout=timeout, progress=lambda n: reports.put((index, n))
+            )
+        finally:
+            runner.engine.dispose()
+        reports.put((index, -total - 1))
+    except BaseException as e:  # noqa: BLE001 - the parent names the group and the error
+        reports.put((index, f"{type(e).__name__}: {e}"))
+
+
+def _exited_early(processes: Sequence[Any], done: dict[int, int], seen: set[int]) -> set[int]:
+    """The unfinished processes that have exited; an error if one was so a second ago too
+    (its last report, sent before it exited, would have arrived by then)."""
+    exited = {i for i, p in enumerate(processes) if i not in done and not p.is_alive()}
+    for i in exited & seen:
+        raise RuntimeError(f"a rebuild process exited ({processes[i].exitcode}) before it finished")
+    return exited
 
 
 def _driver(conn: Connection) -> psycopg.Connection[Any]:

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import sys
 import warnings
 from datetime import UTC, datetime
+from typing import Any
 
 from .bootstrap import StartupError, start
 from .settings import SettingsError, load_settings
 
-# A builder per core: the process that stores the batches mostly waits on the database
-# (ADR 012 has the figures).
-DEFAULT_IMPORT_WORKERS = os.cpu_count() or 1
+# One worker process per core, for the import's builders (the process that stores the
+# batches mostly waits on the database; ADR 012) and a rebuild's groups of projections.
+DEFAULT_WORKERS = os.cpu_count() or 1
 
 
 def _serve(args: argparse.Namespace) -> None:
@@ -112,9 +114,34 @@ def _projections(args: argparse.Namespace) -> None:
 
     service = start(load_settings())
     try:
-        run_command(service, args.action)
+        group_runner = functools.partial(
+            _group_runner,
+            service.db.sqlalchemy_url("psycopg").render_as_string(hide_password=False),
+            dict(service.records.app.env),
+        )
+        run_command(service, args.action, workers=args.workers, group_runner=group_runner)
     finally:
         service.close()
+
+
+def _group_runner(url: str, env: dict[str, str], names: tuple[str, ...], lock_key: int) -> Any:
+    """A runner of the named projections, in a rebuild's worker process: the event store as
+    the service's (same settings, cipher key included), reached with the parent's URL."""
+    from sqlalchemy import create_engine
+
+    from mappa_record.projections.runner import PROJECTIONS, ProjectionRunner
+
+    from .store import Nominals
+
+    app = Nominals(env=env | {"POSTGRES_POOL_SIZE": "1"})
+    return ProjectionRunner(
+        create_engine(url, pool_size=2, max_overflow=0),
+        app.recorder,
+        app.mapper,
+        projections=[p for p in PROJECTIONS if p.name in names],
+        lock_key=lock_key,
+        owner=app,  # the application closes its connection pool when it is collected
+    )
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -212,7 +239,7 @@ def parser() -> argparse.ArgumentParser:
     imp.add_argument(
         "--workers",
         type=int,
-        default=DEFAULT_IMPORT_WORKERS,
+        default=DEFAULT_WORKERS,
         help="processes that build batches while this one stores them (0: build here too)",
     )
     imp.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -224,6 +251,12 @@ def parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_demo)
     proj = sub.add_parser("projections", help="run, rebuild or inspect the read models")
     proj.add_argument("action", choices=["run", "rebuild", "status"])
+    proj.add_argument(
+        "--workers",
+        type=int,
+        default=DEFAULT_WORKERS,
+        help="rebuild: processes applying the projections side by side (default: one per core)",
+    )
     proj.set_defaults(func=_projections)
     return p
 

@@ -1,15 +1,26 @@
-"""The runner's ordering: gaps in the notification ids, and the command line."""
+"""The runner's ordering: gaps in the notification ids, the command line, and a rebuild in
+several processes."""
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
 
 import psycopg
+import pytest
 from sqlalchemy import text
 
-from mappa_record.projections.runner import RUNNER_LOCK, Busy, ProjectionRunner
+from mappa_record.projections.runner import (
+    PROJECTIONS,
+    RUNNER_LOCK,
+    TOGETHER,
+    Busy,
+    ProjectionRunner,
+    rebuild_groups,
+)
+from mappa_record.service import cli
 from tests.projections.readmodels import dump
 
 
@@ -134,3 +145,52 @@ def test_one_event_per_batch_ends_where_a_rebuild_does(runner, enrol, post):
             {"id": nid},
         ).scalar_one()
     assert stints == 2
+
+
+def test_rebuild_groups_keep_the_gaps_with_what_they_read_and_place_every_projection_once():
+    for workers in (1, 2, 3, 20):
+        groups = rebuild_groups(PROJECTIONS, workers)
+        names = [p.name for g in groups for p in g]
+        assert sorted(names) == sorted(p.name for p in PROJECTIONS)
+        assert len(groups) == min(workers, len(PROJECTIONS) - len(TOGETHER) + 1)
+        assert any({p.name for p in g} >= TOGETHER for g in groups)
+    assert rebuild_groups(PROJECTIONS, 1) == [list(PROJECTIONS)]
+
+
+def _group_runner_for(service):
+    return functools.partial(
+        cli._group_runner,
+        service.db.sqlalchemy_url("psycopg").render_as_string(hide_password=False),
+        dict(service.records.app.env),
+    )
+
+
+def test_a_rebuild_in_processes_equals_the_incremental_state(service, runner, enrol, post):
+    nid = enrol("police:kent", level=2, category=2)
+    post("police:kent", nid, "AgencyPartnered", {"agency": "mappa:kent", "reason": "MAPPA"})
+    post(
+        "mappa:kent",
+        nid,
+        "MeetingHeld",
+        {"meeting_id": "m", "level": 2, "held_on": "2026-11-19", "chair": "C"},
+    )
+    runner.catch_up()
+    incremental = dump(runner.engine)
+
+    read = runner.rebuild(workers=2, group_runner=_group_runner_for(service))
+
+    assert dump(runner.engine) == incremental
+    assert all(s.position == runner.head() for s in runner.status())
+    assert read == runner.rebuild()  # as many events as one process reads
+
+
+def _failing_group_runner(names, lock_key):
+    raise ValueError(f"no event store for {', '.join(names)}")
+
+
+def test_a_rebuild_process_that_fails_fails_the_rebuild_and_names_its_projections(runner, enrol):
+    enrol("police:kent")
+    with pytest.raises(RuntimeError, match=r"rebuilding [a-z_, ]+ failed: ValueError: no event"):
+        runner.rebuild(workers=2, group_runner=_failing_group_runner)
+    runner.catch_up()  # what the rebuild emptied is applied again from position 0
+    assert all(s.position == runner.head() for s in runner.status())
