@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import multiprocessing.queues
 import queue
 import threading
 import time
@@ -413,7 +414,7 @@ class ProjectionRunner:
     ) -> int:
         target = self.head()
         spawn = multiprocessing.get_context("spawn")  # this process has the pool's threads
-        reports: queue.Queue[tuple[int, int | str]] = spawn.Queue()
+        reports: multiprocessing.queues.Queue[tuple[int, int | str]] = spawn.Queue()
         processes = [
             spawn.Process(
                 target=_catch_up_group,
@@ -496,7 +497,7 @@ def _catch_up_group(
     *,
     target: int,
     timeout: float,
-    reports: queue.Queue[tuple[int, int | str]],
+    reports: multiprocessing.queues.Queue[tuple[int, int | str]],
     index: int,
 ) -> None:
     """A rebuild's worker process: its group caught up to `target`. It reports each batch's
