@@ -5,14 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from mappa_record.service.auth import Principal, TokenVerifier, Unauthenticated
 from mappa_record.service.records import Records
-
-_bearer = HTTPBearer(auto_error=False)
-
 
 # The dependencies are `async def`: FastAPI runs a plain `def` dependency in the thread pool,
 # a hop that cost more than the work itself on every request.
@@ -23,16 +20,23 @@ async def get_records(request: Request) -> Records:
     return records
 
 
-async def authenticate(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
-    """The caller named by a valid bearer token; 401 for anything else."""
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthenticated("no bearer token")
-    principal = await verified(request.app.state.verifier, credentials.credentials)
-    request.state.principal = principal
-    return principal
+class BearerAuth(HTTPBearer):
+    """The caller named by a valid bearer token; 401 for anything else.
+
+    One dependency that is also FastAPI's security scheme, so /openapi.json says which
+    routes want a token: a plain function depending on `HTTPBearer()` made FastAPI solve two
+    dependencies on every request, which cost about 4 % of a post's CPU time."""
+
+    def __init__(self) -> None:
+        super().__init__(scheme_name="HTTPBearer", auto_error=False)
+
+    async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise Unauthenticated("no bearer token")
+        principal = await verified(request.app.state.verifier, token)
+        request.state.principal = principal
+        return principal
 
 
 async def verified(verifier: TokenVerifier, token: str) -> Principal:
@@ -51,5 +55,5 @@ async def justification(
 
 
 RecordsDep = Annotated[Records, Depends(get_records)]
-PrincipalDep = Annotated[Principal, Depends(authenticate)]
+PrincipalDep = Annotated[Principal, Depends(BearerAuth())]
 JustificationDep = Annotated[str | None, Depends(justification)]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import pickle
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from uuid import UUID
 
@@ -22,12 +22,13 @@ from mappa_record.domain.nominal import Nominal
 
 
 class _Entry:
-    __slots__ = ("shared", "state", "version")
+    __slots__ = ("shared", "state", "version", "view")
 
     def __init__(self, version: int, state: bytes) -> None:
         self.version = version
         self.state = state  # the record pickled
         self.shared: Nominal | None = None  # unpickled once, for readers
+        self.view: bytes | None = None  # its view as JSON, rendered once, for readers
 
 
 class RecordCache:
@@ -52,6 +53,17 @@ class RecordCache:
         if nominal is None:  # two readers may both unpickle it; either copy will do
             nominal = entry.shared = _unpickled(entry.state)
         return nominal
+
+    def rendered(self, nominal: Nominal, render: Callable[[Nominal], bytes]) -> bytes:
+        """`render(nominal)`, kept with the entry of the same version for the next reader."""
+        with self._lock:
+            entry = self._entries.get(nominal.id)
+        if entry is None or entry.version != nominal.version:
+            return render(nominal)
+        view = entry.view
+        if view is None:  # two readers may both render it; either will do
+            view = entry.view = render(nominal)
+        return view
 
     def _entry(self, nominal_id: UUID) -> _Entry | None:
         with self._lock:

@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID, uuid5
 
+import orjson
 from eventsourcing.application import AggregateNotFoundError, project_aggregate
 from eventsourcing.persistence import IntegrityError
 
@@ -478,11 +479,21 @@ class Records:
         self, principal: Principal, nominal_id: UUID, justification: str | None
     ) -> dict[str, Any]:
         """The current record, consistent with every write acknowledged before this call."""
+        return self._viewed(principal, nominal_id, justification).view()
+
+    def view_json(
+        self, principal: Principal, nominal_id: UUID, justification: str | None
+    ) -> tuple[int, bytes]:
+        """`view` as JSON, with its version: rendered once per version and kept in the cache,
+        as every reader of a version is shown the same view."""
+        nominal = self._viewed(principal, nominal_id, justification)
+        return nominal.version, self.cache.rendered(nominal, _view_json)
+
+    def _viewed(self, principal: Principal, nominal_id: UUID, justification: str | None) -> Nominal:
         access.require_scope(principal, "records:read", "audit:read")
-        nominal = self.readable(
+        return self.readable(
             principal, nominal_id, route="GET /v1/nominals/{id}", justification=justification
         )
-        return nominal.view()
 
     def lookup(
         self, principal: Principal, identifiers: dict[str, str], justification: str | None
@@ -547,6 +558,10 @@ class Records:
         self.consultations.append(
             Consultation(principal, nominal_id, route, action, outcome, justification)
         )
+
+
+def _view_json(nominal: Nominal) -> bytes:
+    return orjson.dumps(nominal.view())
 
 
 def _partner_reader(principal: Principal, nominal: Nominal | None) -> bool:

@@ -7,6 +7,7 @@ standing in for another worker process with a cache of its own.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from uuid import UUID
@@ -152,3 +153,34 @@ def test_readers_share_one_copy_that_posts_and_catching_up_leave_alone(here, els
     assert view["version"] == 3
     assert [e["subject"] for e in view["entries"]] == ["Posted here", "Posted elsewhere"]
     assert here.cache.shared(nominal_id).version == 3
+
+
+def test_a_version_is_rendered_once_and_a_new_version_anew(here, elsewhere):
+    nominal_id = UUID(register(here))
+    version, first = here.view_json(POLICE, nominal_id, None)
+    again = here.view_json(POLICE, nominal_id, None)[1]
+    assert (version, json.loads(first)) == (1, here.view(POLICE, nominal_id, None))
+    assert again is first  # kept with the cached version
+
+    elsewhere.post_event(POLICE, nominal_id, entry(subject="Posted elsewhere"), None)
+    version, after = here.view_json(POLICE, nominal_id, None)
+
+    assert version == 2
+    assert json.loads(after) == here.view(POLICE, nominal_id, None)
+    assert [e["subject"] for e in json.loads(after)["entries"]] == ["Posted elsewhere"]
+
+
+def test_a_rendering_is_kept_only_with_the_version_it_was_rendered_from(here):
+    nominal_id = UUID(register(here))
+    older = here._load(nominal_id)
+    here.post_event(POLICE, nominal_id, entry(subject="Newer"), None)
+    newer = here._load(nominal_id)
+    cache = RecordCache(maxsize=10)
+    cache.put(newer)
+
+    def render(nominal):
+        return json.dumps(nominal.view()).encode()
+
+    assert json.loads(cache.rendered(older, render))["version"] == 1  # not kept: not cached
+    assert json.loads(cache.rendered(newer, render))["version"] == 2
+    assert json.loads(cache.rendered(older, render))["version"] == 1  # not the newer one
