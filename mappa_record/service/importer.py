@@ -25,6 +25,7 @@ import contextlib
 import gzip
 import json
 import multiprocessing
+import re
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -79,7 +80,7 @@ class _Stream:
     key: Any = None  # nominal_id as the lines spell it
     numbers: list[int] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)
-    event_ids: list[Any] = field(default_factory=list)  # as the lines have them, if at all
+    event_ids: list[str | None] = field(default_factory=list)  # canonical; None: not a UUID
 
 
 @dataclass
@@ -125,9 +126,25 @@ def _streams(handle: IO[str]) -> Iterator[_Stream]:
             current = _Stream(nominal_id, number, key=key)
         current.numbers.append(number)
         current.texts.append(raw)
-        current.event_ids.append(line.get("event_id"))
+        current.event_ids.append(_event_key(line.get("event_id")))
     if current is not None:
         yield current
+
+
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _event_key(value: Any) -> str | None:
+    """An event id as the store spells it, or None for one that is not a UUID (its line is
+    then refused when its stream is built, with its number and why)."""
+    if not isinstance(value, str):
+        return None
+    if _CANONICAL_UUID.fullmatch(value):
+        return value
+    try:
+        return str(UUID(value))
+    except ValueError:
+        return None
 
 
 def _parsed(raw: str) -> Any:
@@ -154,8 +171,7 @@ def _batches(streams: Iterator[_Stream], size: int) -> Iterator[list[_Stream]]:
 
 
 def _stored_line(line: dict[str, Any], stored: set[str]) -> bool:
-    event_id = line.get("event_id")
-    return isinstance(event_id, str) and event_id in stored
+    return _event_key(line.get("event_id")) in stored
 
 
 def _principal(line: dict[str, Any]) -> Principal:
@@ -382,7 +398,9 @@ class Importer:
         return report
 
     def _stored_ids(self, streams: list[_Stream]) -> set[str]:
-        ids = [i for s in streams for i in s.event_ids if isinstance(i, str)]
+        # Canonical UUIDs only, so one array literal is safe, and cheaper to send than a list
+        # adapted element by element.
+        ids = "{" + ",".join(i for s in streams for i in s.event_ids if i is not None) + "}"
         with self.records.datastore.transaction() as curs:
             curs.execute(
                 "SELECT event_id::text FROM event_index WHERE event_id = ANY(%s::uuid[])", (ids,)
@@ -402,9 +420,7 @@ class Importer:
     def _store(self, batch: _Batch, report: ImportReport) -> None:
         stored, outcomes = batch.stored, batch.outcomes.result()
         since = self._stored_since(batch)
-        if since and any(
-            isinstance(i, str) and i in since for s in batch.streams for i in s.event_ids
-        ):
+        if since and any(i in since for s in batch.streams for i in s.event_ids):
             # Lines an earlier batch stored after this one was looked up: build it again.
             stored = self._stored_ids(batch.streams)
             outcomes = self.builder.build_batch(batch.streams, stored)
@@ -421,7 +437,7 @@ class Importer:
                 report.skipped += len(stream.texts) - len(outcome.indexed)
                 built.append((stream, outcome))
         saved = self._save(built, report)
-        self._saved_ids[self._saved] = {i for s in saved for i in s.event_ids if isinstance(i, str)}
+        self._saved_ids[self._saved] = {i for s in saved for i in s.event_ids if i is not None}
         self._saved += 1
         # A batch waits behind at most `workers` others: older entries are never asked for.
         self._saved_ids.pop(self._saved - self.workers - 2, None)

@@ -111,6 +111,27 @@ def test_a_stream_that_breaks_a_rule_is_refused_with_its_line_and_the_rest_is_st
         assert len(_stored(records, after[0]["nominal_id"])) == len(after)
 
 
+def test_an_event_id_that_is_not_a_uuid_refuses_its_stream_and_an_odd_spelling_is_one_id(
+    service, lines, tmp_path
+):
+    records = service.records
+    nominals = list(dict.fromkeys(line["nominal_id"] for line in lines))
+    bad, shouting = _renamed(lines, nominals[3]), _renamed(lines, nominals[4])
+    bad[1]["event_id"] = "not-a-uuid"
+    for line in shouting[1:]:
+        line["event_id"] = line["event_id"].upper()
+    path = _file(tmp_path, bad + shouting)
+
+    report = Importer(records).run(path)
+
+    assert len(report.refused) == 1 and report.refused[0].startswith("line 2: ")
+    assert "badly formed" in report.refused[0]
+    assert _stored(records, bad[0]["nominal_id"]) == []
+    assert report.stored == len(shouting)
+    again = Importer(records).run(path)  # stored already, however it is spelt
+    assert (again.stored, again.skipped) == (0, len(shouting))
+
+
 # -- building in worker processes -----------------------------------------------------------
 
 
