@@ -8,6 +8,7 @@ plain values and return plain data; every refusal is an exception from this modu
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -561,7 +562,11 @@ class Records:
 
 
 def _view_json(nominal: Nominal) -> bytes:
-    return orjson.dumps(nominal.view())
+    view = nominal.view()
+    try:
+        return orjson.dumps(view)
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits, which only json writes
+        return json.dumps(view, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def _partner_reader(principal: Principal, nominal: Nominal | None) -> bool:

@@ -14,6 +14,7 @@ top-level timestamp) goes through the library's own code, unchanged.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +25,9 @@ from mappa_record.domain.chain import plain_json
 
 _TAG = b'"_type_"'
 _ISO = "datetime_iso"
+# orjson reads an integer of 20 digits or more as a float (the standard library, as an int):
+# a document with a number that long is read by the library's code.
+_LONG_NUMBER = re.compile(rb"[:,\[]-?[0-9]{20}")
 # orjson writes JSON's own types; a datetime, a dataclass or a subclass of a JSON type goes
 # to `_tagged`, which writes a datetime as the library does and refuses anything else.
 _OPTIONS = (
@@ -55,7 +59,7 @@ class EventJSONTranscoder(JSONTranscoder):
 
     def decode(self, data: bytes) -> Any:
         # One tagged object in the document, and it is the top-level timestamp: an event.
-        if data.count(_TAG) == 1:
+        if data.count(_TAG) == 1 and not _LONG_NUMBER.search(data):
             obj = orjson.loads(data)
             stamp = obj.get("timestamp") if type(obj) is dict else None
             if type(stamp) is dict and stamp.get("_type_") == _ISO and len(stamp) == 2:

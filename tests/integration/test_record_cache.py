@@ -18,7 +18,7 @@ from mappa_record.service.access import NotFound
 from mappa_record.service.auth import Principal
 from mappa_record.service.cache import RecordCache
 from mappa_record.service.integrity import verify_nominal
-from mappa_record.service.records import NewEvent, PreconditionFailed, Records
+from mappa_record.service.records import NewEvent, PreconditionFailed, Records, _view_json
 from tests.integration.test_concurrency import POLICE, entry, register, versions
 
 PRISON = Principal(
@@ -184,3 +184,9 @@ def test_a_rendering_is_kept_only_with_the_version_it_was_rendered_from(here):
     assert json.loads(cache.rendered(older, render))["version"] == 1  # not kept: not cached
     assert json.loads(cache.rendered(newer, render))["version"] == 2
     assert json.loads(cache.rendered(older, render))["version"] == 1  # not the newer one
+
+
+def test_a_view_holding_an_integer_beyond_64_bits_is_rendered_all_the_same(here):
+    nominal = here._load(UUID(register(here)))
+    nominal.offence_summary = 2**70  # orjson refuses it; the standard library writes it
+    assert json.loads(_view_json(nominal))["offence_summary"] == 2**70
