@@ -72,7 +72,7 @@ RUNNER_LOCK = 7_413_003  # pg_advisory_xact_lock key: one runner applies at a ti
 EVENTS_TABLE = "nominals_events"
 
 # partnering_gaps computes its rows from these read models' rows at its own position, so a
-# rebuild in several processes keeps the five in one of them.
+# rebuild in several processes keeps the four in one of them.
 TOGETHER = frozenset(
     p.name
     for p in (

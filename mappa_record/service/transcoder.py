@@ -2,14 +2,15 @@
 
 The library's `JSONTranscoder` calls a Python hook for every JSON object it decodes, and
 encodes in Python: a fifth of a projection rebuild's time and an eighth of an import's was
-spent there. An event of the catalogue holds only JSON values (payloads are JSON; the
-hash chain could not be computed otherwise) and one datetime, its `timestamp`. For those
-(when the payload holds strings, integers, booleans and nulls only: see chain.plain_json)
-this transcoder uses orjson and writes the very same JSON document the library would (the
-datetime as the library's `{"_type_": "datetime_iso", ...}`), so either transcoder reads
-what the other wrote. Anything else (snapshots, which hold UUIDs and nested datetimes; a
-state holding any non-JSON value; a stored document whose only tagged object is not the
-top-level timestamp) goes through the library's own code, unchanged.
+spent there. An event of the catalogue holds only JSON values and one datetime, its
+`timestamp`: its `hash` was computed over its payload by chain.canonical_json, which refuses
+anything but JSON (no UUIDs, no dates, no NaN). For those this transcoder uses orjson and
+writes the same JSON document the library would (the datetime as the library's
+`{"_type_": "datetime_iso", ...}`), so either transcoder reads what the other wrote. Anything
+else (snapshots, which hold UUIDs and nested datetimes; a state holding a subclass of a JSON
+type or an integer beyond 64 bits; a stored document whose only tagged object is not the
+top-level timestamp, or with a number of 20 digits or more) goes through the library's own
+code, unchanged.
 """
 
 from __future__ import annotations
@@ -20,8 +21,6 @@ from typing import Any
 
 import orjson
 from eventsourcing.persistence import JSONTranscoder
-
-from mappa_record.domain.chain import plain_json
 
 _TAG = b'"_type_"'
 _ISO = "datetime_iso"
@@ -45,12 +44,7 @@ class EventJSONTranscoder(JSONTranscoder):
     """The library's JSON transcoder, with a fast path for the events of the catalogue."""
 
     def encode(self, obj: Any) -> bytes:
-        if (
-            type(obj) is dict
-            and type(obj.get("timestamp")) is datetime
-            and "hash" in obj
-            and plain_json(obj.get("payload"))
-        ):
+        if type(obj) is dict and type(obj.get("timestamp")) is datetime and "hash" in obj:
             try:
                 return orjson.dumps(obj, default=_tagged, option=_OPTIONS)
             except (_NotPlain, TypeError):
