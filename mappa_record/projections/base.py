@@ -57,11 +57,13 @@ class Table:
 
 @dataclass(frozen=True)
 class Projection:
-    """One read model: the tables it owns (emptied on rebuild) and how events change them."""
+    """One read model: the tables it owns (emptied on rebuild), how events change them, and
+    the tables of other read models its handlers read (loaded with its own)."""
 
     name: str
     tables: tuple[Table, ...]
     handlers: Mapping[str, Handler]
+    reads: tuple[Table, ...] = ()
 
     @property
     def decodes(self) -> frozenset[str]:
@@ -72,6 +74,10 @@ class Projection:
         """The handlers an event of this type runs, in order: its own, then EVERY_EVENT's."""
         found = (self.handlers.get(kind), self.handlers.get(EVERY_EVENT))
         return tuple(h for h in found if h is not None)
+
+    def acts_on(self, kinds: Iterable[str]) -> bool:
+        """Whether any event of these types runs a handler of this projection."""
+        return EVERY_EVENT in self.handlers or any(k in self.handlers for k in kinds)
 
 
 class Batch:

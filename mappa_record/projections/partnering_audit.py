@@ -131,6 +131,7 @@ GAPS_PROJECTION = Projection(
             "CustodyChanged",
         )
     },
+    reads=(NOMINALS, PARTNERSHIPS, OFFICERS, MEETINGS),
 )
 
 _GAPS = """

@@ -3,7 +3,8 @@
 Each batch is one transaction that (1) takes the runner's advisory lock, so two runners
 (several `serve` workers, or `projections run` beside them) never apply the same events,
 (2) reads every projection's position, (3) reads the next events (up to `batch_size`) in
-`notification_id` order, loads the read-model rows of the records they touch, applies
+`notification_id` order, loads the read-model rows of the records they touch (of the
+read models those events change, and of the ones they read: Projection.reads), applies
 each event to each projection still behind it in memory (base.Batch), writes what changed
 with a DELETE and a COPY per table, and (4) writes the new positions. The rows and the
 positions commit together or not at all, so each event is applied exactly once, whenever
@@ -268,7 +269,11 @@ class ProjectionRunner:
             if e.type == "NominalRegistered" and h.id > newest
         }
         touched = {e.originator_id for e in events} - new
-        tables = [t for p in self.projections for t in p.tables]
+        # Only the tables of the projections these events change, and what those read: a
+        # batch of posted entries changes one read model, not thirteen tables.
+        kinds = {e.type for e in events}
+        acting = [p for p in behind if p.acts_on(kinds)]
+        tables = list(dict.fromkeys(t for p in acting for t in (*p.tables, *p.reads)))
         batch = Batch(self._columns)
         batch.load(cur, tables, touched)
         # Per event type: (position, handler) of each projection behind, in projection order.

@@ -194,3 +194,38 @@ def test_a_rebuild_process_that_fails_fails_the_rebuild_and_names_its_projection
         runner.rebuild(workers=2, group_runner=_failing_group_runner)
     runner.catch_up()  # what the rebuild emptied is applied again from position 0
     assert all(s.position == runner.head() for s in runner.status())
+
+
+def test_an_event_applied_alone_finds_the_rows_its_handlers_read(runner, enrol, post, database_url):
+    """A batch loads only the tables of the projections its events change, and the tables
+    those read (Projection.reads): here each event is a batch of its own, so a LevelChanged
+    alone must still find the officers and meetings partnering_gaps reads."""
+    nid = enrol("police:kent", level=2, category=2)
+    alone = ProjectionRunner(
+        runner.engine, runner.recorder, runner.mapper, batch_size=1, lock_key=RUNNER_LOCK + 50
+    )
+    with psycopg.connect(database_url, autocommit=True) as side:
+        side.execute("SELECT pg_advisory_lock(%s)", (RUNNER_LOCK,))  # the server's runner out
+        alone.catch_up()
+        for poster, kind, payload in [
+            ("police:kent", "AgencyPartnered", {"agency": "mappa:kent", "reason": "MAPPA"}),
+            (
+                "mappa:kent",
+                "OfficerAssigned",
+                {"agency": "police:kent", "officer": {"name": "O", "role": "R", "contact": "c"}},
+            ),
+            (
+                "mappa:kent",
+                "MeetingHeld",
+                {"meeting_id": "m", "level": 2, "held_on": "2026-11-19", "chair": "C"},
+            ),
+            ("mappa:kent", "LevelChanged", {"to": 3, "rationale": "r", "decided_on": "2026-11-19"}),
+        ]:
+            post(poster, nid, kind, payload)
+            assert alone.catch_up() == 1
+        side.execute("SELECT pg_advisory_unlock(%s)", (RUNNER_LOCK,))
+    one_at_a_time = dump(runner.engine)
+
+    runner.rebuild()
+
+    assert dump(runner.engine) == one_at_a_time
