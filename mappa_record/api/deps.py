@@ -31,12 +31,18 @@ class BearerAuth(HTTPBearer):
         super().__init__(scheme_name="HTTPBearer", auto_error=False)
 
     async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token:
+        token = bearer_token(request.headers.get("authorization"))
+        if token is None:
             raise Unauthenticated("no bearer token")
         principal = await verified(request.app.state.verifier, token)
         request.state.principal = principal
         return principal
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, or None."""
+    scheme, _, token = (authorization or "").partition(" ")
+    return token if scheme.lower() == "bearer" and token else None
 
 
 async def verified(verifier: TokenVerifier, token: str) -> Principal:

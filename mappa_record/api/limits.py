@@ -13,7 +13,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mappa_record.api.deps import verified
+from mappa_record.api.deps import bearer_token, verified
 from mappa_record.api.problems import problem
 from mappa_record.service.auth import TokenVerifier, Unauthenticated
 
@@ -160,10 +160,10 @@ class RateLimit:
         await response(scope, receive, send)
 
     async def _client(self, scope: Scope) -> str:
-        authorization = _header(scope, b"authorization")
-        if authorization and authorization[:7].lower() == "bearer ":
+        token = bearer_token(_header(scope, b"authorization"))
+        if token is not None:
             try:
-                principal = await verified(self.verifier, authorization[7:].strip())
+                principal = await verified(self.verifier, token)
             except Unauthenticated:
                 pass
             else:

@@ -72,18 +72,6 @@ PROJECTIONS: tuple[Projection, ...] = (
 RUNNER_LOCK = 7_413_003  # pg_advisory_xact_lock key: one runner applies at a time
 EVENTS_TABLE = "nominals_events"
 
-# partnering_gaps computes its rows from these read models' rows at its own position, so a
-# rebuild in several processes keeps the four in one of them.
-TOGETHER = frozenset(
-    p.name
-    for p in (
-        current_view.PROJECTION,
-        partnering_audit.PROJECTION,
-        attendance.PROJECTION,
-        partnering_audit.GAPS_PROJECTION,
-    )
-)
-
 # Builds, in a rebuild's worker process, a runner of the named projections that takes the
 # given advisory lock key. Picklable (a module-level function, or a partial of one): the
 # service's command line makes it, as only the service knows how to reach the event store.
@@ -91,17 +79,24 @@ GroupRunner = Callable[[tuple[str, ...], int], "ProjectionRunner"]
 
 
 def rebuild_groups(projections: Sequence[Projection], workers: int) -> list[list[Projection]]:
-    """The projections in at most `workers` groups, each applied by a process of its own:
-    the ones that must stay together in the first, the rest dealt to the smallest group;
-    each group in the projections' own order."""
-    together = [p for p in projections if p.name in TOGETHER]
-    groups: list[list[Projection]] = [together] if together else []
-    groups += [[] for _ in range(max(workers, 1) - len(groups))]
+    """The projections in at most `workers` groups, each applied by a process of its own.
+
+    A projection whose handlers read another's tables (Projection.reads: partnering_gaps
+    reads the current view, partnerships and meetings at its own position) stays in one
+    group with it; such units are dealt, largest first, to the smallest group; each group
+    keeps the projections' own order."""
+    owner = {t.name: p.name for p in projections for t in p.tables}
+    unit = {p.name: frozenset({p.name}) for p in projections}
     for p in projections:
-        if p.name not in TOGETHER:
-            min(groups, key=len).append(p)
-    order = {p.name: i for i, p in enumerate(projections)}
-    return [sorted(g, key=lambda p: order[p.name]) for g in groups if g]
+        for table in p.reads:
+            if table.name in owner:
+                merged = unit[p.name] | unit[owner[table.name]]
+                unit.update(dict.fromkeys(merged, merged))
+    units = list(dict.fromkeys(unit[p.name] for p in projections))
+    groups: list[list[str]] = [[] for _ in range(max(workers, 1))]
+    for names in sorted(units, key=len, reverse=True):
+        min(groups, key=len).extend(names)
+    return [[p for p in projections if p.name in g] for g in groups if g]
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ from sqlalchemy import text
 from mappa_record.projections.runner import (
     PROJECTIONS,
     RUNNER_LOCK,
-    TOGETHER,
     Busy,
     ProjectionRunner,
     rebuild_groups,
@@ -145,6 +144,10 @@ def test_one_event_per_batch_ends_where_a_rebuild_does(runner, enrol, post):
             {"id": nid},
         ).scalar_one()
     assert stints == 2
+
+
+# partnering_gaps and the read models whose rows it reads (its Projection.reads).
+TOGETHER = frozenset({"current_view", "partnerships", "meetings", "partnering_gaps"})
 
 
 def test_rebuild_groups_keep_the_gaps_with_what_they_read_and_place_every_projection_once():

@@ -11,20 +11,23 @@ from mappa_record.domain.nominal import _copied
 
 # Every value json.loads can give (floats of every magnitude, integers beyond 64 bits,
 # non-ASCII and control characters, lone surrogates).
-json_values = st.recursive(
+json_scalars = (
     st.none()
     | st.booleans()
     | st.integers()
     | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(),
-    lambda children: st.lists(children) | st.dictionaries(st.text(), children),
-    max_leaves=30,
+    | st.text()
 )
+
+
+def json_containers(children):
+    return st.lists(children) | st.dictionaries(st.text(), children)
+
+
+json_values = st.recursive(json_scalars, json_containers, max_leaves=30)
 # Documents of strings, integers, booleans and nulls only: the ones orjson writes.
 plain_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(),
-    lambda children: st.lists(children) | st.dictionaries(st.text(), children),
-    max_leaves=30,
+    st.none() | st.booleans() | st.integers() | st.text(), json_containers, max_leaves=30
 )
 # And then some json.loads cannot give: tuples, non-string keys, NaN, UUIDs, datetimes.
 odd_values = st.recursive(

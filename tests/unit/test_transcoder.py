@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from mappa_record.service.transcoder import EventJSONTranscoder
 from tests.unit import test_nominal
+from tests.unit.test_chain import json_containers, json_scalars
 
 
 def _registered(transcoder):
@@ -24,14 +25,9 @@ OURS = _registered(EventJSONTranscoder())
 # What an event's payload can hold (JSON as parsed: no NaN, the hash refuses it), including
 # a payload that happens to look like one of the library's tagged objects.
 payloads = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(),
+    json_scalars,
     lambda children: (
-        st.lists(children)
-        | st.dictionaries(st.text(), children)
+        json_containers(children)
         | st.fixed_dictionaries(
             {"_type_": st.just("datetime_iso"), "_data_": st.just("2020-01-01")}
         )
