@@ -9,7 +9,7 @@ writes the same JSON document the library would (the datetime as the library's
 `{"_type_": "datetime_iso", ...}`), so either transcoder reads what the other wrote. Anything
 else (snapshots, which hold UUIDs and nested datetimes; a state holding a subclass of a JSON
 type or an integer beyond 64 bits; a stored document whose only tagged object is not the
-top-level timestamp, or with a number of 20 digits or more) goes through the library's own
+top-level timestamp, or with a number of 19 digits or more) goes through the library's own
 code, unchanged.
 """
 
@@ -24,9 +24,10 @@ from eventsourcing.persistence import JSONTranscoder
 
 _TAG = b'"_type_"'
 _ISO = "datetime_iso"
-# orjson reads an integer of 20 digits or more as a float (the standard library, as an int):
-# a document with a number that long is read by the library's code.
-_LONG_NUMBER = re.compile(rb"[:,\[]-?[0-9]{20}")
+# orjson reads an integer beyond 64 bits as a float (the standard library, as an int): from
+# 20 digits on, and from 19 when it is negative (below -2**63). A document with a number of
+# 19 digits or more is read by the library's code.
+_LONG_NUMBER = re.compile(rb"[:,\[]-?[0-9]{19}")
 # orjson writes JSON's own types; a datetime, a dataclass or a subclass of a JSON type goes
 # to `_tagged`, which writes a datetime as the library does and refuses anything else.
 _OPTIONS = (

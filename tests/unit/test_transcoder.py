@@ -69,7 +69,7 @@ def test_without_floats_the_bytes_are_the_librarys(timestamp, payload):
 
 
 def test_a_long_integer_reads_back_as_an_integer():
-    for number in (2**64 - 1, 2**64, -(2**70), 10**40):
+    for number in (2**64 - 1, 2**64, -(2**63) - 1, -(10**19) + 1, -(2**70), 10**40):
         state = _state(datetime(2024, 1, 1, tzinfo=UTC), {"n": number, "list": [1, number]})
         for written in (OURS.encode(state), LIBRARY.encode(state)):
             assert OURS.decode(written) == state
