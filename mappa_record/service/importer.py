@@ -240,7 +240,7 @@ class StreamBuilder:
                     line.get("occurred_at"),
                     line["payload"],
                 )
-                event_id = str(UUID(line["event_id"]))
+                event_id = _event_key(line["event_id"]) or str(UUID(line["event_id"]))
             except (DomainError, KeyError, TypeError, ValueError) as e:
                 reason = e.message if isinstance(e, DomainError) else f"{type(e).__name__}: {e}"
                 raise ImportRefused(f"line {line['_line']}: {line.get('type')}: {reason}") from None
