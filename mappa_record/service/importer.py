@@ -231,8 +231,11 @@ class StreamBuilder:
         indexed: list[IndexRow] = []
         for line in fresh:
             try:
+                event_id = _event_key(line["event_id"])
+                if event_id is None:
+                    raise ValueError(f"event_id {line['event_id']!r} is not a UUID")
                 principal = _principal(line)
-                nominal = self._apply(nominal, stream, line, principal, claims)
+                nominal = self._apply(nominal, stream, line, event_id, principal, claims)
                 digest = request_digest(
                     principal,
                     stream.nominal_id,
@@ -240,7 +243,6 @@ class StreamBuilder:
                     line.get("occurred_at"),
                     line["payload"],
                 )
-                event_id = _event_key(line["event_id"]) or str(UUID(line["event_id"]))
             except (DomainError, KeyError, TypeError, ValueError) as e:
                 reason = e.message if isinstance(e, DomainError) else f"{type(e).__name__}: {e}"
                 raise ImportRefused(f"line {line['_line']}: {line.get('type')}: {reason}") from None
@@ -261,6 +263,7 @@ class StreamBuilder:
         nominal: Nominal | None,
         stream: _Stream,
         line: dict[str, Any],
+        event_id: str,  # canonical, as the index and a post spell it
         principal: Principal,
         claims: list[IdentifierClaim],
     ) -> Nominal:
@@ -269,7 +272,7 @@ class StreamBuilder:
         if line["type"] == "NominalRegistered":
             if nominal is not None:
                 raise ImportRefused(f"line {line['_line']}: a second NominalRegistered")
-            if uuid5(NOMINAL_NAMESPACE, str(line["event_id"])) != stream.nominal_id:
+            if uuid5(NOMINAL_NAMESPACE, event_id) != stream.nominal_id:
                 raise ImportRefused(
                     f"line {line['_line']}: nominal_id is not the one the service derives "
                     "from the registration's event_id"
@@ -282,7 +285,7 @@ class StreamBuilder:
             )
             return Nominal.register(
                 nominal_id=stream.nominal_id,
-                event_id=str(line["event_id"]),
+                event_id=event_id,
                 occurred_at=line.get("occurred_at") or recorded_at.date().isoformat(),
                 recorded_at=recorded_at,
                 recorded_by=recorded_by,
@@ -292,7 +295,7 @@ class StreamBuilder:
             raise ImportRefused(f"line {line['_line']}: an event before NominalRegistered")
         nominal.record(
             line["type"],
-            event_id=str(line["event_id"]),
+            event_id=event_id,
             occurred_at=str(line["occurred_at"]),
             recorded_at=recorded_at,
             recorded_by=recorded_by,

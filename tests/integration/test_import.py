@@ -117,17 +117,29 @@ def test_an_event_id_that_is_not_a_uuid_refuses_its_stream_and_an_odd_spelling_i
     records = service.records
     nominals = list(dict.fromkeys(line["nominal_id"] for line in lines))
     bad, shouting = _renamed(lines, nominals[3]), _renamed(lines, nominals[4])
+    numbered = _renamed(lines, nominals[5])
     bad[1]["event_id"] = "not-a-uuid"
-    for line in shouting[1:]:
+    numbered[1]["event_id"] = 12345
+    for line in shouting:
         line["event_id"] = line["event_id"].upper()
-    path = _file(tmp_path, bad + shouting)
+    path = _file(tmp_path, bad + numbered + shouting)
 
     report = Importer(records).run(path)
 
-    assert len(report.refused) == 1 and report.refused[0].startswith("line 2: ")
-    assert "badly formed" in report.refused[0]
+    assert len(report.refused) == 2, report.refused
+    assert report.refused[0].startswith("line 2: ") and "'not-a-uuid' is not a UUID" in (
+        report.refused[0]
+    )
+    assert report.refused[1].startswith(f"line {len(bad) + 2}: ") and "12345 is not a UUID" in (
+        report.refused[1]
+    )
     assert _stored(records, bad[0]["nominal_id"]) == []
+    assert _stored(records, numbered[0]["nominal_id"]) == []
     assert report.stored == len(shouting)
+    # Stored as a post stores it: the event, its index row and its retractions agree.
+    assert [e.event_id for e in _stored(records, shouting[0]["nominal_id"])] == [
+        line["event_id"].lower() for line in shouting
+    ]
     again = Importer(records).run(path)  # stored already, however it is spelt
     assert (again.stored, again.skipped) == (0, len(shouting))
 
