@@ -127,11 +127,13 @@ def test_an_event_id_that_is_not_a_uuid_refuses_its_stream_and_an_odd_spelling_i
     report = Importer(records).run(path)
 
     assert len(report.refused) == 2, report.refused
-    assert report.refused[0].startswith("line 2: ") and "'not-a-uuid' is not a UUID" in (
-        report.refused[0]
+    assert (
+        report.refused[0].startswith("line 2: ")
+        and "'not-a-uuid' is not a UUID" in (report.refused[0])
     )
-    assert report.refused[1].startswith(f"line {len(bad) + 2}: ") and "12345 is not a UUID" in (
-        report.refused[1]
+    assert (
+        report.refused[1].startswith(f"line {len(bad) + 2}: ")
+        and "12345 is not a UUID" in (report.refused[1])
     )
     assert _stored(records, bad[0]["nominal_id"]) == []
     assert _stored(records, numbered[0]["nominal_id"]) == []
