@@ -30,6 +30,7 @@ from . import access
 from .access import Forbidden, NotFound
 from .auth import Principal
 from .cache import RecordCache, RecordLocks
+from .catchup import CatchUp
 from .committer import GroupCommitter
 from .consultation import Consultation, ConsultationLog
 from .database import Database
@@ -117,12 +118,14 @@ class Records:
         self.datastore = self.app.recorder.datastore  # type: ignore[attr-defined]
         self.consultations = ConsultationLog(self.datastore)
         self.committer = GroupCommitter(self.app)
+        self.catch_up = CatchUp(self.app)
         self.cache = RecordCache(settings.aggregate_cache)
         self.locks = RecordLocks()
         self._clock = clock
 
     def close(self) -> None:
         self.committer.close()
+        self.catch_up.close()
         self.consultations.close()
         self.app.close()
 
@@ -405,7 +408,7 @@ class Records:
                 self.cache.put(nominal)
             return nominal
         if current:
-            newer = [e for _, e in read_stream(self.app, nominal_id, after_version=nominal.version)]
+            newer = self.catch_up.newer(nominal_id, nominal.version)
             if newer:
                 if read_only:
                     nominal = self.cache.get(nominal_id) or self._rebuild(nominal_id, None)

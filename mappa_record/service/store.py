@@ -265,6 +265,43 @@ def read_stream(
             remaining -= len(rows)
 
 
+@functools.cache
+def _newer_statement(schema: str, table: str) -> str:
+    return (
+        SQL(
+            "SELECT w.n, e.originator_id, e.originator_version, e.topic, e.state"
+            " FROM unnest(%s::uuid[], %s::bigint[]) WITH ORDINALITY AS w(id, after, n)"
+            " JOIN {}.{} e ON e.originator_id = w.id AND e.originator_version > w.after"
+            " ORDER BY w.n, e.originator_version"
+        )
+        .format(Identifier(schema), Identifier(table))
+        .as_string(None)
+    )
+
+
+def read_newer(app: Nominals, wanted: Sequence[tuple[UUID, int]]) -> list[list[Nominal.Event]]:
+    """For each (nominal, version held), the nominal's events after that version, in order:
+    one query for them all. The same nominal may be asked for twice."""
+    recorder = app.recorder
+    assert isinstance(recorder, NominalRecorder)
+    statement = _newer_statement(recorder.datastore.schema, recorder.events_table_name)
+    newer: list[list[Nominal.Event]] = [[] for _ in wanted]
+    with recorder.datastore.get_connection() as conn, conn.cursor() as curs:
+        curs.execute(statement, ([w[0] for w in wanted], [w[1] for w in wanted]))
+        rows = curs.fetchall()
+    for row in rows:
+        stored = StoredEvent(
+            originator_id=row["originator_id"],
+            originator_version=row["originator_version"],
+            topic=row["topic"],
+            state=bytes(row["state"]),
+        )
+        event = app.mapper.to_domain_event(stored)
+        assert isinstance(event, Nominal.Event)
+        newer[row["n"] - 1].append(event)
+    return newer
+
+
 # Rows for `bulk_append`, in their tables' column order. Plain tuples: an import builds
 # them in other processes, and tuples of strings and bytes cost little to send back.
 EventRow = tuple[str, int, str, bytes]  # originator_id, originator_version, topic, state

@@ -8,6 +8,7 @@ standing in for another worker process with a cache of its own.
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from collections.abc import Iterator
 from uuid import UUID
@@ -19,6 +20,7 @@ from mappa_record.service.auth import Principal
 from mappa_record.service.cache import RecordCache
 from mappa_record.service.integrity import verify_nominal
 from mappa_record.service.records import NewEvent, PreconditionFailed, Records, _view_json
+from mappa_record.service.store import read_newer, read_stream
 from tests.integration.test_concurrency import POLICE, entry, register, versions
 
 PRISON = Principal(
@@ -190,3 +192,63 @@ def test_a_view_holding_an_integer_beyond_64_bits_is_rendered_all_the_same(here)
     nominal = here._load(UUID(register(here)))
     nominal.offence_summary = 2**70  # orjson refuses it; the standard library writes it
     assert json.loads(_view_json(nominal))["offence_summary"] == 2**70
+
+
+# -- catching up together (service/catchup.py) ---------------------------------------------
+
+
+def test_one_query_answers_each_reader_with_what_its_copy_lacks(here, elsewhere):
+    first, second = UUID(register(here)), UUID(register(here))
+    for subject in ("a", "b"):
+        elsewhere.post_event(POLICE, first, entry(subject=subject), None)
+    elsewhere.post_event(POLICE, second, entry(subject="c"), None)
+    unknown = uuid.uuid4()
+
+    asked = [(first, 1), (second, 1), (first, 2), (unknown, 0), (first, 3), (second, 0)]
+    newer = read_newer(here.app, asked)
+
+    assert [[e.originator_version for e in events] for events in newer] == [
+        [2, 3],
+        [2],
+        [3],
+        [],
+        [],
+        [1, 2],
+    ]
+    assert {e.originator_id for e in newer[0]} == {first}
+    assert [e.payload["subject"] for e in newer[0]] == ["a", "b"]
+    assert [e.hash for e in newer[5]] == [e.hash for _, e in read_stream(here.app, second)]
+
+
+def test_concurrent_readers_of_records_moved_on_elsewhere_each_see_the_latest(here, elsewhere):
+    nominal_ids = [UUID(register(here)) for _ in range(8)]
+    for n, nominal_id in enumerate(nominal_ids):
+        here.view(POLICE, nominal_id, None)  # cached here at version 1
+        for i in range(n % 3 + 1):
+            elsewhere.post_event(POLICE, nominal_id, entry(subject=f"{n}.{i}"), None)
+    seen: dict[int, dict] = {}
+    barrier = threading.Barrier(24)
+
+    def read(n: int) -> None:
+        barrier.wait()
+        seen[n] = here.view(POLICE, nominal_ids[n % 8], None)
+
+    threads = [threading.Thread(target=read, args=(n,)) for n in range(24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    for n, view in seen.items():
+        k = n % 8
+        assert view["version"] == 1 + k % 3 + 1
+        assert [e["subject"] for e in view["entries"]] == [f"{k}.{i}" for i in range(k % 3 + 1)]
+    assert len(seen) == 24
+
+
+def test_a_read_after_the_store_closed_is_refused_not_left_waiting(settings, db):
+    records = Records(settings, db)
+    nominal_id = UUID(register(records))
+    records.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        records.catch_up.newer(nominal_id, 1)
