@@ -112,6 +112,9 @@ def _projections(args: argparse.Namespace) -> None:
     # The read side is wired here, at the edge: service code itself never imports projections.
     from mappa_record.projections.cli import run_command
 
+    if args.workers is not None and args.action != "rebuild":
+        raise ValueError(f"--workers is for rebuild; `projections {args.action}` is one process")
+    workers = DEFAULT_WORKERS if args.workers is None else args.workers
     service = start(load_settings())
     try:
         group_runner = functools.partial(
@@ -119,7 +122,7 @@ def _projections(args: argparse.Namespace) -> None:
             service.db.sqlalchemy_url("psycopg").render_as_string(hide_password=False),
             dict(service.records.app.env),
         )
-        run_command(service, args.action, workers=args.workers, group_runner=group_runner)
+        run_command(service, args.action, workers=workers, group_runner=group_runner)
     finally:
         service.close()
 
@@ -254,8 +257,9 @@ def parser() -> argparse.ArgumentParser:
     proj.add_argument(
         "--workers",
         type=int,
-        default=DEFAULT_WORKERS,
-        help="rebuild: processes applying the projections side by side (default: one per core)",
+        default=None,
+        help="rebuild only: processes applying the projections side by side (default: one per "
+        "core)",
     )
     proj.set_defaults(func=_projections)
     return p

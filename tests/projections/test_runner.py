@@ -106,6 +106,13 @@ def test_projections_status_and_rebuild_from_the_command_line(
     assert all(s.position >= head for s in runner.status())
 
 
+def test_workers_are_refused_where_they_would_do_nothing(database_url, data_dir):
+    status = _cli(database_url, data_dir, "status", "--workers", "3")
+
+    assert status.returncode == 2
+    assert "--workers is for rebuild" in status.stderr
+
+
 def test_one_event_per_batch_ends_where_a_rebuild_does(runner, enrol, post):
     """Rows loaded, changed and written back batch after batch (base.Batch) give the same
     state as one batch over everything, including a partner that leaves and comes back."""
