@@ -1,12 +1,13 @@
 """Group read: readers of cached records ask the store together what is newer.
 
-A record in the cache is brought up to date before it is read, so a read is consistent
-with every write acknowledged before it began, whoever made it (another worker process, an
-import, another instance). Asked one read at a time, that question was a third of a read's
-CPU (`python -m bench.cpu`: 2.18 ms a GET with it, 1.50 ms without). Here each read hands
+A record in the cache is brought up to date before it is read (and before a post that was
+refused on the cached state is decided again), so a read is consistent with every write
+acknowledged before it began, whoever made it (another worker process, an import, another
+instance). Asked one read at a time, that question was a third of a read's CPU
+(`python -m bench.cpu`: 2.18 ms a GET with it, 1.50 ms without). Here each load hands
 (nominal, version it holds) to one thread, which asks for everything waiting in one query,
-as the consultation log writes its rows. A read's question is asked after the read began,
-so what it is shown is as current as before.
+as the consultation log writes its rows (docs/adr/011). A load's question is asked after
+the load began, so what it is shown is as current as before.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ class CatchUp:
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue[_Waiting | None] = queue.SimpleQueue()
         self._closed = False
-        self.batches = 0  # queries asked, for tests
         self._thread = threading.Thread(target=self._run, name="catch-up", daemon=True)
         self._thread.start()
 
@@ -61,7 +61,6 @@ class CatchUp:
             batch = take_waiting(self._queue, [], self._max_batch)
             if batch is None:
                 return
-            self.batches += 1
             try:
                 newer = read_newer(self._app, [(nominal_id, v) for nominal_id, v, _ in batch])
             except BaseException as error:  # noqa: BLE001 - every waiting read must be answered
