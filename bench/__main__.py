@@ -23,7 +23,7 @@ from typing import Any
 from rich.console import Console
 
 from bench import http_, import_, library, profile, raw, rebuild, reports
-from bench.environment import ServiceProcess, Workspace, workspace
+from bench.environment import ServiceProcess, Workspace, python_loop_seconds, workspace
 from bench.figures import Results
 from bench.load import Budget, Run
 
@@ -73,6 +73,7 @@ def _machine(ws: Workspace) -> dict[str, object]:
     return {
         "cpus": os.cpu_count(),
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "python_loop_seconds_at_start": python_loop_seconds(),
         "python": platform.python_version(),
         "postgres": version[0] if version else None,
         "platform": platform.platform(),
@@ -214,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 for figure in GROUP_FIGURES[group]:
                     results.skip(figure, f"not run (--only {','.join(sorted(args.only))})")
+    results.machine["python_loop_seconds_at_end"] = python_loop_seconds()
     results.ratio("append_vs_library_c16", "append_http_eps_c16", "append_library_eps_c16")
     results.ratio("append_vs_raw_c16", "append_http_eps_c16", "insert_raw_tps_c16")
     results.extra["total_seconds"] = round(time.monotonic() - started, 1)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 import psutil
 
 from bench import http_
-from bench.environment import ServiceProcess, workspace
+from bench.environment import ServiceProcess, python_loop_seconds, workspace
 from bench.load import Budget, Run
 
 
@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--workers", type=int, default=1, help="`mappa-record serve --workers`")
     args = p.parse_args(argv)
     budget = Budget(seconds=args.seconds, operations=10**7)
+    print(f"machine: a fixed Python loop took {python_loop_seconds()} s (compare runs by it)")
     with workspace() as ws, ServiceProcess(ws, pool_size=20, workers=args.workers) as svc:
         nominals, _ = http_.register(svc, args.nominals, clients=16)
         print(phase(svc, "POST c16", lambda: http_.append(svc, nominals, 16, budget)))

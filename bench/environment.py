@@ -187,3 +187,14 @@ class ServiceProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def python_loop_seconds(steps: int = 5_000_000) -> float:
+    """How long a fixed piece of pure-Python work takes now. A shared machine's speed swings
+    (the same run of generation took 56 s and 93 s an hour apart): figures of two runs
+    compare only when this does too."""
+    began = time.perf_counter()
+    total = 0
+    for i in range(steps):
+        total += i & 7
+    return round(time.perf_counter() - began, 3)

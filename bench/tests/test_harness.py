@@ -122,6 +122,8 @@ def test_a_tiny_run_end_to_end_writes_every_figure_or_says_why_not(tmp_path: Pat
         c16["append_http_eps_c16"] / c16["insert_raw_tps_c16"], rel=1e-2
     )
     assert written["runs"]["get_c50"]["clients"] == 50
+    for moment in ("start", "end"):  # the machine's speed, to compare runs by
+        assert written["machine"][f"python_loop_seconds_at_{moment}"] > 0
 
 
 def test_an_unknown_group_is_refused_before_anything_starts(capsys):
