@@ -174,6 +174,16 @@ def _stored_line(line: dict[str, Any], stored: set[str]) -> bool:
     return _event_key(line.get("event_id")) in stored
 
 
+def _canonical_reference(line: dict[str, Any]) -> None:
+    """The event a retraction names, spelt as its event id is stored (and as a post's schema
+    spells it), so a source that writes ids in capitals still retracts what it meant."""
+    payload = line.get("payload")
+    if isinstance(payload, dict) and isinstance(payload.get("retracts"), str):
+        line["payload"] = payload | {
+            "retracts": _event_key(payload["retracts"]) or payload["retracts"]
+        }
+
+
 def _principal(line: dict[str, Any]) -> Principal:
     by = line["recorded_by"]
     return Principal(sub=str(by["sub"]), agency=str(by["agency"]), scopes=frozenset())
@@ -234,6 +244,7 @@ class StreamBuilder:
                 event_id = _event_key(line["event_id"])
                 if event_id is None:
                     raise ValueError(f"event_id {line['event_id']!r} is not a UUID")
+                _canonical_reference(line)
                 principal = _principal(line)
                 nominal = self._apply(nominal, stream, line, event_id, principal, claims)
                 digest = request_digest(

@@ -116,12 +116,19 @@ def test_an_event_id_that_is_not_a_uuid_refuses_its_stream_and_an_odd_spelling_i
 ):
     records = service.records
     nominals = list(dict.fromkeys(line["nominal_id"] for line in lines))
-    bad, shouting = _renamed(lines, nominals[3]), _renamed(lines, nominals[4])
-    numbered = _renamed(lines, nominals[5])
+    retracting = next(
+        n
+        for n in nominals
+        if any(x["nominal_id"] == n and "retracts" in x["payload"] for x in lines)
+    )
+    bad, shouting = _renamed(lines, nominals[3]), _renamed(lines, retracting)
+    numbered = _renamed(lines, nominals[5] if retracting != nominals[5] else nominals[6])
     bad[1]["event_id"] = "not-a-uuid"
     numbered[1]["event_id"] = 12345
     for line in shouting:
         line["event_id"] = line["event_id"].upper()
+        if "retracts" in line["payload"]:
+            line["payload"]["retracts"] = line["payload"]["retracts"].upper()
     path = _file(tmp_path, bad + numbered + shouting)
 
     report = Importer(records).run(path)
@@ -139,9 +146,12 @@ def test_an_event_id_that_is_not_a_uuid_refuses_its_stream_and_an_odd_spelling_i
     assert _stored(records, numbered[0]["nominal_id"]) == []
     assert report.stored == len(shouting)
     # Stored as a post stores it: the event, its index row and its retractions agree.
-    assert [e.event_id for e in _stored(records, shouting[0]["nominal_id"])] == [
-        line["event_id"].lower() for line in shouting
-    ]
+    stored = _stored(records, shouting[0]["nominal_id"])
+    assert [e.event_id for e in stored] == [line["event_id"].lower() for line in shouting]
+    retractions = [e for e in stored if "retracts" in e.payload]
+    assert retractions and all(
+        e.payload["retracts"] in {x.event_id for x in stored} for e in retractions
+    )
     again = Importer(records).run(path)  # stored already, however it is spelt
     assert (again.stored, again.skipped) == (0, len(shouting))
 
