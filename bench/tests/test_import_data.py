@@ -16,11 +16,11 @@ from pathlib import Path
 from uuid import UUID
 
 from bench.import_ import generate, main, nominal_history
-from mappa_record.api.schemas import PAYLOADS, NominalRegistered
 from mappa_record.domain.identifiers import normalise_identifier
 from mappa_record.domain.nominal import Nominal
 from mappa_record.service import access
 from mappa_record.service.auth import Principal
+from mappa_record.service.payloads import PAYLOADS, NominalRegistered
 
 SAMPLE = 300
 

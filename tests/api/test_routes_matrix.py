@@ -603,7 +603,7 @@ def catalogue(entry_id: str) -> list[tuple[str, str, dict[str, Any]]]:
 
 
 def test_every_event_type_of_the_catalogue_is_posted_and_read_back(client, auth, record):
-    from mappa_record.api.schemas import PAYLOADS
+    from mappa_record.service.payloads import PAYLOADS
 
     url = f"/v1/nominals/{record.nominal_id}/events"
     entry_id = str(uuid.uuid4())

@@ -14,7 +14,6 @@ from starlette.concurrency import run_in_threadpool
 from mappa_record.api.deps import JustificationDep, PrincipalDep, RecordsDep
 from mappa_record.api.problems import BadRequest
 from mappa_record.api.schemas import (
-    PAYLOADS,
     EventPost,
     HistoryOut,
     LookupOut,
@@ -24,6 +23,7 @@ from mappa_record.api.schemas import (
     occurred,
 )
 from mappa_record.domain.errors import InvalidValue
+from mappa_record.service.payloads import PAYLOADS
 from mappa_record.service.records import NewEvent, Posted
 
 router = APIRouter(prefix="/v1/nominals", tags=["nominals"])
