@@ -1,11 +1,13 @@
 """Bulk import: an area's history, as NDJSON, into the record (`mappa-record import FILE`).
 
 One event per line, grouped by nominal, each nominal's events in order, registration first
-(the format of ADR 006). Every line goes through the Nominal aggregate exactly as a post
-does (the same invariants, the server-computed fields, the hash chain), then whole streams
-are stored many at a time, each batch in one transaction with its event-index and
-identifier rows. The import keeps the source system's `recorded_at` and `recorded_by`: a
-migration must not make old minutes look late, or old registrations look on time (ADR 009).
+(the format of ADR 006). Every line's payload is checked against the schema a post's is
+(service/payloads.py) and stored as that gives it back, and every line goes through the
+Nominal aggregate exactly as a post does (the same invariants, the server-computed fields,
+the hash chain); then whole streams are stored many at a time, each batch in one
+transaction with its event-index and identifier rows. The import keeps the source system's
+`recorded_at` and `recorded_by`: a migration must not make old minutes look late, or old
+registrations look on time (ADR 009).
 
 Idempotent and resumable: a line whose event_id is stored already is skipped, so running
 the same file again, or again after a crash, stores nothing twice.
@@ -37,11 +39,13 @@ from uuid import UUID, uuid5
 
 import orjson
 from eventsourcing.persistence import IntegrityError, Mapper
+from pydantic import ValidationError
 
-from mappa_record.domain.errors import DomainError
+from mappa_record.domain.errors import DomainError, InvalidValue
 from mappa_record.domain.nominal import Nominal
 
 from .auth import Principal
+from .payloads import PAYLOADS, NominalRegistered
 from .records import NOMINAL_NAMESPACE, Records, normalised_identifiers, request_digest
 from .store import (
     ClaimRow,
@@ -174,14 +178,22 @@ def _stored_line(line: dict[str, Any], stored: set[str]) -> bool:
     return _event_key(line.get("event_id")) in stored
 
 
-def _canonical_reference(line: dict[str, Any]) -> None:
-    """The event a retraction names, spelt as its event id is stored (and as a post's schema
-    spells it), so a source that writes ids in capitals still retracts what it meant."""
-    payload = line.get("payload")
-    if isinstance(payload, dict) and isinstance(payload.get("retracts"), str):
-        line["payload"] = payload | {
-            "retracts": _event_key(payload["retracts"]) or payload["retracts"]
-        }
+def _check_payload(line: dict[str, Any]) -> None:
+    """The line's payload as a post's schema gives it back (service/payloads.py): a payload a
+    post could not send (a field unknown or the server's, a value of the wrong kind) refuses
+    the line, naming the field; one it could is stored as a post stores it (a retraction's
+    reference spelt as event ids are stored, defaults filled in)."""
+    kind = line.get("type")
+    model = NominalRegistered if kind == "NominalRegistered" else PAYLOADS.get(str(kind))
+    if model is None:
+        return  # not an event type: the aggregate refuses it by name
+    try:
+        line["payload"] = model.model_validate(line.get("payload")).model_dump(mode="json")
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(part) for part in ("payload", *first["loc"]))
+        more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
+        raise InvalidValue(f"{where}: {first['msg']}{more}", field=where) from None
 
 
 def _principal(line: dict[str, Any]) -> Principal:
@@ -244,7 +256,7 @@ class StreamBuilder:
                 event_id = _event_key(line["event_id"])
                 if event_id is None:
                     raise ValueError(f"event_id {line['event_id']!r} is not a UUID")
-                _canonical_reference(line)
+                _check_payload(line)
                 principal = _principal(line)
                 nominal = self._apply(nominal, stream, line, event_id, principal, claims)
                 digest = request_digest(

@@ -156,6 +156,77 @@ def test_an_event_id_that_is_not_a_uuid_refuses_its_stream_and_an_odd_spelling_i
     assert (again.stored, again.skipped) == (0, len(shouting))
 
 
+def test_a_payload_a_post_could_not_send_refuses_its_stream_naming_the_field(
+    service, lines, tmp_path
+):
+    records = service.records
+    nominals = list(dict.fromkeys(line["nominal_id"] for line in lines))
+    with_meeting = next(
+        n
+        for n in nominals
+        if any(x["nominal_id"] == n and x["type"] == "MeetingHeld" for x in lines)
+    )
+    odd_date, owned_field, fine = (
+        _renamed(lines, with_meeting),
+        _renamed(lines, nominals[1]),
+        _renamed(lines, nominals[2]),
+    )
+    meeting = next(i for i, x in enumerate(odd_date) if x["type"] == "MeetingHeld")
+    odd_date[meeting]["payload"]["held_on"] = 12  # a projection would choke on it
+    owned_field[1]["payload"]["recorded_at"] = "2020-01-01T00:00:00Z"  # the server's to set
+    path = _file(tmp_path, odd_date + owned_field + fine)
+
+    report = Importer(records).run(path)
+
+    assert len(report.refused) == 2, report.refused
+    assert report.refused[0].startswith(f"line {meeting + 1}: MeetingHeld: payload.held_on: ")
+    assert report.refused[1].startswith(f"line {len(odd_date) + 2}: ")
+    assert "payload.recorded_at: Extra inputs are not permitted" in report.refused[1]
+    assert _stored(records, odd_date[0]["nominal_id"]) == []
+    assert _stored(records, owned_field[0]["nominal_id"]) == []
+    assert report.stored == len(fine)
+
+
+def test_an_imported_event_is_stored_as_a_post_stores_it_so_posting_it_again_finds_it(
+    service, lines, tmp_path
+):
+    from mappa_record.api.routes.nominals import validated_payload
+    from mappa_record.service.auth import Principal
+    from mappa_record.service.records import NewEvent
+
+    records = service.records
+    nominals = list(dict.fromkeys(line["nominal_id"] for line in lines))
+    stream = _renamed(lines, nominals[0])
+    assigned = next(x for x in stream if x["type"] == "OfficerAssigned")
+    assigned["payload"].pop("supervisor", None)  # optional: a post stores it as null
+    assigned["payload"]["officer"]["name"] = "  Liam Jones  "  # a post strips it
+
+    report = Importer(records).run(_file(tmp_path, stream))
+    assert report.stored == len(stream), report.refused
+
+    stored = next(
+        e for e in _stored(records, stream[0]["nominal_id"]) if e.type == "OfficerAssigned"
+    )
+    assert stored.payload["supervisor"] is None
+    assert stored.payload["officer"]["name"] == "Liam Jones"
+    # The same event posted over the API is found, not a conflict with a different body.
+    poster = Principal(
+        sub="again", agency=assigned["recorded_by"]["agency"], scopes=frozenset({"records:write"})
+    )
+    again = records.post_event(
+        poster,
+        UUID(stream[0]["nominal_id"]),
+        NewEvent(
+            UUID(assigned["event_id"]),
+            "OfficerAssigned",
+            assigned["occurred_at"],
+            validated_payload("OfficerAssigned", assigned["payload"]),
+        ),
+        None,
+    )
+    assert (again.created, again.event["event_id"]) == (False, assigned["event_id"])
+
+
 # -- building in worker processes -----------------------------------------------------------
 
 
