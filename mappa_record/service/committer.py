@@ -18,9 +18,10 @@ import logging
 import queue
 import threading
 from collections import deque
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
@@ -32,6 +33,7 @@ from .store import IdentifierClaim, IndexedEvent, Nominals, partner_sets
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 def take_waiting(q: queue.SimpleQueue[T | None], waiting: list[T], limit: int) -> list[T] | None:
@@ -54,6 +56,56 @@ def take_waiting(q: queue.SimpleQueue[T | None], waiting: list[T], limit: int) -
             break
         waiting.append(more)
     return waiting
+
+
+class Batched(Generic[T, R]):
+    """Callers wait while one thread answers everything waiting with one call of `answer`
+    (its answers in the callers' order): reads' catch-up queries and consultation rows, as
+    the group committer below does appends."""
+
+    def __init__(
+        self, name: str, answer: Callable[[list[T]], Sequence[R]], *, max_batch: int
+    ) -> None:
+        self._answer = answer
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[tuple[T, Future[R]] | None] = queue.SimpleQueue()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def ask(self, item: T) -> R:
+        """The answer for `item` once its batch is answered; raises what answering raised."""
+        if self._closed:
+            raise RuntimeError(f"the {self._thread.name} thread is closed")
+        done: Future[R] = Future()
+        self._queue.put((item, done))
+        return done.result()
+
+    def close(self) -> None:
+        self._closed = True
+        self._queue.put(None)
+        self._thread.join(timeout=10)
+        while True:  # nothing may wait forever
+            try:
+                left = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if left is not None:
+                left[1].set_exception(RuntimeError(f"the {self._thread.name} thread closed"))
+
+    def _run(self) -> None:
+        while True:
+            batch = take_waiting(self._queue, [], self._max_batch)
+            if batch is None:
+                return
+            try:
+                answers = self._answer([item for item, _ in batch])
+            except BaseException as error:  # noqa: BLE001 - every caller must be answered
+                for _, done in batch:
+                    done.set_exception(error)
+            else:
+                for (_, done), answer in zip(batch, answers, strict=True):
+                    done.set_result(answer)
 
 
 @dataclass

@@ -10,9 +10,6 @@ waits until its own row is committed before its data is handed over.
 
 from __future__ import annotations
 
-import queue
-import threading
-from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -22,7 +19,7 @@ from eventsourcing.postgres import PostgresDatastore
 from mappa_record.domain.chain import format_instant
 
 from .auth import Principal
-from .committer import take_waiting
+from .committer import Batched
 
 
 @dataclass(frozen=True)
@@ -37,46 +34,19 @@ class Consultation:
     justification: str | None = None
 
 
-_Waiting = tuple[Consultation, Future[None]]
-
-
 class ConsultationLog:
     def __init__(self, datastore: PostgresDatastore, *, max_batch: int = 256) -> None:
         self._datastore = datastore
-        self._max_batch = max_batch
-        self._queue: queue.SimpleQueue[_Waiting | None] = queue.SimpleQueue()
-        self._closed = False
-        self._thread = threading.Thread(target=self._run, name="consultation-log", daemon=True)
-        self._thread.start()
+        self._writer = Batched("consultation-log", self._insert, max_batch=max_batch)
 
     def append(self, entry: Consultation) -> None:
         """Record one consultation; returns once it is committed (raises if it cannot be)."""
-        if self._closed:
-            raise RuntimeError("the consultation log is closed")
-        done: Future[None] = Future()
-        self._queue.put((entry, done))
-        done.result()
+        self._writer.ask(entry)
 
     def close(self) -> None:
-        self._closed = True
-        self._queue.put(None)
-        self._thread.join(timeout=10)
+        self._writer.close()
 
-    def _run(self) -> None:
-        while True:
-            batch = take_waiting(self._queue, [], self._max_batch)
-            if batch is None:
-                return
-            try:
-                self._insert([entry for entry, _ in batch])
-            except BaseException as error:  # noqa: BLE001 - every waiting read must be answered
-                for _, done in batch:
-                    done.set_exception(error)
-            else:
-                for _, done in batch:
-                    done.set_result(None)
-
-    def _insert(self, entries: list[Consultation]) -> None:
+    def _insert(self, entries: list[Consultation]) -> list[None]:
         with self._datastore.transaction(commit=True) as curs:
             curs.execute(
                 "INSERT INTO consultation_log"
@@ -93,6 +63,7 @@ class ConsultationLog:
                     [e.justification for e in entries],
                 ),
             )
+        return [None] * len(entries)
 
     def for_nominal(
         self, nominal_id: UUID, *, after_id: int = 0, limit: int = 100

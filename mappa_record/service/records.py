@@ -7,6 +7,7 @@ plain values and return plain data; every refusal is an exception from this modu
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -30,8 +31,7 @@ from . import access
 from .access import Forbidden, NotFound
 from .auth import Principal
 from .cache import RecordCache, RecordLocks
-from .catchup import CatchUp
-from .committer import GroupCommitter
+from .committer import Batched, GroupCommitter
 from .consultation import Consultation, ConsultationLog
 from .database import Database
 from .settings import Settings, SettingsError
@@ -41,6 +41,7 @@ from .store import (
     Nominals,
     act_as,
     partner_sets,
+    read_newer,
     read_stream,
     store_env,
 )
@@ -118,7 +119,9 @@ class Records:
         self.datastore = self.app.recorder.datastore  # type: ignore[attr-defined]
         self.consultations = ConsultationLog(self.datastore)
         self.committer = GroupCommitter(self.app)
-        self.catch_up = CatchUp(self.app)
+        # A cached record is brought up to date before it is read: the reads waiting ask the
+        # store together, in one query (docs/adr/011).
+        self.catch_up = Batched("catch-up", functools.partial(read_newer, self.app), max_batch=128)
         self.cache = RecordCache(settings.aggregate_cache)
         self.locks = RecordLocks()
         self._clock = clock
@@ -408,7 +411,7 @@ class Records:
                 self.cache.put(nominal)
             return nominal
         if current:
-            newer = self.catch_up.newer(nominal_id, nominal.version)
+            newer = self.catch_up.ask((nominal_id, nominal.version))
             if newer:
                 if read_only:
                     nominal = self.cache.get(nominal_id) or self._rebuild(nominal_id, None)

@@ -213,18 +213,23 @@ def store_env(
 
 
 @functools.cache
-def _stream_statement(schema: str, table: str) -> str:
+def _rendered(template: str, schema: str, table: str) -> str:
     # Rendered once: psycopg would otherwise compose and quote it again on every execute,
     # which cost about a third of a short query's client time.
-    return (
-        SQL(
-            "SELECT originator_id, originator_version, topic, state, notification_id FROM {}.{}"
-            " WHERE originator_id = %s AND originator_version > %s AND originator_version <= %s"
-            " ORDER BY originator_version LIMIT %s"
-        )
-        .format(Identifier(schema), Identifier(table))
-        .as_string(None)
-    )
+    return SQL(template).format(Identifier(schema), Identifier(table)).as_string(None)
+
+
+_STREAM = (
+    "SELECT originator_id, originator_version, topic, state, notification_id FROM {}.{}"
+    " WHERE originator_id = %s AND originator_version > %s AND originator_version <= %s"
+    " ORDER BY originator_version LIMIT %s"
+)
+_NEWER = (
+    "SELECT w.n, e.originator_id, e.originator_version, e.topic, e.state"
+    " FROM unnest(%s::uuid[], %s::bigint[]) WITH ORDINALITY AS w(id, after, n)"
+    " JOIN {}.{} e ON e.originator_id = w.id AND e.originator_version > w.after"
+    " ORDER BY w.n, e.originator_version"
+)
 
 
 def read_stream(
@@ -239,7 +244,7 @@ def read_stream(
     """A nominal's events in order with their global position, read in bounded batches."""
     recorder = app.recorder
     assert isinstance(recorder, NominalRecorder)
-    statement = _stream_statement(recorder.datastore.schema, recorder.events_table_name)
+    statement = _rendered(_STREAM, recorder.datastore.schema, recorder.events_table_name)
     remaining = limit
     last = after_version
     ceiling = up_to_version if up_to_version is not None else 2**62
@@ -249,15 +254,7 @@ def read_stream(
             curs.execute(statement, (nominal_id, last, ceiling, size))
             rows = curs.fetchall()
         for row in rows:
-            stored = StoredEvent(
-                originator_id=row["originator_id"],
-                originator_version=row["originator_version"],
-                topic=row["topic"],
-                state=bytes(row["state"]),
-            )
-            event = app.mapper.to_domain_event(stored)
-            assert isinstance(event, Nominal.Event)
-            yield row["notification_id"], event
+            yield row["notification_id"], _event_of(app, row)
         if len(rows) < size:
             return
         last = rows[-1]["originator_version"]
@@ -265,41 +262,32 @@ def read_stream(
             remaining -= len(rows)
 
 
-@functools.cache
-def _newer_statement(schema: str, table: str) -> str:
-    return (
-        SQL(
-            "SELECT w.n, e.originator_id, e.originator_version, e.topic, e.state"
-            " FROM unnest(%s::uuid[], %s::bigint[]) WITH ORDINALITY AS w(id, after, n)"
-            " JOIN {}.{} e ON e.originator_id = w.id AND e.originator_version > w.after"
-            " ORDER BY w.n, e.originator_version"
-        )
-        .format(Identifier(schema), Identifier(table))
-        .as_string(None)
-    )
-
-
 def read_newer(app: Nominals, wanted: Sequence[tuple[UUID, int]]) -> list[list[Nominal.Event]]:
     """For each (nominal, version held), the nominal's events after that version, in order:
     one query for them all. The same nominal may be asked for twice."""
     recorder = app.recorder
     assert isinstance(recorder, NominalRecorder)
-    statement = _newer_statement(recorder.datastore.schema, recorder.events_table_name)
+    statement = _rendered(_NEWER, recorder.datastore.schema, recorder.events_table_name)
     newer: list[list[Nominal.Event]] = [[] for _ in wanted]
     with recorder.datastore.get_connection() as conn, conn.cursor() as curs:
         curs.execute(statement, ([w[0] for w in wanted], [w[1] for w in wanted]))
         rows = curs.fetchall()
     for row in rows:
-        stored = StoredEvent(
-            originator_id=row["originator_id"],
-            originator_version=row["originator_version"],
-            topic=row["topic"],
-            state=bytes(row["state"]),
-        )
-        event = app.mapper.to_domain_event(stored)
-        assert isinstance(event, Nominal.Event)
-        newer[row["n"] - 1].append(event)
+        newer[row["n"] - 1].append(_event_of(app, row))
     return newer
+
+
+def _event_of(app: Nominals, row: DictRow) -> Nominal.Event:
+    """A row of the events table as the domain event the application's mapper makes of it."""
+    stored = StoredEvent(
+        originator_id=row["originator_id"],
+        originator_version=row["originator_version"],
+        topic=row["topic"],
+        state=bytes(row["state"]),
+    )
+    event = app.mapper.to_domain_event(stored)
+    assert isinstance(event, Nominal.Event)
+    return event
 
 
 # Rows for `bulk_append`, in their tables' column order. Plain tuples: an import builds

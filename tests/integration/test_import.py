@@ -62,6 +62,11 @@ def test_an_import_stores_every_line_once_keeping_who_and_when(service, lines, t
     assert third.stored == 0 and third.skipped == len(lines)
 
 
+def _nominal_with(lines: list[dict], has) -> str:
+    """The first nominal with a line that `has` what a test needs."""
+    return next(line["nominal_id"] for line in lines if has(line))
+
+
 def _renamed(lines: list[dict], nominal_id: str, level: int | None = None) -> list[dict]:
     """A fresh copy of one nominal's stream under new ids; `level` makes it category 3."""
     out = []
@@ -116,11 +121,7 @@ def test_an_event_id_that_is_not_a_uuid_refuses_its_stream_and_an_odd_spelling_i
 ):
     records = service.records
     nominals = list(dict.fromkeys(line["nominal_id"] for line in lines))
-    retracting = next(
-        n
-        for n in nominals
-        if any(x["nominal_id"] == n and "retracts" in x["payload"] for x in lines)
-    )
+    retracting = _nominal_with(lines, lambda x: "retracts" in x["payload"])
     bad, shouting = _renamed(lines, nominals[3]), _renamed(lines, retracting)
     numbered = _renamed(lines, nominals[5] if retracting != nominals[5] else nominals[6])
     bad[1]["event_id"] = "not-a-uuid"
@@ -161,11 +162,7 @@ def test_a_payload_a_post_could_not_send_refuses_its_stream_naming_the_field(
 ):
     records = service.records
     nominals = list(dict.fromkeys(line["nominal_id"] for line in lines))
-    with_meeting = next(
-        n
-        for n in nominals
-        if any(x["nominal_id"] == n and x["type"] == "MeetingHeld" for x in lines)
-    )
+    with_meeting = _nominal_with(lines, lambda x: x["type"] == "MeetingHeld")
     odd_date, owned_field, fine = (
         _renamed(lines, with_meeting),
         _renamed(lines, nominals[1]),

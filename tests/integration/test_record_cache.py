@@ -194,7 +194,7 @@ def test_a_view_holding_an_integer_beyond_64_bits_is_rendered_all_the_same(here)
     assert json.loads(_view_json(nominal))["offence_summary"] == 2**70
 
 
-# -- catching up together (service/catchup.py) ---------------------------------------------
+# -- catching up together (Records.catch_up) ---------------------------------------------
 
 
 def test_one_query_answers_each_reader_with_what_its_copy_lacks(here, elsewhere):
@@ -251,4 +251,4 @@ def test_a_read_after_the_store_closed_is_refused_not_left_waiting(settings, db)
     nominal_id = UUID(register(records))
     records.close()
     with pytest.raises(RuntimeError, match="closed"):
-        records.catch_up.newer(nominal_id, 1)
+        records.catch_up.ask((nominal_id, 1))
