@@ -118,8 +118,8 @@ def test_a_tiny_run_end_to_end_writes_every_figure_or_says_why_not(tmp_path: Pat
     ):
         assert written["figures"][measured] is not None, measured
     c16 = written["figures"]
-    assert c16["append_vs_raw_c16"] == pytest.approx(
-        c16["append_http_eps_c16"] / c16["insert_raw_tps_c16"], rel=1e-2
+    assert c16["append_vs_raw_c16"] == pytest.approx(  # figures are kept to 3 decimals
+        c16["append_http_eps_c16"] / c16["insert_raw_tps_c16"], abs=6e-4
     )
     assert written["runs"]["get_c50"]["clients"] == 50
     for moment in ("start", "end"):  # the machine's speed, to compare runs by
