@@ -302,6 +302,7 @@ class StreamBuilder:
                 )
             payload = dict(line["payload"])
             payload["identifiers"] = normalised_identifiers(payload.get("identifiers"), recorded_at)
+            line["payload"] = payload  # its digest is over the stored identifiers, as a post's
             claims.extend(
                 IdentifierClaim(kind, value, stream.nominal_id)
                 for kind, value in payload["identifiers"].items()

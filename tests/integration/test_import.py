@@ -189,6 +189,7 @@ def test_an_imported_event_is_stored_as_a_post_stores_it_so_posting_it_again_fin
 ):
     from mappa_record.api.routes.nominals import validated_payload
     from mappa_record.service.auth import Principal
+    from mappa_record.service.payloads import NominalRegistered
     from mappa_record.service.records import NewEvent
 
     records = service.records
@@ -222,6 +223,19 @@ def test_an_imported_event_is_stored_as_a_post_stores_it_so_posting_it_again_fin
         None,
     )
     assert (again.created, again.event["event_id"]) == (False, assigned["event_id"])
+    # So is the registration, posted again as the registration route posts it.
+    registration = stream[0]
+    body = NominalRegistered.model_validate(registration["payload"]).model_dump(mode="json")
+    body["identifiers"] = {k: v for k, v in body["identifiers"].items() if v is not None}
+    registrar = Principal(
+        sub="again",
+        agency=registration["recorded_by"]["agency"],
+        scopes=frozenset({"records:write"}),
+    )
+    registered = records.register(
+        registrar, UUID(registration["event_id"]), registration["occurred_at"], body
+    )
+    assert (registered.created, registered.nominal_id) == (False, registration["nominal_id"])
 
 
 # -- building in worker processes -----------------------------------------------------------
