@@ -82,7 +82,7 @@ def rebuild_groups(projections: Sequence[Projection], workers: int) -> list[list
     """The projections in at most `workers` groups, each applied by a process of its own.
 
     A projection whose handlers read another's tables (Projection.reads: partnering_gaps
-    reads the current view, partnerships and meetings at its own position) stays in one
+    reads the current view, partnerships, officers and meetings at its own position) stays in one
     group with it; such units are dealt, largest first, to the smallest group; each group
     keeps the projections' own order."""
     owner = {t.name: p.name for p in projections for t in p.tables}

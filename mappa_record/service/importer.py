@@ -174,10 +174,6 @@ def _batches(streams: Iterator[_Stream], size: int) -> Iterator[list[_Stream]]:
         yield batch
 
 
-def _stored_line(line: dict[str, Any], stored: set[str]) -> bool:
-    return _event_key(line.get("event_id")) in stored
-
-
 def _check_payload(line: dict[str, Any]) -> None:
     """The line's payload as a post's schema gives it back (service/payloads.py): a payload a
     post could not send (a field unknown or the server's, a value of the wrong kind) refuses
@@ -228,11 +224,12 @@ class StreamBuilder:
     def build(self, stream: _Stream, stored: set[str], load: Loader | None) -> Outcome:
         """The stream's new events applied to its nominal, or None when all are stored."""
         lines = []
-        for number, text in zip(stream.numbers, stream.texts, strict=True):
+        for number, text, key in zip(stream.numbers, stream.texts, stream.event_ids, strict=True):
             line = json.loads(text)
             line["_line"] = number
+            line["_event_id"] = key  # canonical, found when the stream was grouped
             lines.append(line)
-        fresh = [line for line in lines if not _stored_line(line, stored)]
+        fresh = [line for line in lines if line["_event_id"] not in stored]
         if not fresh:
             return None
         nominal: Nominal | None = None
@@ -253,7 +250,7 @@ class StreamBuilder:
         indexed: list[IndexRow] = []
         for line in fresh:
             try:
-                event_id = _event_key(line["event_id"])
+                event_id = line["_event_id"]
                 if event_id is None:
                     raise ValueError(f"event_id {line['event_id']!r} is not a UUID")
                 _check_payload(line)
