@@ -1,12 +1,16 @@
 """Recently used records, kept in memory per process so a request need not rebuild them.
 
-An entry is a record's state pickled at a version. It is never changed in place, so a thread
-taking a copy can never see another thread's half-applied change, and unpickling the bytes
-is the copy each request mutates. Readers, which change nothing, share one unpickled copy
-per entry (`shared`), so a read costs no copy at all. Whether an entry is current is checked
-by whoever uses it (docs/adr/011-record-cache.md): reads bring it up to date with the events
-stored since its version; posts decide on it as it is and rely on the store, which refuses
-an event whose version is already taken.
+Each entry is one version of a record, held in up to three forms (docs/adr/011-record-cache.md):
+- `live`: the record itself, for the next writer. `take` hands it over, so one caller at a
+  time owns it and may change it; a post that stores its event puts the record back, so a
+  run of posts to one record copies nothing.
+- `shared`: the copy every reader is given, which nothing may change. The first reader of a
+  version turns `live` into it, so a version is copied at most once for the readers.
+- `state`: the record pickled, from which a writer takes a private copy when the readers
+  hold the record.
+Whether an entry is current is checked by whoever uses it: reads bring it up to date with
+the events stored since its version; posts decide on it as it is and rely on the store,
+which refuses an event whose version is already taken.
 """
 
 from __future__ import annotations
@@ -22,36 +26,55 @@ from mappa_record.domain.nominal import Nominal
 
 
 class _Entry:
-    __slots__ = ("shared", "state", "version", "view")
+    __slots__ = ("live", "shared", "state", "version", "view")
 
-    def __init__(self, version: int, state: bytes) -> None:
+    def __init__(self, version: int) -> None:
         self.version = version
-        self.state = state  # the record pickled
-        self.shared: Nominal | None = None  # unpickled once, for readers
+        self.live: Nominal | None = None  # owned by the cache until a writer takes it
+        self.shared: Nominal | None = None  # the readers' copy: never changed
+        self.state: bytes | None = None  # pickled, for writers when the readers hold it
         self.view: bytes | None = None  # its view as JSON, rendered once, for readers
 
 
 class RecordCache:
-    """A bounded, least-recently-used map of nominal id -> the record pickled at a version."""
+    """A bounded, least-recently-used map of nominal id -> one version of the record."""
 
     def __init__(self, maxsize: int) -> None:
         self.maxsize = maxsize
         self._entries: OrderedDict[UUID, _Entry] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, nominal_id: UUID) -> Nominal | None:
-        """A private copy of the cached record, or None: the caller may change it."""
-        entry = self._entry(nominal_id)
-        return None if entry is None else _unpickled(entry.state)
+    def take(self, nominal_id: UUID) -> Nominal | None:
+        """The cached record for the caller to change, or None: no one else has it."""
+        with self._lock:
+            entry = self._entries.get(nominal_id)
+            if entry is None:
+                return None
+            self._entries.move_to_end(nominal_id)
+            nominal, entry.live = entry.live, None
+            if nominal is not None:
+                if entry.shared is None and entry.state is None:
+                    del self._entries[nominal_id]  # nothing left to read from
+                return nominal
+            state, shared = entry.state, entry.shared
+        if state is None:
+            assert shared is not None
+            state = entry.state = pickle.dumps(shared, pickle.HIGHEST_PROTOCOL)
+        return _unpickled(state)
 
     def shared(self, nominal_id: UUID) -> Nominal | None:
         """The cached record as every reader sees it, or None: nothing may change it."""
-        entry = self._entry(nominal_id)
-        if entry is None:
-            return None
-        nominal = entry.shared
+        with self._lock:
+            entry = self._entries.get(nominal_id)
+            if entry is None:
+                return None
+            self._entries.move_to_end(nominal_id)
+            if entry.shared is None and entry.live is not None:
+                entry.shared, entry.live = entry.live, None  # no writer has it: the readers' now
+            nominal, state = entry.shared, entry.state
         if nominal is None:  # two readers may both unpickle it; either copy will do
-            nominal = entry.shared = _unpickled(entry.state)
+            assert state is not None
+            nominal = entry.shared = _unpickled(state)
         return nominal
 
     def rendered(self, nominal: Nominal, render: Callable[[Nominal], bytes]) -> bytes:
@@ -65,25 +88,25 @@ class RecordCache:
             view = entry.view = render(nominal)
         return view
 
-    def _entry(self, nominal_id: UUID) -> _Entry | None:
-        with self._lock:
-            entry = self._entries.get(nominal_id)
-            if entry is not None:
-                self._entries.move_to_end(nominal_id)
-            return entry
+    def put(self, nominal: Nominal, *, shared: bool = False) -> None:
+        """Keep this version of the record, unless a later one is kept already.
 
-    def put(self, nominal: Nominal) -> None:
-        """Keep this state of the record, unless a later one is kept already."""
+        The cache owns it from now on: the caller must not change it. It goes to the next
+        writer that takes it, or, if `shared`, to the readers (a writer then takes a copy)."""
         if self.maxsize <= 0:
             return
         if nominal.pending_events:
             raise ValueError("only a record with nothing pending (stored or loaded) is cached")
-        state = pickle.dumps(nominal, pickle.HIGHEST_PROTOCOL)
+        entry = _Entry(nominal.version)
+        if shared:
+            entry.shared = nominal
+        else:
+            entry.live = nominal
         with self._lock:
             kept = self._entries.get(nominal.id)
             if kept is not None and kept.version > nominal.version:
                 return
-            self._entries[nominal.id] = _Entry(nominal.version, state)
+            self._entries[nominal.id] = entry
             self._entries.move_to_end(nominal.id)
             while len(self._entries) > self.maxsize:
                 self._entries.popitem(last=False)

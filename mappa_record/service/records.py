@@ -397,29 +397,41 @@ class Records:
         """The record at `version`, or as it stands now; None if there is no such record.
 
         A record in the cache is brought up to date with the events stored since its
-        version (one query), unless `current` is False: then it is as this process last saw
-        it, for a post that lets the store refuse it if the record has moved on. A caller
-        that only reads (`read_only`) may be given the copy every reader shares, and must
-        not change it."""
+        version (one query, asked together with other reads), unless `current` is False:
+        then it is as this process last saw it, for a post that lets the store refuse it if
+        the record has moved on. The caller owns what it is given and puts it back in the
+        cache once it has stored what it changed, unless it only reads (`read_only`): then
+        it is given the copy every reader shares, and must not change it."""
         if version is not None:
             return self._rebuild(nominal_id, version)
-        cached = self.cache.shared if read_only else self.cache.get
-        nominal = cached(nominal_id)
+        if read_only:
+            return self._shared(nominal_id)
+        nominal = self.cache.take(nominal_id)
         if nominal is None:
-            nominal = self._rebuild(nominal_id, None)
-            if nominal is not None:
-                self.cache.put(nominal)
-            return nominal
+            return self._rebuild(nominal_id, None)
         if current:
             newer = self.catch_up.ask((nominal_id, nominal.version))
             if newer:
-                if read_only:
-                    nominal = self.cache.get(nominal_id) or self._rebuild(nominal_id, None)
-                    assert nominal is not None
-                    newer = [e for e in newer if e.originator_version > nominal.version]
                 nominal = project_aggregate(nominal, newer)
                 assert isinstance(nominal, Nominal)
-                self.cache.put(nominal)
+        return nominal
+
+    def _shared(self, nominal_id: UUID) -> Nominal | None:
+        """The record as every reader shares it, brought up to date on a copy of its own."""
+        nominal = self.cache.shared(nominal_id)
+        if nominal is not None:
+            newer = self.catch_up.ask((nominal_id, nominal.version))
+            if not newer:
+                return nominal
+            nominal = self.cache.take(nominal_id)
+            if nominal is not None:
+                newer = [e for e in newer if e.originator_version > nominal.version]
+                nominal = project_aggregate(nominal, newer)
+                assert isinstance(nominal, Nominal)
+        if nominal is None:
+            nominal = self._rebuild(nominal_id, None)
+        if nominal is not None:
+            self.cache.put(nominal, shared=True)
         return nominal
 
     def _rebuild(self, nominal_id: UUID, version: int | None) -> Nominal | None:

@@ -45,8 +45,12 @@ def partnering(event_type: str, agency: str) -> NewEvent:
 
 
 def cached_version(records: Records, nominal_id: UUID) -> int | None:
-    nominal = records.cache.get(nominal_id)
-    return nominal.version if nominal is not None else None
+    """The version cached, left in the cache as it was found."""
+    nominal = records.cache.take(nominal_id)
+    if nominal is None:
+        return None
+    records.cache.put(nominal)
+    return nominal.version
 
 
 def test_a_read_brings_a_cached_record_up_to_date(here, elsewhere):
@@ -112,26 +116,57 @@ def test_the_cache_keeps_the_latest_state_and_its_bound(here):
     cache = RecordCache(maxsize=1)
     cache.put(here._load(first))  # version 2
     cache.put(loaded)  # version 1: older than what is kept, so ignored
-    assert cache.get(first).version == 2
+    assert cache.take(first).version == 2
+    cache.put(here._load(first))
     cache.put(here._load(second))
-    assert (cache.get(first), len(cache)) == (None, 1)  # the least recently used went
+    assert (cache.take(first), len(cache)) == (None, 1)  # the least recently used went
 
 
-def test_a_cached_copy_is_private_to_its_taker(here):
-    nominal_id = UUID(register(here))
-    taken = here.cache.get(nominal_id)
-    assert taken is not None
-    taken.record(
+def _recorded(records: Records, nominal) -> None:
+    nominal.record(
         "EntryRecorded",
         event_id=str(uuid.uuid4()),
         occurred_at="2026-11-20",
-        recorded_at=here.now(),
+        recorded_at=records.now(),
         recorded_by={"sub": "x", "agency": "police:kent"},
         payload={"entry_type": "visit", "subject": "never saved", "body": "x"},
     )
-    assert here.cache.get(nominal_id).version == 1
+
+
+def test_a_taken_record_is_its_taker_s_alone(here):
+    nominal_id = UUID(register(here))
+    taken = here.cache.take(nominal_id)
+    assert taken is not None and taken.version == 1
+    assert here.cache.take(nominal_id) is None  # no one else is given it meanwhile
+
+    _recorded(here, taken)
     with pytest.raises(ValueError, match="pending"):
         here.cache.put(taken)
+    assert here._load(nominal_id).version == 1  # the unsaved change is nowhere else
+
+
+def test_writers_take_copies_of_what_the_readers_share(here):
+    nominal_id = UUID(register(here))
+    here.view(POLICE, nominal_id, None)
+    shared = here.cache.shared(nominal_id)
+    first, second = here.cache.take(nominal_id), here.cache.take(nominal_id)
+
+    assert len({id(shared), id(first), id(second)}) == 3
+    _recorded(here, first)
+    assert (first.version, shared.version, second.version) == (2, 1, 1)
+    assert shared.items["entries"] == second.items["entries"] == {}
+
+
+def test_a_run_of_posts_passes_one_record_along_without_copying_it(here):
+    nominal_id = UUID(register(here))
+    here.post_event(POLICE, nominal_id, entry(), None)
+    record = here.cache.take(nominal_id)
+    here.cache.put(record)
+
+    here.post_event(POLICE, nominal_id, entry(), None)
+
+    assert here.cache.take(nominal_id) is record
+    assert record.version == 3 and not record.pending_events
 
 
 def test_readers_share_one_copy_that_posts_and_catching_up_leave_alone(here, elsewhere):
@@ -139,7 +174,7 @@ def test_readers_share_one_copy_that_posts_and_catching_up_leave_alone(here, els
     here.view(POLICE, nominal_id, None)
     shared = here.cache.shared(nominal_id)
     assert shared is not None and here.cache.shared(nominal_id) is shared
-    assert here.cache.get(nominal_id) is not shared  # a writer's copy is its own
+    assert here.cache.take(nominal_id) is not shared  # a writer's copy is its own
 
     here.post_event(POLICE, nominal_id, entry(subject="Posted here"), None)
     assert (shared.version, shared.items["entries"]) == (1, {})  # the post changed its own
@@ -252,3 +287,36 @@ def test_a_read_after_the_store_closed_is_refused_not_left_waiting(settings, db)
     records.close()
     with pytest.raises(RuntimeError, match="closed"):
         records.catch_up.ask((nominal_id, 1))
+
+
+def test_readers_and_writers_of_one_record_at_once_each_see_a_whole_version(here):
+    # Writers hand the record along (take, change, put back) while readers share copies:
+    # a reader given the object a writer was changing would see a version whose entries
+    # do not match it, or a view rendered from a half-applied event.
+    nominal_id = UUID(register(here))
+    views: list[dict] = []
+    barrier = threading.Barrier(8)
+
+    def write(n: int) -> None:
+        barrier.wait()
+        for i in range(15):
+            here.post_event(POLICE, nominal_id, entry(subject=f"{n}.{i}"), None)
+
+    def read() -> None:
+        barrier.wait()
+        for _ in range(40):
+            views.append(json.loads(here.view_json(POLICE, nominal_id, None)[1]))
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(4)]
+    threads += [threading.Thread(target=read) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert len(views) == 160
+    for view in views:
+        assert len(view["entries"]) == view["version"] - 1
+    assert versions(here, str(nominal_id)) == list(range(1, 62))
+    assert verify_nominal(here.app, nominal_id).intact
+    assert here.view(POLICE, nominal_id, None)["version"] == 61
