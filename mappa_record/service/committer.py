@@ -75,11 +75,16 @@ class Batched(Generic[T, R]):
 
     def ask(self, item: T) -> R:
         """The answer for `item` once its batch is answered; raises what answering raised."""
+        return self.submit(item).result()
+
+    def submit(self, item: T) -> Future[R]:
+        """`item` queued for the next batch: its answer, or what answering raised, comes in the
+        future (which the event loop can await with `asyncio.wrap_future`)."""
         if self._closed:
             raise RuntimeError(f"the {self._thread.name} thread is closed")
         done: Future[R] = Future()
         self._queue.put((item, done))
-        return done.result()
+        return done
 
     def close(self) -> None:
         self._closed = True

@@ -10,6 +10,7 @@ waits until its own row is committed before its data is handed over.
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -42,6 +43,10 @@ class ConsultationLog:
     def append(self, entry: Consultation) -> None:
         """Record one consultation; returns once it is committed (raises if it cannot be)."""
         self._writer.ask(entry)
+
+    def submit(self, entry: Consultation) -> Future[None]:
+        """`append` without waiting: the future is done once the row is committed."""
+        return self._writer.submit(entry)
 
     def close(self) -> None:
         self._writer.close()

@@ -7,6 +7,7 @@ standing in for another worker process with a cache of its own.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import uuid
@@ -19,7 +20,13 @@ from mappa_record.service.access import NotFound
 from mappa_record.service.auth import Principal
 from mappa_record.service.cache import RecordCache
 from mappa_record.service.integrity import verify_nominal
-from mappa_record.service.records import NewEvent, PreconditionFailed, Records, _view_json
+from mappa_record.service.records import (
+    JustificationRequired,
+    NewEvent,
+    PreconditionFailed,
+    Records,
+    _view_json,
+)
 from mappa_record.service.store import read_newer, read_stream
 from tests.integration.test_concurrency import POLICE, entry, register, versions
 
@@ -320,3 +327,72 @@ def test_readers_and_writers_of_one_record_at_once_each_see_a_whole_version(here
     assert versions(here, str(nominal_id)) == list(range(1, 62))
     assert verify_nominal(here.app, nominal_id).intact
     assert here.view(POLICE, nominal_id, None)["version"] == 61
+
+
+# -- reading on the event loop (Records.read_view) ----------------------------------------
+
+STRANGER = Principal(sub="test-stranger", agency="police:essex", scopes=frozenset({"records:read"}))
+AUDITOR = Principal(sub="test-auditor", agency="hmiprobation", scopes=frozenset({"audit:read"}))
+
+
+def _answer(read):
+    try:
+        version, body = read()
+    except (NotFound, JustificationRequired) as refused:
+        return type(refused).__name__
+    return version, json.loads(body)
+
+
+def _last_logged(records: Records, nominal_id: UUID) -> tuple[str, str, str] | None:
+    rows = records.consultations.for_nominal(nominal_id, limit=1000)
+    return (rows[-1]["sub"], rows[-1]["route"], rows[-1]["outcome"]) if rows else None
+
+
+@pytest.mark.parametrize(
+    ("principal", "justification"),
+    [
+        (POLICE, None),
+        (STRANGER, None),
+        (AUDITOR, None),
+        (AUDITOR, "Inspection of case records"),
+    ],
+)
+def test_a_read_on_the_event_loop_answers_and_logs_as_a_read_in_a_thread(
+    here, principal, justification
+):
+    nominal_id = UUID(register(here))
+    here.view(POLICE, nominal_id, None)
+    assert here.cache.shared(nominal_id) is not None  # so the loop answers it itself
+
+    on_loop = _answer(lambda: asyncio.run(here.read_view(principal, nominal_id, justification)))
+    logged_on_loop = _last_logged(here, nominal_id)
+    in_thread = _answer(lambda: here.view_json(principal, nominal_id, justification))
+
+    assert on_loop == in_thread
+    assert logged_on_loop == _last_logged(here, nominal_id)
+    logs = here.consultations.for_nominal(nominal_id, limit=1000)
+    if justification is None and principal is AUDITOR:
+        assert len(logs) == 1  # the partner's first view only: no reason, no read
+    else:
+        assert [r["outcome"] for r in logs[1:]] == [logged_on_loop[2]] * 2
+        assert logged_on_loop[:2] == (principal.sub, "GET /v1/nominals/{id}")
+
+
+def test_a_read_on_the_event_loop_sees_what_another_process_stored(here, elsewhere):
+    nominal_id = UUID(register(here))
+    here.view(POLICE, nominal_id, None)  # cached here at version 1
+    elsewhere.post_event(POLICE, nominal_id, entry(subject="Posted elsewhere"), None)
+
+    version, body = asyncio.run(here.read_view(POLICE, nominal_id, None))
+
+    assert (version, json.loads(body)["version"]) == (2, 2)
+    assert [e["subject"] for e in json.loads(body)["entries"]] == ["Posted elsewhere"]
+
+
+def test_a_read_on_the_event_loop_of_a_record_not_cached_or_not_there(here):
+    nominal_id = UUID(register(here))
+    here.cache.take(nominal_id)  # gone from the cache: read from the store
+    version, body = asyncio.run(here.read_view(POLICE, nominal_id, None))
+    assert (version, json.loads(body)["nominal_id"]) == (1, str(nominal_id))
+    with pytest.raises(NotFound):
+        asyncio.run(here.read_view(POLICE, uuid.uuid4(), None))

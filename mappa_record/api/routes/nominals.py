@@ -111,8 +111,8 @@ async def read_nominal(
     justification: JustificationDep,
 ) -> Response:
     """The current record, with its version as the ETag."""
-    # Rendered once per version (Records.view_json), so returned as it is, not serialised.
-    version, body = await run_in_threadpool(records.view_json, principal, nominal_id, justification)
+    # Rendered once per version (Records.read_view), so returned as it is, not serialised.
+    version, body = await records.read_view(principal, nominal_id, justification)
     return Response(body, media_type="application/json", headers={"ETag": f'"{version}"'})
 
 
