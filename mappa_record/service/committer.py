@@ -14,6 +14,7 @@ really conflicted is told so.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import threading
@@ -56,6 +57,15 @@ def take_waiting(q: queue.SimpleQueue[T | None], waiting: list[T], limit: int) -
             break
         waiting.append(more)
     return waiting
+
+
+async def awaited(future: Future[R]) -> R:
+    """`future`'s answer, awaited on the event loop.
+
+    A request cancelled while it waits stops waiting, but the future itself is never
+    cancelled: the thread answering a batch sets every answer in it, and setting one on a
+    cancelled future would raise there and stop the thread."""
+    return await asyncio.shield(asyncio.wrap_future(future))
 
 
 class Batched(Generic[T, R]):
@@ -139,11 +149,17 @@ class GroupCommitter:
         self, nominal: Nominal, indexed: IndexedEvent, claims: list[IdentifierClaim]
     ) -> int | None:
         """The stored event's position, or None when another writer got there first."""
+        return self.submit(nominal, indexed, claims).result()
+
+    def submit(
+        self, nominal: Nominal, indexed: IndexedEvent, claims: list[IdentifierClaim]
+    ) -> Future[int | None]:
+        """`save` without waiting: the position, or None, comes in the future."""
         if self._closed:
             raise RuntimeError("the record store is closed")
         append = _Append(nominal, indexed, claims)
         self._queue.put(append)
-        return append.done.result()
+        return append.done
 
     def close(self) -> None:
         self._closed = True

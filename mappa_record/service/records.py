@@ -13,9 +13,10 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID, uuid5
 
 import orjson
@@ -32,7 +33,7 @@ from . import access
 from .access import Forbidden, NotFound
 from .auth import Principal
 from .cache import RecordCache, RecordLocks
-from .committer import Batched, GroupCommitter
+from .committer import Batched, GroupCommitter, awaited
 from .consultation import Consultation, ConsultationLog
 from .database import Database
 from .settings import Settings, SettingsError
@@ -48,6 +49,7 @@ from .store import (
 )
 
 log = logging.getLogger(__name__)
+R = TypeVar("R")
 
 # Registration ids are derived from the client's event_id, so two concurrent attempts
 # at the same registration collide on the stream itself and only one can be stored.
@@ -55,6 +57,8 @@ NOMINAL_NAMESPACE = UUID("6b1f4a64-4c55-4d5e-9a4e-2f8f3f1c8a11")
 MAX_ATTEMPTS = 50
 BUSY_AFTER_SECONDS = 10.0  # a post waiting this long for its record's turn is told to retry
 MIN_JUSTIFICATION = 10
+# Threads for what a request cannot do on the event loop: rebuild a record, wait its turn.
+BLOCKING_THREADS = 40
 VIEW_ROUTE = "GET /v1/nominals/{id}"  # as the consultation log names it
 
 
@@ -127,8 +131,10 @@ class Records:
         self.cache = RecordCache(settings.aggregate_cache)
         self.locks = RecordLocks()
         self._clock = clock
+        self._blocking = ThreadPoolExecutor(BLOCKING_THREADS, thread_name_prefix="records")
 
     def close(self) -> None:
+        self._blocking.shutdown(cancel_futures=True)  # what runs there may still need a save
         self.committer.close()
         self.catch_up.close()
         self.consultations.close()
@@ -197,6 +203,39 @@ class Records:
             if not my_turn:
                 raise Conflict("the record is busy: try again")
             return self._post_event(principal, nominal_id, new, if_match, digest)
+
+    async def post(
+        self, principal: Principal, nominal_id: UUID, new: NewEvent, if_match: int | None
+    ) -> Posted:
+        """`post_event` for the event loop, with the same answers.
+
+        The usual post (its record cached here, no other post of this process at it, the
+        cached record allowing it, no other writer first) is decided on the loop and waits
+        there for its group commit: the hop to a worker thread and back cost more CPU than
+        deciding it (ADR 011). Anything else is handed whole to `post_event` in a worker
+        thread, which decides it afresh on the stored record, and finds a stored retry."""
+        access.require_scope(principal, "records:write")
+        with self.locks.hold(nominal_id, timeout=0) as my_turn:
+            nominal = self.cache.take(nominal_id) if my_turn else None
+            if nominal is not None:
+                try:
+                    self._decide(principal, nominal, new, if_match)
+                except (NotFound, Forbidden, PreconditionFailed, DomainError):
+                    nominal = None  # perhaps refused on an old state, or a stored retry
+            if nominal is not None:
+                digest = request_digest(
+                    principal, nominal_id, new.type, new.occurred_at, new.payload
+                )
+                event, indexed = _indexed(nominal, digest, principal)
+                position = await awaited(self.committer.submit(nominal, indexed, []))
+                if position is not None:
+                    self.cache.put(nominal)
+                    return Posted(stored_event(position, event), created=True)
+        return await self._in_thread(self.post_event, principal, nominal_id, new, if_match)
+
+    async def _in_thread(self, work: Callable[..., R], *args: Any) -> R:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._blocking, functools.partial(work, *args))
 
     def _post_event(
         self,
@@ -334,15 +373,7 @@ class Records:
         self, nominal: Nominal, digest: str, principal: Principal, claims: list[IdentifierClaim]
     ) -> Posted | None:
         """Store the pending event with its index rows; None when another writer got there first."""
-        event = nominal.pending_events[-1]
-        assert isinstance(event, Nominal.Event)
-        indexed = IndexedEvent(
-            event_id=UUID(event.event_id),
-            nominal_id=nominal.id,
-            version=event.originator_version,
-            request_digest=digest,
-            agency=principal.agency,
-        )
+        event, indexed = _indexed(nominal, digest, principal)
         position = self.committer.save(nominal, indexed, claims)
         if position is None:
             return None
@@ -517,15 +548,15 @@ class Records:
         access.require_scope(principal, "records:read", "audit:read")
         nominal = self.cache.shared(nominal_id)
         if nominal is not None:
-            newer = await asyncio.wrap_future(self.catch_up.submit((nominal_id, nominal.version)))
+            newer = await awaited(self.catch_up.submit((nominal_id, nominal.version)))
         if nominal is None or newer:
-            return await asyncio.to_thread(self.view_json, principal, nominal_id, justification)
+            return await self._in_thread(self.view_json, principal, nominal_id, justification)
         outcome = _read_outcome(principal, nominal, justification)
         if outcome is not None:
             consultation = Consultation(
                 principal, nominal_id, VIEW_ROUTE, "read", outcome, justification
             )
-            await asyncio.wrap_future(self.consultations.submit(consultation))
+            await awaited(self.consultations.submit(consultation))
         if outcome != "allowed":
             raise NotFound("no such record")
         return nominal.version, self.cache.rendered(nominal, _view_json)
@@ -605,6 +636,22 @@ def _view_json(nominal: Nominal) -> bytes:
         return orjson.dumps(view)
     except orjson.JSONEncodeError:  # an integer beyond 64 bits, which only json writes
         return json.dumps(view, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _indexed(
+    nominal: Nominal, digest: str, principal: Principal
+) -> tuple[Nominal.Event, IndexedEvent]:
+    """The record's one pending event, and its row of the event index."""
+    event = nominal.pending_events[-1]
+    assert isinstance(event, Nominal.Event)
+    indexed = IndexedEvent(
+        event_id=UUID(event.event_id),
+        nominal_id=nominal.id,
+        version=event.originator_version,
+        request_digest=digest,
+        agency=principal.agency,
+    )
+    return event, indexed
 
 
 def _read_outcome(

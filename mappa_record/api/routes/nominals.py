@@ -9,7 +9,6 @@ from uuid import UUID
 from fastapi import APIRouter, Header, Query, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
-from starlette.concurrency import run_in_threadpool
 
 from mappa_record.api.deps import JustificationDep, PrincipalDep, RecordsDep
 from mappa_record.api.problems import BadRequest
@@ -70,8 +69,9 @@ def register_nominal(
     return {"nominal_id": posted.nominal_id, "version": posted.version, "event": posted.event}
 
 
-# The two busiest routes are `async def` and hand their blocking work to the thread pool in
-# one call: a plain `def` route also hops there and back to validate its answer.
+# The two busiest routes are `async def` and call the service's event-loop methods, which
+# hand to a worker thread only what cannot be done on the loop (ADR 011): a plain `def`
+# route hops to the thread pool and back, and again to validate its answer.
 
 
 @router.post("/{nominal_id}/events", status_code=201, response_model=StoredEventOut)
@@ -96,9 +96,7 @@ async def post_event(
         occurred_at=occurred(body.occurred_at) or "",
         payload=validated_payload(body.type, body.payload),
     )
-    posted = await run_in_threadpool(
-        records.post_event, principal, nominal_id, new, parse_if_match(if_match)
-    )
+    posted = await records.post(principal, nominal_id, new, parse_if_match(if_match))
     _answer(posted, response)
     return posted.event
 
