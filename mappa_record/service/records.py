@@ -547,6 +547,7 @@ class Records:
         rebuild, or to bring up to date, is read by `view_json` in a worker thread."""
         access.require_scope(principal, "records:read", "audit:read")
         nominal = self.cache.shared(nominal_id)
+        newer = None
         if nominal is not None:
             newer = await awaited(self.catch_up.submit((nominal_id, nominal.version)))
         if nominal is None or newer:
