@@ -11,7 +11,6 @@ import asyncio
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from uuid import UUID
 
 import pytest
@@ -26,18 +25,6 @@ from tests.integration.test_concurrency import POLICE, entry, register, versions
 STRANGER = Principal(
     sub="test-stranger", agency="police:essex", scopes=frozenset({"records:write"})
 )
-
-
-@pytest.fixture
-def here(service) -> Records:
-    return service.records
-
-
-@pytest.fixture
-def elsewhere(settings, db) -> Iterator[Records]:
-    other = Records(settings, db)
-    yield other
-    other.close()
 
 
 def post(records: Records, new: NewEvent, nominal_id: UUID, principal=POLICE, if_match=None):

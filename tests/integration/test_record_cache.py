@@ -11,7 +11,6 @@ import asyncio
 import json
 import threading
 import uuid
-from collections.abc import Iterator
 from uuid import UUID
 
 import pytest
@@ -33,18 +32,6 @@ from tests.integration.test_concurrency import POLICE, entry, register, versions
 PRISON = Principal(
     sub="test-prison", agency="prison:hmp-leicester", scopes=frozenset({"records:write"})
 )
-
-
-@pytest.fixture
-def here(service) -> Records:
-    return service.records
-
-
-@pytest.fixture
-def elsewhere(settings, db) -> Iterator[Records]:
-    other = Records(settings, db)
-    yield other
-    other.close()
 
 
 def partnering(event_type: str, agency: str) -> NewEvent:
