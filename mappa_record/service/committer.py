@@ -89,7 +89,7 @@ class Batched(Generic[T, R]):
 
     def submit(self, item: T) -> Future[R]:
         """`item` queued for the next batch: its answer, or what answering raised, comes in the
-        future (which the event loop can await with `asyncio.wrap_future`)."""
+        future (which the event loop awaits through `awaited`)."""
         if self._closed:
             raise RuntimeError(f"the {self._thread.name} thread is closed")
         done: Future[R] = Future()
