@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from mappa_record.projections.runner import (
+    EVENTS_TABLE,
     PROJECTIONS,
     RUNNER_LOCK,
     Busy,
@@ -191,7 +192,12 @@ def test_a_rebuild_in_processes_equals_the_incremental_state(service, runner, en
 
     assert dump(runner.engine) == incremental
     assert all(s.position == runner.head() for s in runner.status())
-    assert read == runner.rebuild()  # as many events as one process reads
+    # Every stored event, read once. (Not compared with a rebuild in this process: that
+    # one takes the runners' lock batch by batch, so the session's served app, whose own
+    # runner follows the log, may apply some batches first and leave it fewer to read.)
+    with runner.engine.connect() as conn:
+        stored = conn.execute(text(f"SELECT count(*) FROM {EVENTS_TABLE}")).scalar_one()
+    assert read == stored
 
 
 def _failing_group_runner(names, lock_key):
