@@ -47,10 +47,9 @@ class RecordCache:
     def take(self, nominal_id: UUID) -> Nominal | None:
         """The cached record for the caller to change, or None: no one else has it."""
         with self._lock:
-            entry = self._entries.get(nominal_id)
+            entry = self._used(nominal_id)
             if entry is None:
                 return None
-            self._entries.move_to_end(nominal_id)
             nominal, entry.live = entry.live, None
             if nominal is not None:
                 if entry.shared is None and entry.state is None:
@@ -65,10 +64,9 @@ class RecordCache:
     def shared(self, nominal_id: UUID) -> Nominal | None:
         """The cached record as every reader sees it, or None: nothing may change it."""
         with self._lock:
-            entry = self._entries.get(nominal_id)
+            entry = self._used(nominal_id)
             if entry is None:
                 return None
-            self._entries.move_to_end(nominal_id)
             if entry.shared is None and entry.live is not None:
                 entry.shared, entry.live = entry.live, None  # no writer has it: the readers' now
             nominal, state = entry.shared, entry.state
@@ -76,6 +74,13 @@ class RecordCache:
             assert state is not None
             nominal = entry.shared = _unpickled(state)
         return nominal
+
+    def _used(self, nominal_id: UUID) -> _Entry | None:
+        """The record's entry, now the most recently used; the caller holds the lock."""
+        entry = self._entries.get(nominal_id)
+        if entry is not None:
+            self._entries.move_to_end(nominal_id)
+        return entry
 
     def rendered(self, nominal: Nominal, render: Callable[[Nominal], bytes]) -> bytes:
         """`render(nominal)`, kept with the entry of the same version for the next reader."""
