@@ -387,23 +387,29 @@ class ProjectionRunner:
         """Empty every read model and apply the whole log again from position 0.
 
         With `workers` > 1 and a `group_runner`, the projections are applied by that many
-        processes side by side (rebuild_groups), each reading the log itself; meanwhile
-        this process holds the runners' lock, so no other runner applies a batch."""
-        with self.engine.begin() as conn:
-            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": RUNNER_LOCK})
-            tables = [t.name for p in self.projections for t in p.tables]
-            conn.execute(text(f"TRUNCATE {', '.join(tables)}"))  # noqa: S608 - our own names
-            conn.execute(
-                text(
-                    "UPDATE projection_positions SET position = 0, updated_at = now()"
-                    " WHERE name = ANY(:names)"
-                ),
-                {"names": [p.name for p in self.projections]},
-            )
+        processes side by side (rebuild_groups), each reading the log itself; meanwhile,
+        from before the read models are emptied, this process holds the runners' lock, so no
+        other runner applies a batch."""
         groups = rebuild_groups(self.projections, workers)
         if group_runner is None or len(groups) < 2:
+            with self.engine.begin() as conn:
+                self._empty(conn)
             return self.catch_up(timeout=timeout, progress=progress)
         return self._rebuild_in_processes(groups, group_runner, progress, timeout)
+
+    def _empty(self, conn: Connection) -> None:
+        """Every read model emptied and its position set to 0, in `conn`'s transaction, under
+        the runners' lock (which a session already holding it is granted again)."""
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": RUNNER_LOCK})
+        tables = [t.name for p in self.projections for t in p.tables]
+        conn.execute(text(f"TRUNCATE {', '.join(tables)}"))  # noqa: S608 - our own names
+        conn.execute(
+            text(
+                "UPDATE projection_positions SET position = 0, updated_at = now()"
+                " WHERE name = ANY(:names)"
+            ),
+            {"names": [p.name for p in self.projections]},
+        )
 
     def _rebuild_in_processes(
         self,
@@ -412,24 +418,35 @@ class ProjectionRunner:
         progress: Callable[[float], None] | None,
         timeout: float,
     ) -> int:
-        target = self.head()
         spawn = multiprocessing.get_context("spawn")  # this process has the pool's threads
         reports: multiprocessing.queues.Queue[tuple[int, int | str]] = spawn.Queue()
-        processes = [
-            spawn.Process(
-                target=_catch_up_group,
-                args=(group_runner, tuple(p.name for p in group), RUNNER_LOCK + 1 + i),
-                kwargs={"target": target, "timeout": timeout, "reports": reports, "index": i},
-                name=f"rebuild-{i}",
-            )
-            for i, group in enumerate(groups)
-        ]
         read: dict[int, int] = {}
         silent: set[int] = set()  # processes found exited with their last report not yet read
-        # Autocommit: the lock is the session's, and no transaction stays open meanwhile.
-        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as held:
+        # The lock is the session's, taken before the read models are emptied: no other
+        # runner may apply a batch to them until the processes are done. No transaction
+        # stays open meanwhile.
+        with self.engine.connect() as held:
             held.execute(text("SELECT pg_advisory_lock(:k)"), {"k": RUNNER_LOCK})
+            held.commit()
+            processes = []
             try:
+                with held.begin():
+                    self._empty(held)
+                target = self.head()
+                processes = [
+                    spawn.Process(
+                        target=_catch_up_group,
+                        args=(group_runner, tuple(p.name for p in group), RUNNER_LOCK + 1 + i),
+                        kwargs={
+                            "target": target,
+                            "timeout": timeout,
+                            "reports": reports,
+                            "index": i,
+                        },
+                        name=f"rebuild-{i}",
+                    )
+                    for i, group in enumerate(groups)
+                ]
                 for process in processes:
                     process.start()
                 while len(read) < len(processes):
@@ -451,6 +468,7 @@ class ProjectionRunner:
                         process.terminate()
                     process.join(timeout=30)
                 held.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": RUNNER_LOCK})
+                held.commit()
         return max(read.values())
 
     # -- in the background -----------------------------------------------------------------
