@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
             say.print(f"[yellow]{name}[/yellow] is null: {reason}")
     for phase, found in results.extra.get("profiles", {}).items():
         say.print(f"[bold]{phase}[/bold]: py-spy samples in {found['file']}")
-        for kind in ("own", "inclusive"):
+        for kind in ("layers", "own", "inclusive"):
             say.print(f"  {kind}:")
             for frame, share in found[kind]:
                 say.print(f"    {share:5.1f} %  {frame}", highlight=False)

@@ -54,12 +54,8 @@ async def verified(verifier: TokenVerifier, token: str) -> Principal:
     return principal
 
 
-async def justification(
-    value: Annotated[str | None, Header(alias="Justification", max_length=1000)] = None,
-) -> str | None:
-    return value
-
-
 RecordsDep = Annotated[Records, Depends(get_records)]
 PrincipalDep = Annotated[Principal, Depends(BearerAuth())]
-JustificationDep = Annotated[str | None, Depends(justification)]
+# A plain header parameter, not a dependency: each dependency FastAPI solves costs CPU on
+# every request. Routes give it the default None.
+JustificationHeader = Annotated[str | None, Header(alias="Justification", max_length=1000)]

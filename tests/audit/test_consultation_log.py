@@ -184,3 +184,23 @@ def test_concurrent_reads_are_each_logged_before_their_data_is_handed_over(
 
     assert failures == []
     assert len(_rows(db, nominal_id)) == readers * reads_each
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["", "/history", "/state?as_of=2100-01-01T00:00:00Z", "/verify", "/access-log"],
+    ids=["view", "history", "state", "verify", "access-log"],
+)
+def test_an_overlong_justification_is_refused_before_anything_is_read_or_logged(
+    client, auditor, register, db, path
+):
+    nominal_id = register("police:kent")
+    before = _rows(db, nominal_id)
+    r = client.get(f"/v1/nominals/{nominal_id}{path}", headers=auditor("why " * 250 + "?"))
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert "Justification" in r.text
+    assert _rows(db, nominal_id) == before
+    # at the limit, the same read is answered and logged with its reason
+    assert client.get(f"/v1/nominals/{nominal_id}{path}", headers=auditor("y" * 1000)).is_success
+    assert _rows(db, nominal_id)[-1][5] == "y" * 1000

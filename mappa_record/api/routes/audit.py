@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AwareDatetime, BaseModel
 
-from mappa_record.api.deps import JustificationDep, PrincipalDep
+from mappa_record.api.deps import JustificationHeader, PrincipalDep
 from mappa_record.domain.chain import format_instant
 from mappa_record.service.audit import Audit
 
@@ -59,10 +59,10 @@ def state_as_of(
     nominal_id: UUID,
     principal: PrincipalDep,
     audit: AuditDep,
-    justification: JustificationDep,
     as_of: Annotated[
         AwareDatetime, Query(description="an instant with its offset, e.g. 2026-11-20T12:00:00Z")
     ],
+    justification: JustificationHeader = None,
 ) -> dict[str, Any]:
     """The record as it stood at an instant, rebuilt from the events recorded by then."""
     record = audit.state_as_of(principal, nominal_id, as_of, justification)
@@ -71,7 +71,10 @@ def state_as_of(
 
 @router.get("/{nominal_id}/verify", response_model=VerifyOut)
 def verify(
-    nominal_id: UUID, principal: PrincipalDep, audit: AuditDep, justification: JustificationDep
+    nominal_id: UUID,
+    principal: PrincipalDep,
+    audit: AuditDep,
+    justification: JustificationHeader = None,
 ) -> dict[str, Any]:
     """Recompute the record's hash chain: intact, or the first version that does not match."""
     return audit.verify(principal, nominal_id, justification).as_dict()
@@ -82,7 +85,7 @@ def access_log(
     nominal_id: UUID,
     principal: PrincipalDep,
     audit: AuditDep,
-    justification: JustificationDep,
+    justification: JustificationHeader = None,
     after_id: Annotated[int, Query(ge=0, le=2**62)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_LOG_PAGE)] = 100,
 ) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFil
 from fastapi.responses import Response as RawResponse
 from pydantic import StringConstraints
 
-from mappa_record.api.deps import JustificationDep, PrincipalDep
+from mappa_record.api.deps import JustificationHeader, PrincipalDep
 from mappa_record.api.problems import PayloadTooLarge
 from mappa_record.api.schemas import StoredEventOut
 from mappa_record.service.minutes import MAX_DOCUMENT_BYTES, Minutes
@@ -86,7 +86,7 @@ def read_document(
     sha256: Sha256,
     principal: PrincipalDep,
     minutes: MinutesDep,
-    justification: JustificationDep,
+    justification: JustificationHeader = None,
 ) -> RawResponse:
     """A document the record's minutes name, as it was uploaded."""
     document = minutes.document(principal, nominal_id, sha256, justification)

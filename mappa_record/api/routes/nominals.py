@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Query, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from mappa_record.api.deps import JustificationDep, PrincipalDep, RecordsDep
+from mappa_record.api.deps import JustificationHeader, PrincipalDep, RecordsDep
 from mappa_record.api.problems import BadRequest
 from mappa_record.api.schemas import (
     EventPost,
@@ -106,7 +106,7 @@ async def read_nominal(
     nominal_id: UUID,
     principal: PrincipalDep,
     records: RecordsDep,
-    justification: JustificationDep,
+    justification: JustificationHeader = None,
 ) -> Response:
     """The current record, with its version as the ETag."""
     # Rendered once per version (Records.read_view), so returned as it is, not serialised.
@@ -118,7 +118,7 @@ async def read_nominal(
 def look_up(
     principal: PrincipalDep,
     records: RecordsDep,
-    justification: JustificationDep,
+    justification: JustificationHeader = None,
     pnc: Annotated[str | None, Query(max_length=20)] = None,
     crn: Annotated[str | None, Query(max_length=20)] = None,
     noms: Annotated[str | None, Query(max_length=20)] = None,
@@ -136,7 +136,7 @@ def history(
     nominal_id: UUID,
     principal: PrincipalDep,
     records: RecordsDep,
-    justification: JustificationDep,
+    justification: JustificationHeader = None,
     from_version: Annotated[int, Query(ge=1, le=2**62)] = 1,
     limit: Annotated[int, Query(ge=1, le=MAX_HISTORY_PAGE)] = 100,
 ) -> dict[str, Any]:
