@@ -58,13 +58,14 @@ def profiled(pid: int, out: Path | None) -> Iterator[Path | None]:
 
 # A sample belongs to the first layer that claims it. The threads of their own first (found
 # anywhere on the stack), then the access log, then the innermost frame that names a module.
-THREADS = (
+Layers = tuple[tuple[str, tuple[str, ...]], ...]
+THREADS: Layers = (
     ("group commit: the library's save, psycopg", ("GroupCommitter._run",)),
     ("batched reads and access-log rows", ("Batched._run",)),
     ("projection runner", ("ProjectionRunner.",)),
     ("uvicorn's access log", ("logging/",)),
 )
-MODULES = (
+MODULES: Layers = (
     ("validation (pydantic)", ("pydantic",)),
     ("our service and domain", ("mappa_record/service/", "mappa_record/domain/")),
     ("FastAPI's dependency solving", ("fastapi/dependencies/",)),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import raw
+from bench import profile, raw
 from bench.capabilities import cli_commands
 from bench.figures import FIGURES, Results
 from bench.load import Budget, Run, run_clients
@@ -79,6 +79,35 @@ def test_a_figure_not_measured_is_null_with_its_reason_and_ratios_need_both_side
     assert "insert_raw_tps_c16" in written["notes"]["append_vs_raw_c16"]
     assert written["notes"]["import_eps"] == "no importer yet"
     assert written["targets"]["append_vs_library_c16"] == {"op": ">=", "value": 2.0}
+
+
+def test_profile_samples_are_counted_in_the_layer_that_claims_them(tmp_path: Path):
+    loop = "Server.run (uvicorn/server.py:70);Runner.run (asyncio/runners.py:118)"
+    route = f"{loop};APIRoute.handle (fastapi/routing.py:800)"
+    collapsed = tmp_path / "profile.txt"
+    collapsed.write_text(
+        f"{route};solve_dependencies (fastapi/dependencies/utils.py:823) 30\n"
+        f"{route};Records.post (mappa_record/service/records.py:500);"
+        "dumps (json/__init__.py:231) 20\n"
+        f"{route};validate_python (pydantic/type_adapter.py:410) 10\n"
+        "Thread._bootstrap (threading.py:1002);GroupCommitter._run (mappa_record/service/"
+        "committer.py:150);Cursor.execute (psycopg/cursor.py:97) 25\n"
+        f"{loop};RequestResponseCycle.send (uvicorn/protocols/http/httptools_impl.py:524);"
+        "Logger.info (logging/__init__.py:1489) 10\n"
+        f"{loop} 4\n"
+        "<module> (x.py:1) 1\n"
+        "a line that is not a sample\n"
+    )
+    assert profile.layers(collapsed) == [
+        ("FastAPI's dependency solving", 30.0),
+        ("group commit: the library's save, psycopg", 25.0),
+        ("our service and domain", 20.0),  # the innermost frame that names a layer
+        ("validation (pydantic)", 10.0),
+        ("uvicorn's access log", 10.0),  # the log claims a sample before the server does
+        ("event loop", 4.0),
+        ("other", 1.0),
+    ]
+    assert profile.hot_spots(collapsed)["layers"] == profile.layers(collapsed)
 
 
 def test_pgbench_tps_is_read_from_its_report():
