@@ -230,6 +230,11 @@ _NEWER = (
     " JOIN {}.{} e ON e.originator_id = w.id AND e.originator_version > w.after"
     " ORDER BY w.n, e.originator_version"
 )
+_MOVED_ON = (
+    "SELECT w.n FROM unnest(%s::uuid[], %s::bigint[]) WITH ORDINALITY AS w(id, seen, n)"
+    " WHERE EXISTS (SELECT FROM {}.{} e"
+    " WHERE e.originator_id = w.id AND e.originator_version > w.seen)"
+)
 
 
 def read_stream(
@@ -275,6 +280,17 @@ def read_newer(app: Nominals, wanted: Sequence[tuple[UUID, int]]) -> list[list[N
     for row in rows:
         newer[row["n"] - 1].append(_event_of(app, row))
     return newer
+
+
+def moved_on(app: Nominals, curs: Cursor[DictRow], seen: Sequence[tuple[UUID, int]]) -> list[bool]:
+    """For each (nominal, version seen), whether the store holds a later version: one query,
+    in the caller's transaction."""
+    recorder = app.recorder
+    assert isinstance(recorder, NominalRecorder)
+    statement = _rendered(_MOVED_ON, recorder.datastore.schema, recorder.events_table_name)
+    curs.execute(statement, ([s[0] for s in seen], [s[1] for s in seen]))
+    later = {row["n"] - 1 for row in curs.fetchall()}
+    return [i in later for i in range(len(seen))]
 
 
 def _event_of(app: Nominals, row: DictRow) -> Nominal.Event:

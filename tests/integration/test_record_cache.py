@@ -18,6 +18,7 @@ import pytest
 from mappa_record.service.access import NotFound
 from mappa_record.service.auth import Principal
 from mappa_record.service.cache import RecordCache
+from mappa_record.service.consultation import Consultation
 from mappa_record.service.integrity import verify_nominal
 from mappa_record.service.records import (
     JustificationRequired,
@@ -383,3 +384,52 @@ def test_a_read_on_the_event_loop_of_a_record_not_cached_or_not_there(here):
     assert (version, json.loads(body)["nominal_id"]) == (1, str(nominal_id))
     with pytest.raises(NotFound):
         asyncio.run(here.read_view(POLICE, uuid.uuid4(), None))
+
+
+PRISON_READER = Principal(
+    sub="test-prison-reader", agency=PRISON.agency, scopes=frozenset({"records:read"})
+)
+
+
+@pytest.mark.parametrize(
+    ("elsewhere_posts", "expected"),
+    [("PartneringEnded", "refused"), ("AgencyPartnered", "allowed")],
+)
+def test_a_read_on_the_event_loop_is_decided_and_logged_on_the_record_as_it_stands(
+    here, elsewhere, elsewhere_posts, expected
+):
+    # The copy here says the opposite of the record as it stands: the read is decided, and
+    # logged once, on the record as it stands, never on the copy.
+    nominal_id = UUID(register(here))
+    if elsewhere_posts == "PartneringEnded":
+        here.post_event(POLICE, nominal_id, partnering("AgencyPartnered", PRISON.agency), None)
+    here.view(POLICE, nominal_id, None)
+    copy = here.cache.shared(nominal_id)
+    assert copy is not None
+    seen = copy.version
+    elsewhere.post_event(POLICE, nominal_id, partnering(elsewhere_posts, PRISON.agency), None)
+    before = len(here.consultations.for_nominal(nominal_id, limit=1000))
+
+    answer = _answer(lambda: asyncio.run(here.read_view(PRISON_READER, nominal_id, None)))
+
+    rows = here.consultations.for_nominal(nominal_id, limit=1000)[before:]
+    assert [(r["sub"], r["outcome"]) for r in rows] == [(PRISON_READER.sub, expected)]
+    if expected == "refused":
+        assert answer == "NotFound"
+    else:
+        assert isinstance(answer, tuple)
+        assert answer[0] == seen + 1 == answer[1]["version"]
+
+
+def test_a_read_of_a_copy_is_logged_only_if_the_record_still_stands_at_its_version(here, elsewhere):
+    nominal_id = UUID(register(here))
+    elsewhere.post_event(POLICE, nominal_id, entry(), None)  # the record is at version 2
+
+    def read(seen: int | None) -> Consultation:
+        return Consultation(POLICE, nominal_id, "test", "read", "allowed", seen_version=seen)
+
+    futures = [here.consultations.submit(read(seen)) for seen in (1, 2, None, 1)]
+
+    assert [f.result(timeout=10) for f in futures] == [False, True, True, False]
+    rows = here.consultations.for_nominal(nominal_id, limit=1000)
+    assert [r["route"] for r in rows].count("test") == 2
