@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from uuid import UUID, uuid5
 
 import orjson
-from eventsourcing.application import AggregateNotFoundError, project_aggregate
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from mappa_record.domain.calendar import london_date
@@ -46,6 +46,7 @@ from .store import (
     partner_sets,
     read_newer,
     read_stream,
+    replayed,
     store_env,
 )
 
@@ -446,7 +447,7 @@ class Records:
         if current:
             newer = self.catch_up.ask((nominal_id, nominal.version))
             if newer:
-                nominal = project_aggregate(nominal, newer)
+                nominal = replayed(nominal, newer)
                 assert isinstance(nominal, Nominal)
         return nominal
 
@@ -460,7 +461,7 @@ class Records:
             nominal = self.cache.take(nominal_id)
             if nominal is not None:
                 newer = [e for e in newer if e.originator_version > nominal.version]
-                nominal = project_aggregate(nominal, newer)
+                nominal = replayed(nominal, newer)
                 assert isinstance(nominal, Nominal)
         if nominal is None:
             nominal = self._rebuild(nominal_id, None)
@@ -470,7 +471,9 @@ class Records:
 
     def _rebuild(self, nominal_id: UUID, version: int | None) -> Nominal | None:
         try:
-            nominal: object = self.app.repository.get(nominal_id, version=version)
+            nominal: object = self.app.repository.get(
+                nominal_id, version=version, projector_func=replayed
+            )
         except AggregateNotFoundError:
             return None
         assert isinstance(nominal, Nominal)

@@ -10,7 +10,7 @@ behaves exactly as the library's recorder (its own test cases run against it).
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -133,11 +133,22 @@ class NominalsFactory(PostgresFactory):
             kwargs["options"] = f"-c statement_timeout={timeout_ms}"
 
 
+def replayed(nominal: Nominal | None, events: Iterable[Any]) -> Nominal | None:
+    """The nominal with `events` (a snapshot first, perhaps) applied in turn, as the library's
+    `project_aggregate`, without its question of every event whether it implements
+    `CanMutateProtocol`: a runtime protocol check, 27 µs an event on Python 3.11, was a
+    third of the CPU of rebuilding a record (ADR 011)."""
+    for event in events:
+        nominal = event.mutate(nominal)
+    return nominal
+
+
 class Nominals(Application[UUID]):
     """The event-sourced application that holds every nominal's stream."""
 
     name = "nominals"
     snapshotting_intervals = {Nominal: 100}  # noqa: RUF012 - the library's class attribute
+    snapshotting_projectors = {Nominal: replayed}  # noqa: RUF012 - the library's, too
 
     def construct_transcoder(self) -> Transcoder:
         """The library's JSON, written and read faster for events (service/transcoder.py)."""

@@ -47,6 +47,14 @@ def test_a_record_loaded_from_its_snapshot_is_the_record_replayed(service):
     assert isinstance(from_snapshot, Nominal) and isinstance(replayed, Nominal)
     assert from_snapshot.version == replayed.version == 105
     assert from_snapshot.view() == replayed.view()
+    # The service rebuilds with its own projector (store.replayed), now and as of a version.
+    for version in (None, 100, 102):
+        ours = records._rebuild(nominal_id, version)
+        library = app.repository.get(nominal_id, version=version)
+        assert isinstance(ours, Nominal) and isinstance(library, Nominal)
+        assert ours.version == library.version == (version or 105)
+        assert (ours.view(), ours.last_hash) == (library.view(), library.last_hash)
+    assert records._rebuild(nominal_id, None).last_hash == replayed.last_hash
 
     posted = records.post_event(POLICE, nominal_id, entry(105), None)
     assert posted.version == 106
