@@ -153,13 +153,16 @@ class ServiceProcess:
         self._log.flush()
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
-    def token(self, agency: str, scopes: str = "records:read records:write") -> str:
-        """A real signed token the service accepts, as `mappa-record token` would print."""
+    def token(
+        self, agency: str, scopes: str = "records:read records:write", *, officer: int = 0
+    ) -> str:
+        """A real signed token the service accepts, as `mappa-record token` would print, for
+        one officer of the agency (each its own client to the service's rate limit)."""
         return mint_token(
             self.key,
             agency=agency,
             scopes=scopes,
-            sub=f"bench-{agency.replace(':', '-')}",
+            sub=f"bench-{agency.replace(':', '-')}-{officer}",
             ttl=3600,
             issuer=self.settings.jwt_issuer,
             audience=self.settings.jwt_audience,
