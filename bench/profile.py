@@ -61,7 +61,7 @@ def profiled(pid: int, out: Path | None) -> Iterator[Path | None]:
 Layers = tuple[tuple[str, tuple[str, ...]], ...]
 THREADS: Layers = (
     ("group commit: the library's save, psycopg", ("GroupCommitter._run",)),
-    ("batched reads and access-log rows", ("Batched._run",)),
+    ("batched reads and consultation rows", ("Batched._run",)),
     ("projection runner", ("ProjectionRunner.",)),
     ("uvicorn's access log", ("logging/",)),
 )

@@ -548,10 +548,11 @@ class Records:
         A read of a cached record is decided on that copy and waits on the loop, without a
         thread of its own, for its consultation row: written only if the record still
         stands at the copy's version, asked in the same transaction (ADR 011). The hop to a
-        worker thread and back cost more CPU than the rest of such a read, and a separate
-        catch-up question a sixth of it. A record not cached or moved on, or an auditor's
-        read without a reason (refused or not on the record as it stands), is read by
-        `view_json` in a worker thread, which logs it."""
+        worker thread and back cost more CPU than the rest of such a read, and asking
+        whether the record had moved on as a question of its own cost our part of it about
+        as much again. A record not cached or moved on, and an auditor's read without a
+        reason (refused, or not, on the record as it stands), are read by `view_json` in a
+        worker thread, which logs them."""
         access.require_scope(principal, "records:read", "audit:read")
         nominal = self.cache.shared(nominal_id)
         if nominal is not None:
