@@ -490,7 +490,13 @@ class Records:
     ) -> Nominal:
         """The nominal if the caller may read it, the read logged; NotFound for strangers.
 
-        Every reader shares it: the caller must not change it."""
+        Every reader shares it: the caller must not change it. A cached copy is decided on
+        as `read_view` does, asking once (ADR 011); a record not cached or moved on is
+        brought up to date first."""
+        nominal = self.cache.shared(nominal_id)
+        consultation = _on_copy(principal, nominal, route, action, justification)
+        if consultation is not None and self.consultations.append(consultation):
+            return _answered(nominal, consultation)
         nominal = self._load(nominal_id, read_only=True)
         outcome = _read_outcome(principal, nominal, justification)
         if outcome is not None:
@@ -555,25 +561,10 @@ class Records:
         worker thread, which logs them."""
         access.require_scope(principal, "records:read", "audit:read")
         nominal = self.cache.shared(nominal_id)
-        if nominal is not None:
-            try:
-                outcome = _read_outcome(principal, nominal, justification)
-            except JustificationRequired:
-                outcome = None
-            if outcome is not None:
-                consultation = Consultation(
-                    principal,
-                    nominal_id,
-                    VIEW_ROUTE,
-                    "read",
-                    outcome,
-                    justification,
-                    seen_version=nominal.version,
-                )
-                if await awaited(self.consultations.submit(consultation)):
-                    if outcome != "allowed":
-                        raise NotFound("no such record")
-                    return nominal.version, self.cache.rendered(nominal, _view_json)
+        consultation = _on_copy(principal, nominal, VIEW_ROUTE, "read", justification)
+        if consultation is not None and await awaited(self.consultations.submit(consultation)):
+            viewed = _answered(nominal, consultation)
+            return viewed.version, self.cache.rendered(viewed, _view_json)
         return await self._in_thread(self.view_json, principal, nominal_id, justification)
 
     def _viewed(self, principal: Principal, nominal_id: UUID, justification: str | None) -> Nominal:
@@ -681,6 +672,35 @@ def _read_outcome(
         _require_justification(justification)
         return "allowed" if nominal is not None else None
     return "refused" if nominal is not None else None
+
+
+def _on_copy(
+    principal: Principal,
+    nominal: Nominal | None,
+    route: str,
+    action: str,
+    justification: str | None,
+) -> Consultation | None:
+    """The consultation row of a read decided on a cached copy, naming the version it saw
+    (written only if the record still stands there); None when there is no copy, or when
+    an auditor gave no reason: that refusal, or not, is decided on the record as it stands."""
+    if nominal is None:
+        return None
+    try:
+        outcome = _read_outcome(principal, nominal, justification)
+    except JustificationRequired:
+        return None
+    assert outcome is not None  # there is a record to log it against
+    return Consultation(
+        principal, nominal.id, route, action, outcome, justification, seen_version=nominal.version
+    )
+
+
+def _answered(nominal: Nominal | None, consultation: Consultation) -> Nominal:
+    """The copy a logged read was decided on; NotFound unless it was allowed."""
+    if nominal is None or consultation.outcome != "allowed":
+        raise NotFound("no such record")
+    return nominal
 
 
 def _partner_reader(principal: Principal, nominal: Nominal | None) -> bool:
