@@ -445,10 +445,7 @@ class Records:
         if nominal is None:
             return self._rebuild(nominal_id, None)
         if current:
-            newer = self.catch_up.ask((nominal_id, nominal.version))
-            if newer:
-                nominal = replayed(nominal, newer)
-                assert isinstance(nominal, Nominal)
+            nominal = _caught_up(nominal, self.catch_up.ask((nominal_id, nominal.version)))
         return nominal
 
     def _shared(self, nominal_id: UUID) -> Nominal | None:
@@ -460,9 +457,7 @@ class Records:
                 return nominal
             nominal = self.cache.take(nominal_id)
             if nominal is not None:
-                newer = [e for e in newer if e.originator_version > nominal.version]
-                nominal = replayed(nominal, newer)
-                assert isinstance(nominal, Nominal)
+                nominal = _caught_up(nominal, newer)
         if nominal is None:
             nominal = self._rebuild(nominal_id, None)
         if nominal is not None:
@@ -642,6 +637,17 @@ def _view_json(nominal: Nominal) -> bytes:
         return orjson.dumps(view)
     except orjson.JSONEncodeError:  # an integer beyond 64 bits, which only json writes
         return json.dumps(view, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _caught_up(nominal: Nominal, newer: Sequence[Nominal.Event]) -> Nominal:
+    """The record with those of `newer` it lacks applied (a copy taken since the question
+    may already hold some)."""
+    lacking = [e for e in newer if e.originator_version > nominal.version]
+    if not lacking:
+        return nominal
+    caught_up = replayed(nominal, lacking)
+    assert isinstance(caught_up, Nominal)
+    return caught_up
 
 
 def _indexed(
