@@ -17,8 +17,8 @@ test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check mappa_record tests bench
-	$(VENV)/bin/ruff format --check mappa_record tests bench
+	$(VENV)/bin/ruff check api service domain projections migrations tests bench
+	$(VENV)/bin/ruff format --check api service domain projections migrations tests bench
 	$(VENV)/bin/mypy
 
 bench: $(STAMP)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from mappa_record.service.cli import parser
+from service.cli import parser
 
 
 def cli_commands() -> set[str]:

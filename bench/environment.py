@@ -24,10 +24,10 @@ import httpx
 import psutil
 import psycopg
 
-from mappa_record.service.database import Database, start_embedded
-from mappa_record.service.devkeys import ensure_dev_key, mint_token
-from mappa_record.service.migrate import migrate
-from mappa_record.service.settings import Settings
+from service.devkeys import ensure_dev_key, mint_token
+from service.runtime.database import Database, start_embedded
+from service.runtime.settings import Settings
+from service.store.migrate import migrate
 
 BENCH_DBNAME = "mappa_bench"
 

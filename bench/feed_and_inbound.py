@@ -19,11 +19,11 @@ import time
 import uuid
 from pathlib import Path
 
-from mappa_record.service import inbound
-from mappa_record.service.auth import Principal
-from mappa_record.service.bootstrap import start
-from mappa_record.service.feed import Feed
-from mappa_record.service.settings import Settings
+from service.auth import Principal
+from service.bootstrap import start
+from service.feed import Feed
+from service.integrations import inbound
+from service.runtime.settings import Settings
 
 WRITER = Principal("bench", "probation:midlands", frozenset({"records:write", "records:read"}))
 DELIUS = Principal(

@@ -37,10 +37,10 @@ import orjson
 from bench.capabilities import cli_commands
 from bench.environment import Workspace, run_command
 from bench.figures import Results
-from mappa_record.domain.calendar import add_working_days
-from mappa_record.domain.identifiers import CHECK_LETTERS
-from mappa_record.domain.mappa import AREAS
-from mappa_record.service.records import NOMINAL_NAMESPACE
+from domain.calendar import add_working_days
+from domain.identifiers import CHECK_LETTERS
+from domain.mappa import AREAS
+from service.records import NOMINAL_NAMESPACE
 
 NATIONAL = 100_000  # about the number under MAPPA today (65,083 at 31 March 2014, rising)
 SMALL = 1_000

@@ -17,7 +17,7 @@ from eventsourcing.domain import Aggregate, event
 
 from bench.http_ import ENTRY
 from bench.load import Budget, Operation, Run, run_clients
-from mappa_record.service.database import Database
+from service.runtime.database import Database
 
 
 class Note(Aggregate):

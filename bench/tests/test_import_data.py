@@ -16,11 +16,11 @@ from pathlib import Path
 from uuid import UUID
 
 from bench.import_ import generate, main, nominal_history
-from mappa_record.domain.identifiers import normalise_identifier
-from mappa_record.domain.nominal import Nominal
-from mappa_record.service import access
-from mappa_record.service.auth import Principal
-from mappa_record.service.payloads import PAYLOADS, NominalRegistered
+from domain.identifiers import normalise_identifier
+from domain.nominal import Nominal
+from service import access
+from service.auth import Principal
+from service.payloads import PAYLOADS, NominalRegistered
 
 SAMPLE = 300
 
@@ -117,7 +117,7 @@ def test_the_data_is_deterministic_and_resumable_from_any_nominal():
 def test_the_nominal_id_is_the_one_the_service_derives_from_the_registration():
     from uuid import uuid5
 
-    from mappa_record.service.records import NOMINAL_NAMESPACE
+    from service.records import NOMINAL_NAMESPACE
 
     first = nominal_history(7)[0]
     assert first["nominal_id"] == str(uuid5(NOMINAL_NAMESPACE, first["event_id"]))

@@ -17,8 +17,8 @@ import httpx
 import jwt
 import pytest
 
-from mappa_record.domain.chain import chain_hash
-from mappa_record.domain.identifiers import CHECK_LETTERS
+from domain.chain import chain_hash
+from domain.identifiers import CHECK_LETTERS
 from tests.conftest import (
     AUDIENCE,
     ISSUER,
@@ -603,7 +603,7 @@ def catalogue(entry_id: str) -> list[tuple[str, str, dict[str, Any]]]:
 
 
 def test_every_event_type_of_the_catalogue_is_posted_and_read_back(client, auth, record):
-    from mappa_record.service.payloads import PAYLOADS
+    from service.payloads import PAYLOADS
 
     url = f"/v1/nominals/{record.nominal_id}/events"
     entry_id = str(uuid.uuid4())

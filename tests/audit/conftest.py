@@ -197,9 +197,9 @@ def separate_service(database_url: str, data_dir, name: str, **overrides) -> Ite
     import httpx
     from sqlalchemy.engine import make_url
 
-    from mappa_record.api.app import create_app
-    from mappa_record.service.bootstrap import start
-    from mappa_record.service.settings import Settings
+    from api.app import create_app
+    from service.bootstrap import start
+    from service.runtime.settings import Settings
     from tests.conftest import AUDIENCE, ISSUER
 
     with psycopg.connect(database_url, autocommit=True) as conn:

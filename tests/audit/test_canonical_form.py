@@ -1,6 +1,6 @@
 """The worked example of docs/integrity.md: the documented canonical form is the code's."""
 
-from mappa_record.domain.chain import canonical_json, chain_hash
+from domain.chain import canonical_json, chain_hash
 
 ENVELOPE = {
     "event_id": "6f0e2a0c-3f61-4c43-9d0e-0f5b7f2a9c11",

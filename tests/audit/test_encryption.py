@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from mappa_record.service.bootstrap import StartupError, start
-from mappa_record.service.settings import Settings
+from service.bootstrap import StartupError, start
+from service.runtime.settings import Settings
 from tests.audit.conftest import pdf_bytes, separate_service
 from tests.conftest import registration
 

@@ -9,8 +9,8 @@ import pytest
 from eventsourcing.persistence import ProgrammingError
 from sqlalchemy.engine import make_url
 
-from mappa_record.service.bootstrap import start
-from mappa_record.service.settings import Settings
+from service.bootstrap import start
+from service.runtime.settings import Settings
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def test_an_owner_url_migrates_and_writes_as_the_restricted_role(owner_url, data
 
 
 def test_a_role_the_service_cannot_act_as_stops_the_start_with_one_line(database_url, data_dir):
-    from mappa_record.service.bootstrap import StartupError
+    from service.bootstrap import StartupError
 
     settings = Settings(
         database_url=database_url, data_dir=data_dir, pool_size=1, db_role="no_such_role"

@@ -10,7 +10,7 @@ from uuid import UUID
 
 import pytest
 
-from mappa_record.domain.chain import chain_hash
+from domain.chain import chain_hash
 from tests.audit.conftest import as_superuser, separate_service
 
 # Tampering happens in a database of this module's own: the session's shared database (and
@@ -151,7 +151,7 @@ def _forge(service, nominal_id: str, version: int, prev_hash: str):
 
     from eventsourcing.persistence import StoredEvent  # noqa: F401
 
-    from mappa_record.domain.nominal import Nominal, envelope
+    from domain.nominal import Nominal, envelope
 
     payload = {"entry_type": "intelligence", "subject": "Forged", "body": "Never posted by anyone"}
     event_id = str(uuid.uuid4())

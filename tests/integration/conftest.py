@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from mappa_record.service.records import Records
+from service.records import Records
 
 
 @pytest.fixture

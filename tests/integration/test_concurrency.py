@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from mappa_record.service.auth import Principal
-from mappa_record.service.records import Conflict, NewEvent, Posted, PreconditionFailed, Records
+from service.auth import Principal
+from service.records import Conflict, NewEvent, Posted, PreconditionFailed, Records
 from tests.conftest import random_crn, random_pnc, registration
 
 POLICE = Principal(

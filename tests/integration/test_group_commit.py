@@ -4,9 +4,9 @@ import threading
 import uuid
 from uuid import UUID
 
-from mappa_record.domain.chain import GENESIS_HASH
-from mappa_record.service.auth import Principal
-from mappa_record.service.records import NewEvent
+from domain.chain import GENESIS_HASH
+from service.auth import Principal
+from service.records import NewEvent
 from tests.conftest import registration
 
 KENT = Principal(sub="t", agency="police:kent", scopes=frozenset({"records:read", "records:write"}))

@@ -7,9 +7,9 @@ from uuid import UUID, uuid4, uuid5
 import pytest
 
 from bench.import_ import write
-from mappa_record.service.importer import Importer
-from mappa_record.service.integrity import verify_nominal
-from mappa_record.service.records import NOMINAL_NAMESPACE
+from service.integrations.importer import Importer
+from service.integrity import verify_nominal
+from service.records import NOMINAL_NAMESPACE
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,7 @@ def _file(tmp_path: Path, lines: list[dict], name: str = "in.ndjson") -> Path:
 
 
 def _stored(records, nominal_id: str) -> list:
-    from mappa_record.service.store import read_stream
+    from service.store.eventstore import read_stream
 
     return [event for _, event in read_stream(records.app, UUID(nominal_id))]
 
@@ -187,10 +187,10 @@ def test_a_payload_a_post_could_not_send_refuses_its_stream_naming_the_field(
 def test_an_imported_event_is_stored_as_a_post_stores_it_so_posting_it_again_finds_it(
     service, lines, tmp_path
 ):
-    from mappa_record.api.routes.nominals import validated_payload
-    from mappa_record.service.auth import Principal
-    from mappa_record.service.payloads import NominalRegistered
-    from mappa_record.service.records import NewEvent
+    from api.routes.nominals import validated_payload
+    from service.auth import Principal
+    from service.payloads import NominalRegistered
+    from service.records import NewEvent
 
     records = service.records
     nominals = list(dict.fromkeys(line["nominal_id"] for line in lines))

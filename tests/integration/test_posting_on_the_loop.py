@@ -15,11 +15,11 @@ from uuid import UUID
 
 import pytest
 
-from mappa_record.service.access import NotFound
-from mappa_record.service.auth import Principal
-from mappa_record.service.committer import Batched, awaited
-from mappa_record.service.integrity import verify_nominal
-from mappa_record.service.records import Conflict, NewEvent, PreconditionFailed, Records
+from service.access import NotFound
+from service.auth import Principal
+from service.integrity import verify_nominal
+from service.records import Conflict, NewEvent, PreconditionFailed, Records
+from service.store.committer import Batched, awaited
 from tests.integration.test_concurrency import POLICE, entry, register, versions
 
 STRANGER = Principal(

@@ -25,10 +25,10 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
-from mappa_record.projections.runner import ProjectionRunner
-from mappa_record.service.auth import Principal
-from mappa_record.service.bootstrap import start
-from mappa_record.service.settings import Settings
+from projections.runner import ProjectionRunner
+from service.auth import Principal
+from service.bootstrap import start
+from service.runtime.settings import Settings
 from tests.projections.readmodels import dump
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "pre_layout"

@@ -15,19 +15,19 @@ from uuid import UUID
 
 import pytest
 
-from mappa_record.service.access import NotFound
-from mappa_record.service.auth import Principal
-from mappa_record.service.cache import RecordCache
-from mappa_record.service.consultation import Consultation
-from mappa_record.service.integrity import verify_nominal
-from mappa_record.service.records import (
+from service.access import NotFound
+from service.auth import Principal
+from service.consultation import Consultation
+from service.integrity import verify_nominal
+from service.records import (
     JustificationRequired,
     NewEvent,
     PreconditionFailed,
     Records,
     _view_json,
 )
-from mappa_record.service.store import read_newer, read_stream
+from service.store.cache import RecordCache
+from service.store.eventstore import read_newer, read_stream
 from tests.integration.test_concurrency import POLICE, entry, register, versions
 
 PRISON = Principal(

@@ -25,7 +25,7 @@ from eventsourcing.tests.persistence import (
 )
 from psycopg.sql import SQL, Identifier
 
-from mappa_record.service.store import NominalRecorder
+from service.store.eventstore import NominalRecorder
 
 SCHEMA = "recorder_cases"
 EVENTS_TABLE = "case_stored_events"

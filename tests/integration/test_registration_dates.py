@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from mappa_record.service.auth import Principal
-from mappa_record.service.records import Records
+from service.auth import Principal
+from service.records import Records
 from tests.conftest import registration
 
 POLICE = Principal(

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import uuid
 
-from mappa_record.domain.nominal import Nominal
-from mappa_record.service.auth import Principal
-from mappa_record.service.records import NewEvent
+from domain.nominal import Nominal
+from service.auth import Principal
+from service.records import NewEvent
 from tests.conftest import registration
 
 POLICE = Principal(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-CLI = [sys.executable, "-m", "mappa_record.service.cli"]
+CLI = [sys.executable, "-m", "service.cli"]
 
 
 def run_cli(args: list[str], env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess:

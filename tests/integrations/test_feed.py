@@ -315,8 +315,8 @@ def test_the_example_stream_client_resumes_after_the_position_it_is_given(
 @pytest.fixture
 def short_streams(app):
     """Streams that beat every 0.2 s and end after 1 s, for this test only."""
-    from mappa_record.api.routes.feed import _feed
-    from mappa_record.service.feed import StreamLimits
+    from api.routes.feed import _feed
+    from service.feed import StreamLimits
 
     _feed(app)
     saved = app.state.feed_limits

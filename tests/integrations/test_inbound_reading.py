@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from mappa_record.domain.nominal import Nominal
-from mappa_record.service.inbound import (
+from domain.nominal import Nominal
+from service.integrations.inbound import (
     MalformedMessage,
     Skip,
     parse_instant,

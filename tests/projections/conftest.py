@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from mappa_record.projections.runner import ProjectionRunner
-from mappa_record.service.auth import Principal
-from mappa_record.service.records import NewEvent, Records
+from projections.runner import ProjectionRunner
+from service.auth import Principal
+from service.records import NewEvent, Records
 from tests.conftest import registration
 
 

@@ -8,11 +8,11 @@ from uuid import UUID
 
 from sqlalchemy import Engine, text
 
-from mappa_record.domain.calendar import london_date
-from mappa_record.domain.mappa import registered_late
-from mappa_record.domain.nominal import Nominal
-from mappa_record.projections.review_schedule import review_due
-from mappa_record.projections.runner import PROJECTIONS
+from domain.calendar import london_date
+from domain.mappa import registered_late
+from domain.nominal import Nominal
+from projections.review_schedule import review_due
+from projections.runner import PROJECTIONS
 
 TABLES = tuple(t.name for p in PROJECTIONS for t in p.tables)
 

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings, target
 from hypothesis import strategies as st
 
-from mappa_record.domain.errors import DomainError
-from mappa_record.domain.identifiers import CHECK_LETTERS
-from mappa_record.service.access import Forbidden
-from mappa_record.service.records import NewEvent
+from domain.errors import DomainError
+from domain.identifiers import CHECK_LETTERS
+from service.access import Forbidden
+from service.records import NewEvent
 from tests.conftest import registration
 from tests.projections.conftest import principal
 from tests.projections.readmodels import dump, expected, observed

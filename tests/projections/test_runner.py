@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from sqlalchemy import text
 
-from mappa_record.projections.runner import (
+from projections.runner import (
     EVENTS_TABLE,
     PROJECTIONS,
     RUNNER_LOCK,
@@ -20,7 +20,7 @@ from mappa_record.projections.runner import (
     ProjectionRunner,
     rebuild_groups,
 )
-from mappa_record.service import cli
+from service import cli
 from tests.projections.readmodels import dump
 
 
@@ -78,7 +78,7 @@ def _cli(database_url: str, data_dir, *args: str) -> subprocess.CompletedProcess
         [
             sys.executable,
             "-c",
-            "from mappa_record.service.cli import main; main()",
+            "from service.cli import main; main()",
             "projections",
             *args,
         ],

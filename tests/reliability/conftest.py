@@ -46,7 +46,7 @@ def served(app) -> Iterator[str]:
 @pytest.fixture
 def app_with(service) -> Callable:
     """app_with(rate_limit_burst=3, ...) -> a new app over the session's service, other settings."""
-    from mappa_record.api.app import create_app
+    from api.app import create_app
 
     def make(**changes):
         settings = service.settings.model_copy(update=changes)

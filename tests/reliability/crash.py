@@ -44,7 +44,7 @@ class ServerProcess:
                 [
                     sys.executable,
                     "-m",
-                    "mappa_record.service.cli",
+                    "service.cli",
                     "serve",
                     "--host",
                     "127.0.0.1",

@@ -17,7 +17,7 @@ import httpx
 import psycopg
 import pytest
 
-from mappa_record.service.database import (
+from service.runtime.database import (
     Database,
     DatabaseUnavailable,
     check_durable,
@@ -174,7 +174,7 @@ def test_start_up_refuses_a_database_that_could_lose_acknowledged_writes(
             }
         )
         result = subprocess.run(
-            [sys.executable, "-m", "mappa_record.service.cli", "serve", "--port", str(free_port())],
+            [sys.executable, "-m", "service.cli", "serve", "--port", str(free_port())],
             env=env,
             capture_output=True,
             text=True,

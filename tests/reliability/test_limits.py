@@ -123,7 +123,7 @@ def test_unauthenticated_callers_are_limited_by_address(app_with):
 
 
 def test_a_refilled_bucket_lets_the_client_in_again():
-    from mappa_record.api.limits import TokenBuckets
+    from api.limits import TokenBuckets
 
     now = [100.0]
     buckets = TokenBuckets(rate=2.0, burst=2, clock=lambda: now[0])
@@ -147,7 +147,7 @@ def test_the_service_connections_carry_the_statement_timeout(service, db):
 
 
 def test_a_slow_statement_is_cancelled(settings, db):
-    from mappa_record.service.records import Records
+    from service.records import Records
 
     records = Records(settings.model_copy(update={"statement_timeout_ms": 200, "pool_size": 1}), db)
     try:
@@ -164,7 +164,7 @@ def test_a_slow_statement_is_cancelled(settings, db):
 
 def test_a_history_read_is_bounded_by_the_timeout_too(settings, db):
     """The timeout is on the pool the recorder uses, not just on a connection we picked."""
-    from mappa_record.service.records import Records
+    from service.records import Records
 
     records = Records(settings.model_copy(update={"statement_timeout_ms": 150}), db)
     try:

@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from mappa_record.domain.nominal import Nominal
-from mappa_record.service.store import NominalRecorder
+from domain.nominal import Nominal
+from service.store.eventstore import NominalRecorder
 
 # 100,000 is the figure the issue asks for; loading that many events takes minutes here, so
 # `make test` walks 10,000 and MAPPA_LONG_HISTORY=100000 runs the full size. Pages check

@@ -17,9 +17,9 @@ from tests.projections.readmodels import TABLES, dump
 
 RUNNER = """
 import sys
-from mappa_record.projections.runner import ProjectionRunner
-from mappa_record.service.bootstrap import start
-from mappa_record.service.settings import load_settings
+from projections.runner import ProjectionRunner
+from service.bootstrap import start
+from service.runtime.settings import load_settings
 
 service = start(load_settings(), run_migrations=False)
 runner = ProjectionRunner.for_service(service, batch_size=int(sys.argv[1]))

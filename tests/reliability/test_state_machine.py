@@ -19,7 +19,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from mappa_record.domain.identifiers import CHECK_LETTERS
+from domain.identifiers import CHECK_LETTERS
 from tests.conftest import event, registration
 
 # Hypothesis seeds the global `random` per example, so identifiers come from elsewhere: the

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from mappa_record.domain.agencies import AGENCY_TYPES
-from mappa_record.domain.nominal import EVENT_TYPES, Nominal
-from mappa_record.service import access
-from mappa_record.service.access import Forbidden
-from mappa_record.service.auth import Principal
+from domain.agencies import AGENCY_TYPES
+from domain.nominal import EVENT_TYPES, Nominal
+from service import access
+from service.access import Forbidden
+from service.auth import Principal
 
 RA = {"police", "probation", "prison"}
 RA_AND_MAPPA = RA | {"mappa"}

@@ -1,13 +1,13 @@
 import pytest
 
-from mappa_record.domain.agencies import (
+from domain.agencies import (
     AGENCY_TYPES,
     RESPONSIBLE_AUTHORITY,
     agency_type,
     is_responsible_authority,
     parse_agency,
 )
-from mappa_record.domain.errors import InvalidValue
+from domain.errors import InvalidValue
 
 
 @pytest.mark.parametrize(

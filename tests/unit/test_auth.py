@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from mappa_record.service.auth import Principal, TokenVerifier, Unauthenticated
-from mappa_record.service.devkeys import ensure_dev_key, mint_token
+from service.auth import Principal, TokenVerifier, Unauthenticated
+from service.devkeys import ensure_dev_key, mint_token
 
 ISSUER = "https://idp.example.test"
 AUDIENCE = "mappa-record"

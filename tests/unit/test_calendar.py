@@ -2,14 +2,14 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from mappa_record.domain.calendar import (
+from domain.calendar import (
     add_working_days,
     bank_holidays,
     is_working_day,
     london_date,
     working_days_between,
 )
-from mappa_record.domain.errors import InvalidValue
+from domain.errors import InvalidValue
 
 
 def _walk(start: date, end: date) -> int:

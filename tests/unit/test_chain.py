@@ -6,8 +6,8 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mappa_record.domain.chain import canonical_json, plain_json
-from mappa_record.domain.nominal import _copied
+from domain.chain import canonical_json, plain_json
+from domain.nominal import _copied
 
 # Every value json.loads can give (floats of every magnitude, integers beyond 64 bits,
 # non-ASCII and control characters, lone surrogates).

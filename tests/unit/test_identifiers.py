@@ -2,8 +2,8 @@ from datetime import date
 
 import pytest
 
-from mappa_record.domain.errors import InvalidValue
-from mappa_record.domain.identifiers import (
+from domain.errors import InvalidValue
+from domain.identifiers import (
     IDENTIFIER_KINDS,
     normalise_crn,
     normalise_cro,

@@ -2,8 +2,8 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from mappa_record.domain.errors import InvalidValue, InvariantViolated
-from mappa_record.domain.mappa import (
+from domain.errors import InvalidValue, InvariantViolated
+from domain.mappa import (
     AREAS,
     CUSTODY_REFERRAL_MONTHS,
     IDENTIFICATION_DAYS,

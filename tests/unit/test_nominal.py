@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from mappa_record.domain.chain import GENESIS_HASH, chain_hash
-from mappa_record.domain.errors import InvalidValue, InvariantViolated, NoChange, RecordClosed
-from mappa_record.domain.nominal import EVENT_TYPES, Nominal
+from domain.chain import GENESIS_HASH, chain_hash
+from domain.errors import InvalidValue, InvariantViolated, NoChange, RecordClosed
+from domain.nominal import EVENT_TYPES, Nominal
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 POLICE = "police:kent"
@@ -826,8 +826,8 @@ def test_a_record_cannot_start_without_a_responsible_authority_partner():
 
     import pytest
 
-    from mappa_record.domain.errors import InvariantViolated
-    from mappa_record.domain.nominal import Nominal
+    from domain.errors import InvariantViolated
+    from domain.nominal import Nominal
 
     payload = {
         "identifiers": {"crn": "X123456"},

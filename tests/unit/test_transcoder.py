@@ -8,7 +8,7 @@ from eventsourcing.persistence import DatetimeAsISO, DecimalAsStr, JSONTranscode
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mappa_record.service.transcoder import EventJSONTranscoder
+from service.store.transcoder import EventJSONTranscoder
 from tests.unit import test_nominal
 from tests.unit.test_chain import json_containers, json_scalars
 

@@ -1,0 +1,86 @@
+"""The FastAPI application: built once per process around one Records service."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import PlainTextResponse
+
+from api import problems
+from api.limits import BodySizeLimit, RateLimit
+from api.routes import audit, feed, inbound, minutes, nominals, reports
+from projections.metrics import projection_metrics
+from projections.runner import ProjectionRunner
+from service.bootstrap import Service
+
+log = logging.getLogger(__name__)
+
+
+def create_app(service: Service) -> FastAPI:
+    """The HTTP API over a started service (database open, migrations applied)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runner = None
+        if service.settings.run_projections:
+            # Small batches inside the API process: a catch-up burst must not hold the GIL for
+            # long while requests wait (a rebuild or `projections run` uses the large default).
+            runner = ProjectionRunner.for_service(service, batch_size=500)
+            runner.start()
+        app.state.projection_runner = runner
+        try:
+            yield
+        finally:
+            await feed.close(app)
+            if runner is not None:
+                runner.stop()
+            engine = getattr(app.state, "reports_engine", None)
+            if engine is not None:
+                await engine.dispose()
+
+    app = FastAPI(
+        title="mappa-record",
+        version="1",
+        description="A shared, event-sourced record of people managed under MAPPA.",
+        lifespan=lifespan,
+    )
+    app.state.records = service.records
+    app.state.verifier = service.verifier
+    app.state.service = service
+    problems.install(app)
+    # Added last runs first: the rate limit answers before a body is read.
+    app.add_middleware(BodySizeLimit, max_bytes=service.settings.max_body_bytes)
+    app.add_middleware(
+        RateLimit,
+        verifier=service.verifier,
+        rate=service.settings.rate_limit_per_second,
+        burst=service.settings.rate_limit_burst,
+    )
+    app.include_router(nominals.router)
+    app.include_router(audit.router)
+    app.include_router(minutes.router)
+    app.include_router(feed.router)
+    app.include_router(inbound.router)
+    app.include_router(reports.router)
+
+    @app.get("/health/live", tags=["health"], response_class=PlainTextResponse)
+    def live() -> str:
+        """The process is up."""
+        return "ok"
+
+    @app.get("/health/ready", tags=["health"], response_class=PlainTextResponse)
+    def ready() -> str:
+        """The database answers."""
+        service.check_ready()
+        return "ok"
+
+    @app.get("/metrics", tags=["health"], response_class=PlainTextResponse)
+    def metrics() -> PlainTextResponse:
+        """Prometheus text format: each projection's position and lag."""
+        body, content_type = projection_metrics(service)
+        return PlainTextResponse(body, media_type=content_type)
+
+    return app

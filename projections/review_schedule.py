@@ -1,0 +1,126 @@
+"""When is each record's next review due, and which are overdue?
+
+- levels 2 and 3: the next meeting is due 16 / 8 weeks after the last meeting's held_on
+  (000, para 5.1; `mappa.next_review_due`), at the level the record is managed at now;
+  a level 2 or 3 record with no meeting yet has no due date and is counted apart;
+- level 1: a review is due 16 weeks after registration or the last
+  `Level1ReviewRecorded` (000, para 4.9; 004, North Wales; `mappa.level1_review_due`).
+Overdue when today is after the due date.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from domain.calendar import london_date
+from domain.mappa import Level, level1_review_due, next_review_due
+from projections.base import (
+    Batch,
+    Filters,
+    Projection,
+    Table,
+    day,
+    fetch_all,
+    fetch_one,
+    plain,
+)
+
+SCHEDULE = Table("rm_review_schedule", key=("nominal_id",))
+
+
+def review_due(level: int, last_meeting_on: date | None, level1_since: date) -> date | None:
+    """The date the record's next review is due, by the rules above."""
+    if level == Level.ONE:
+        return level1_review_due(level1_since)
+    if last_meeting_on is None:
+        return None
+    return next_review_due(last_meeting_on, Level(level))
+
+
+def _later(a: date | None, b: date | None) -> date | None:
+    """SQL's greatest(): the later date, NULLs ignored."""
+    return max((d for d in (a, b) if d is not None), default=None)
+
+
+def _registered(b: Batch, e: Any, position: int) -> None:
+    level, since = e.payload["level"], london_date(e.timestamp)
+    b.rows(SCHEDULE, e.originator_id)[(e.originator_id,)] = {
+        "nominal_id": e.originator_id,
+        "level": level,
+        "last_meeting_on": None,
+        "level1_since": since,
+        "review_due": review_due(level, None, since),
+    }
+
+
+def _update(change):  # noqa: ANN001, ANN202 - a handler factory
+    def handle(b: Batch, e: Any, position: int) -> None:
+        row = b.row(SCHEDULE, e.originator_id)
+        if row is None:
+            return
+        change(row, e.payload)
+        row["review_due"] = review_due(row["level"], row["last_meeting_on"], row["level1_since"])
+
+    return handle
+
+
+def _level(row: dict[str, Any], p: dict[str, Any]) -> None:
+    row["level"] = p["to"]
+
+
+def _meeting(row: dict[str, Any], p: dict[str, Any]) -> None:
+    row["last_meeting_on"] = _later(row["last_meeting_on"], day(p["held_on"]))
+
+
+def _level1_review(row: dict[str, Any], p: dict[str, Any]) -> None:
+    row["level1_since"] = _later(row["level1_since"], day(p["reviewed_on"]))
+
+
+PROJECTION = Projection(
+    name="review_schedule",
+    tables=(SCHEDULE,),
+    handlers={
+        "NominalRegistered": _registered,
+        "LevelChanged": _update(_level),
+        "MeetingHeld": _update(_meeting),
+        "Level1ReviewRecorded": _update(_level1_review),
+    },
+)
+
+_SCHEDULE = """
+    FROM rm_review_schedule r JOIN rm_nominals n ON n.nominal_id = r.nominal_id
+    WHERE n.status = 'active'
+      AND (CAST(:area AS text) IS NULL OR n.area = :area)
+      AND (CAST(:level AS integer) IS NULL OR r.level = :level)
+      AND (CAST(:agency AS text) IS NULL OR n.lead_agency = :agency)
+"""
+
+
+async def report(conn: AsyncConnection, f: Filters) -> dict[str, Any]:
+    """Records whose review is overdue today (levels 2 and 3, and level 1 reviews)."""
+    params = f.params()
+    s = await fetch_one(
+        conn,
+        "SELECT count(*) AS records,"
+        " count(*) FILTER (WHERE r.review_due < :today) AS overdue,"
+        " count(*) FILTER (WHERE r.level >= 2 AND r.review_due < :today)"
+        "   AS overdue_levels_2_and_3,"
+        " count(*) FILTER (WHERE r.level = 1 AND r.review_due < :today)"
+        "   AS overdue_level_1,"
+        " count(*) FILTER (WHERE r.level >= 2 AND r.last_meeting_on IS NULL)"
+        f"   AS no_meeting_recorded {_SCHEDULE}",  # noqa: S608
+        params,
+    )
+    rows = await fetch_all(
+        conn,
+        "SELECT r.nominal_id, n.area, r.level, n.lead_agency, r.last_meeting_on,"
+        " CASE WHEN r.level = 1 THEN r.level1_since END AS level1_review_since,"
+        " r.review_due, :today - r.review_due AS days_overdue"
+        f" {_SCHEDULE} AND r.review_due < :today"
+        " ORDER BY r.review_due, r.nominal_id LIMIT :limit OFFSET :offset",  # noqa: S608
+        params,
+    )
+    return {"summary": dict(s) | {"as_of": f.today.isoformat()}, "rows": [plain(r) for r in rows]}

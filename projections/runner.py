@@ -1,0 +1,560 @@
+"""The projection runner: the event store's global order, applied to every read model once.
+
+Each batch is one transaction that (1) takes the runner's advisory lock, so two runners
+(several `serve` workers, or `projections run` beside them) never apply the same events,
+(2) reads every projection's position, (3) reads the next events (up to `batch_size`) in
+`notification_id` order, loads the read-model rows of the records they touch (of the
+read models those events change, and of the ones they read: Projection.reads), applies
+each event to each projection still behind it in memory (base.Batch), writes what changed
+with a DELETE and a COPY per table, and (4) writes the new positions. The rows and the
+positions commit together or not at all, so each event is applied exactly once, whenever
+the process dies. Only the events whose payload some handler reads are decoded; for the
+others the notification's header (type, record, version) is enough.
+
+Gaps: the event store's recorder takes an EXCLUSIVE lock on the events table before it
+is given notification ids and holds it until commit, so ids commit in order, and a gap
+can only be an id whose transaction is still running or was rolled back. The runner
+stops at a gap while any transaction holds that lock; when none does, every id handed
+out so far is either committed (and visible to a fresh read) or never will be, so it
+reads again and passes the gap. No event that commits later is ever skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import multiprocessing.queues
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+from uuid import UUID
+
+import psycopg
+from eventsourcing.persistence import Notification
+from eventsourcing.utils import resolve_topic
+from psycopg import sql
+from psycopg.rows import tuple_row
+from sqlalchemy import Connection, Engine, create_engine, text
+
+from domain.nominal import Nominal
+from projections import (
+    actions,
+    attendance,
+    current_view,
+    disclosure_coverage,
+    late_minutes,
+    partnering_audit,
+    referrals,
+    registration_timeliness,
+    review_schedule,
+)
+from projections.base import Batch, Handler, Projection, Stored
+
+log = logging.getLogger(__name__)
+
+PROJECTIONS: tuple[Projection, ...] = (
+    current_view.PROJECTION,
+    partnering_audit.PROJECTION,
+    attendance.PROJECTION,
+    late_minutes.PROJECTION,
+    referrals.PROJECTION,
+    actions.PROJECTION,
+    disclosure_coverage.PROJECTION,
+    review_schedule.PROJECTION,
+    registration_timeliness.PROJECTION,
+    # Last: its rows are computed from the read models above, at the same position.
+    partnering_audit.GAPS_PROJECTION,
+)
+
+RUNNER_LOCK = 7_413_003  # pg_advisory_xact_lock key: one runner applies at a time
+EVENTS_TABLE = "nominals_events"
+
+# Builds, in a rebuild's worker process, a runner of the named projections that takes the
+# given advisory lock key. Picklable (a module-level function, or a partial of one): the
+# service's command line makes it, as only the service knows how to reach the event store.
+GroupRunner = Callable[[tuple[str, ...], int], "ProjectionRunner"]
+
+
+def rebuild_groups(projections: Sequence[Projection], workers: int) -> list[list[Projection]]:
+    """The projections in at most `workers` groups, each applied by a process of its own.
+
+    A projection whose handlers read another's tables (Projection.reads: partnering_gaps
+    reads the current view, partnerships, officers and meetings at its own position) stays in one
+    group with it; such units are dealt, largest first, to the smallest group; each group
+    keeps the projections' own order."""
+    owner = {t.name: p.name for p in projections for t in p.tables}
+    unit = {p.name: frozenset({p.name}) for p in projections}
+    for p in projections:
+        for table in p.reads:
+            if table.name in owner:
+                merged = unit[p.name] | unit[owner[table.name]]
+                unit.update(dict.fromkeys(merged, merged))
+    units = list(dict.fromkeys(unit[p.name] for p in projections))
+    groups: list[list[str]] = [[] for _ in range(max(workers, 1))]
+    for names in sorted(units, key=len, reverse=True):
+        min(groups, key=len).extend(names)
+    return [[p for p in projections if p.name in g] for g in groups if g]
+
+
+@dataclass(frozen=True)
+class ProjectionStatus:
+    name: str
+    position: int
+    head: int
+
+    @property
+    def lag(self) -> int:
+        return max(self.head - self.position, 0)
+
+
+class Header(NamedTuple):
+    """A notification without its state."""
+
+    id: int
+    originator_id: UUID
+    originator_version: int
+    topic: str
+
+
+class Busy(Exception):
+    """Another runner holds the lock."""
+
+
+class ProjectionRunner:
+    """Applies the notification log to the read models; the same code catches up and rebuilds."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        recorder: Any,
+        mapper: Any,
+        projections: Sequence[Projection] = PROJECTIONS,
+        batch_size: int = 5000,
+        lock_key: int = RUNNER_LOCK,
+        owner: object = None,
+    ) -> None:
+        self.owner = owner  # kept alive with the runner: the application the recorder is of
+        self.engine = engine
+        self.recorder = recorder
+        self.mapper = mapper
+        self.projections = tuple(projections)
+        self.batch_size = batch_size
+        self.lock_key = lock_key
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._types: dict[str, str] = {}  # topic -> event type
+        self.ensure_positions()
+        self._columns = self._read_columns()
+        table = sql.SQL("{}.{}").format(
+            sql.Identifier(recorder.datastore.schema), sql.Identifier(recorder.events_table_name)
+        )
+        # The log's headers first; states only of the events some handler decodes.
+        self._select_sql = sql.SQL(
+            "SELECT notification_id, originator_id, originator_version, topic"
+            " FROM {} WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
+        ).format(table)
+        self._states_sql = sql.SQL(
+            "SELECT notification_id, state FROM {} WHERE notification_id = ANY(%s)"
+        ).format(table)
+
+    @classmethod
+    def for_service(cls, service: Any, **kwargs: Any) -> ProjectionRunner:
+        """A runner on a started service's database and event store."""
+        engine = create_engine(service.db.sqlalchemy_url("psycopg"), pool_size=2, max_overflow=0)
+        app = service.records.app
+        return cls(engine, app.recorder, app.mapper, **kwargs)
+
+    # -- positions -------------------------------------------------------------------------
+
+    def ensure_positions(self) -> None:
+        with self.engine.begin() as conn:
+            for p in self.projections:
+                conn.execute(
+                    text(
+                        "INSERT INTO projection_positions (name) VALUES (:name)"
+                        " ON CONFLICT (name) DO NOTHING"
+                    ),
+                    {"name": p.name},
+                )
+
+    def _read_columns(self) -> dict[str, dict[str, str]]:
+        """Each read-model table's columns and their SQL types, in table order."""
+        names = [t.name for p in self.projections for t in p.tables]
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod)"
+                    " FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
+                    " WHERE c.oid = ANY(CAST(:names AS regclass[])) AND a.attnum > 0"
+                    " AND NOT a.attisdropped ORDER BY c.relname, a.attnum"
+                ),
+                {"names": names},
+            ).all()
+        columns: dict[str, dict[str, str]] = {name: {} for name in names}
+        for table, column, type_ in rows:
+            columns[table][column] = type_
+        return columns
+
+    def head(self) -> int:
+        """The highest notification id stored (0 when the store is empty)."""
+        return int(self.recorder.max_notification_id() or 0)
+
+    def status(self) -> list[ProjectionStatus]:
+        """Each projection's position, and the head of the log it lags behind."""
+        head = self.head()
+        with self.engine.connect() as conn:
+            rows = conn.execute(text("SELECT name, position FROM projection_positions")).all()
+        known = {r.name: int(r.position) for r in rows}
+        return [ProjectionStatus(p.name, known.get(p.name, 0), head) for p in self.projections]
+
+    # -- applying --------------------------------------------------------------------------
+
+    def run_once(self) -> int:
+        """Apply the next batch in one transaction; the number of events read (0: caught up)."""
+        with self.engine.begin() as conn:
+            if not conn.execute(
+                text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": self.lock_key}
+            ).scalar():
+                raise Busy
+            # Only this runner's projections, locked in one order by every runner.
+            rows = conn.execute(
+                text(
+                    "SELECT name, position FROM projection_positions"
+                    " WHERE name = ANY(:names) ORDER BY name FOR UPDATE"
+                ),
+                {"names": [p.name for p in self.projections]},
+            ).all()
+            positions = {r.name: int(r.position) for r in rows}
+            behind = [p for p in self.projections if p.name in positions]
+            if not behind:
+                return 0
+            start = min(positions[p.name] for p in behind)
+            notifications = self._next(conn, start)
+            if not notifications:
+                return 0
+            self._apply(conn, behind, positions, notifications)
+            last = notifications[-1].id
+            conn.execute(
+                text(
+                    "UPDATE projection_positions SET position = :last, updated_at = now()"
+                    " WHERE name = ANY(:names) AND position < :last"
+                ),
+                {"last": last, "names": [p.name for p in behind]},
+            )
+            return len(notifications)
+
+    def _apply(
+        self,
+        conn: Connection,
+        behind: Sequence[Projection],
+        positions: dict[str, int],
+        headers: Sequence[Header],
+    ) -> None:
+        """Apply the notifications to the projections behind them: load, fold, write."""
+        cur = _driver(conn).cursor()
+        events = self._events(cur, headers, frozenset().union(*(p.decodes for p in behind)))
+        # A record registered in this batch after every position has no rows yet.
+        newest = max(positions[p.name] for p in behind)
+        new = {
+            e.originator_id
+            for h, e in zip(headers, events, strict=True)
+            if e.type == "NominalRegistered" and h.id > newest
+        }
+        touched = {e.originator_id for e in events} - new
+        # Only the tables of the projections these events change, and what those read: a
+        # batch of posted entries changes one read model, not thirteen tables.
+        kinds = {e.type for e in events}
+        acting = [p for p in behind if p.acts_on(kinds)]
+        tables = list(dict.fromkeys(t for p in acting for t in (*p.tables, *p.reads)))
+        batch = Batch(self._columns)
+        batch.load(cur, tables, touched)
+        # Per event type: (position, handler) of each projection behind, in projection order.
+        steps: dict[str, list[tuple[int, Handler]]] = {}
+        for h, event in zip(headers, events, strict=True):
+            todo = steps.get(event.type)
+            if todo is None:
+                todo = steps[event.type] = [
+                    (positions[p.name], f) for p in behind for f in p.handlers_for(event.type)
+                ]
+            for at, handler in todo:
+                if h.id > at:
+                    handler(batch, event, h.id)
+        batch.flush(cur, tables)
+
+    def _events(self, cur: Any, headers: Sequence[Header], decodes: frozenset[str]) -> list[Any]:
+        """Domain events, decoded by the library's mapper where a handler reads the payload;
+        for the others the header (base.Stored) is enough, and their state is not read."""
+        kinds = [self._kind(h.topic) for h in headers]
+        wanted = [h.id for h, kind in zip(headers, kinds, strict=True) if kind in decodes]
+        states: dict[int, bytes] = {}
+        if wanted:
+            cur.execute(self._states_sql, [wanted])
+            states = {id_: bytes(state) for id_, state in cur.fetchall()}
+        out: list[Any] = []
+        for h, kind in zip(headers, kinds, strict=True):
+            nid = h.originator_id if isinstance(h.originator_id, UUID) else UUID(h.originator_id)
+            if kind not in decodes:
+                out.append(Stored(kind, nid, h.originator_version))
+                continue
+            event = self.mapper.to_domain_event(
+                Notification(
+                    id=h.id,
+                    originator_id=nid,
+                    originator_version=h.originator_version,
+                    topic=h.topic,
+                    state=states[h.id],
+                )
+            )
+            assert isinstance(event, Nominal.Event)
+            out.append(event)
+        return out
+
+    def _kind(self, topic: str) -> str:
+        kind = self._types.get(topic)
+        if kind is None:
+            kind = self._types[topic] = resolve_topic(topic).__name__
+        return kind
+
+    def _next(self, conn: Connection, start: int) -> list[Header]:
+        """The next notifications after `start`, stopping before a gap that may still fill."""
+        notifications = self._select(conn, start)
+        contiguous = _contiguous_prefix(notifications, start)
+        if len(contiguous) == len(notifications):
+            return notifications
+        if self._writer_active(conn):
+            return contiguous
+        # No writer holds the lock: every id given out so far is committed or never will be.
+        return self._select(conn, start)
+
+    def _select(self, conn: Connection, start: int) -> list[Header]:
+        """What the recorder's select_notifications gives, less the states, on this
+        transaction's connection: a statement of its own in READ COMMITTED sees every
+        transaction committed before it, as the recorder's would."""
+        with _driver(conn).cursor(row_factory=tuple_row) as cur:
+            cur.execute(self._select_sql, [start, self.batch_size])
+            return list(map(Header._make, cur.fetchall()))
+
+    def _writer_active(self, conn: Connection) -> bool:
+        return bool(
+            conn.execute(
+                text(
+                    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'relation'"
+                    " AND relation = to_regclass(:table) AND mode = 'ExclusiveLock' AND granted)"
+                ),
+                {"table": EVENTS_TABLE},
+            ).scalar()
+        )
+
+    def catch_up(
+        self,
+        *,
+        timeout: float = 60.0,
+        progress: Callable[[int], None] | None = None,
+        target: int | None = None,
+    ) -> int:
+        """Apply until every projection reaches `target` (the head as it is on entry);
+        the number of events read."""
+        if target is None:
+            target = self.head()
+        deadline = time.monotonic() + timeout
+        total = 0
+        while min((s.position for s in self.status()), default=target) < target:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"projections did not reach position {target} in {timeout} s")
+            try:
+                done = self.run_once()
+            except Busy:
+                time.sleep(0.05)
+                continue
+            total += done
+            if progress is not None and done:
+                progress(done)
+            if not done:
+                time.sleep(0.05)
+        return total
+
+    def rebuild(
+        self,
+        progress: Callable[[float], None] | None = None,
+        timeout: float = 3600.0,
+        *,
+        workers: int = 1,
+        group_runner: GroupRunner | None = None,
+    ) -> int:
+        """Empty every read model and apply the whole log again from position 0.
+
+        With `workers` > 1 and a `group_runner`, the projections are applied by that many
+        processes side by side (rebuild_groups), each reading the log itself; meanwhile,
+        from before the read models are emptied, this process holds the runners' lock, so no
+        other runner applies a batch."""
+        groups = rebuild_groups(self.projections, workers)
+        if group_runner is None or len(groups) < 2:
+            with self.engine.begin() as conn:
+                self._empty(conn)
+            return self.catch_up(timeout=timeout, progress=progress)
+        return self._rebuild_in_processes(groups, group_runner, progress, timeout)
+
+    def _empty(self, conn: Connection) -> None:
+        """Every read model emptied and its position set to 0, in `conn`'s transaction, under
+        the runners' lock (which a session already holding it is granted again)."""
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": RUNNER_LOCK})
+        tables = [t.name for p in self.projections for t in p.tables]
+        conn.execute(text(f"TRUNCATE {', '.join(tables)}"))  # noqa: S608 - our own names
+        conn.execute(
+            text(
+                "UPDATE projection_positions SET position = 0, updated_at = now()"
+                " WHERE name = ANY(:names)"
+            ),
+            {"names": [p.name for p in self.projections]},
+        )
+
+    def _rebuild_in_processes(
+        self,
+        groups: list[list[Projection]],
+        group_runner: GroupRunner,
+        progress: Callable[[float], None] | None,
+        timeout: float,
+    ) -> int:
+        spawn = multiprocessing.get_context("spawn")  # this process has the pool's threads
+        reports: multiprocessing.queues.Queue[tuple[int, int | str]] = spawn.Queue()
+        read: dict[int, int] = {}
+        silent: set[int] = set()  # processes found exited with their last report not yet read
+        # The lock is the session's, taken before the read models are emptied: no other
+        # runner may apply a batch to them until the processes are done. No transaction
+        # stays open meanwhile.
+        with self.engine.connect() as held:
+            held.execute(text("SELECT pg_advisory_lock(:k)"), {"k": RUNNER_LOCK})
+            held.commit()
+            processes = []
+            try:
+                with held.begin():
+                    self._empty(held)
+                target = self.head()
+                processes = [
+                    spawn.Process(
+                        target=_catch_up_group,
+                        args=(group_runner, tuple(p.name for p in group), RUNNER_LOCK + 1 + i),
+                        kwargs={
+                            "target": target,
+                            "timeout": timeout,
+                            "reports": reports,
+                            "index": i,
+                        },
+                        name=f"rebuild-{i}",
+                    )
+                    for i, group in enumerate(groups)
+                ]
+                for process in processes:
+                    process.start()
+                while len(read) < len(processes):
+                    try:
+                        index, report = reports.get(timeout=1.0)
+                    except queue.Empty:
+                        silent = _exited_early(processes, read, silent)
+                        continue
+                    if isinstance(report, str):
+                        names = ", ".join(p.name for p in groups[index])
+                        raise RuntimeError(f"rebuilding {names} failed: {report}")
+                    if report < 0:
+                        read[index] = -report - 1
+                    elif progress is not None:
+                        progress(report / len(processes))
+            finally:
+                for process in processes:
+                    if process.is_alive():
+                        process.terminate()
+                    process.join(timeout=30)
+                held.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": RUNNER_LOCK})
+                held.commit()
+        return max(read.values())
+
+    # -- in the background -----------------------------------------------------------------
+
+    def run_forever(self, interval: float = 0.25, settle: float = 0.2) -> None:
+        """Keep the read models current until stop() is called.
+
+        After a batch that was not full the runner waits `settle` seconds, so under a
+        steady trickle of posts it applies them some at a time rather than one transaction
+        per event (which cost the API process's requests a share of the GIL each)."""
+        while not self._stop.is_set():
+            try:
+                done = self.run_once()
+            except Busy:
+                done = 0
+            except Exception:  # noqa: BLE001 - keep running; the lag shows on /metrics
+                log.exception("projection runner failed; retrying")
+                self._stop.wait(2.0)
+                continue
+            if not done:
+                self._stop.wait(interval)
+            elif done < self.batch_size:
+                self._stop.wait(settle)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run_forever, name="projections", daemon=True)
+        self._thread.start()
+
+    def stop_soon(self) -> None:
+        """Ask run_forever to return after the current batch (from a signal handler)."""
+        self._stop.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self.engine.dispose()
+
+
+def _catch_up_group(
+    group_runner: GroupRunner,
+    names: tuple[str, ...],
+    lock_key: int,
+    *,
+    target: int,
+    timeout: float,
+    reports: multiprocessing.queues.Queue[tuple[int, int | str]],
+    index: int,
+) -> None:
+    """A rebuild's worker process: its group caught up to `target`. It reports each batch's
+    events read (n > 0), then -(total + 1) when done, or the error's text."""
+    try:
+        runner = group_runner(names, lock_key)
+        try:
+            total = runner.catch_up(
+                target=target, timeout=timeout, progress=lambda n: reports.put((index, n))
+            )
+        finally:
+            runner.engine.dispose()
+        reports.put((index, -total - 1))
+    except BaseException as e:  # noqa: BLE001 - the parent names the group and the error
+        reports.put((index, f"{type(e).__name__}: {e}"))
+
+
+def _exited_early(processes: Sequence[Any], done: dict[int, int], seen: set[int]) -> set[int]:
+    """The unfinished processes that have exited; an error if one was so a second ago too
+    (its last report, sent before it exited, would have arrived by then)."""
+    exited = {i for i, p in enumerate(processes) if i not in done and not p.is_alive()}
+    for i in exited & seen:
+        raise RuntimeError(f"a rebuild process exited ({processes[i].exitcode}) before it finished")
+    return exited
+
+
+def _driver(conn: Connection) -> psycopg.Connection[Any]:
+    """The psycopg connection under SQLAlchemy's, in the same transaction (for COPY)."""
+    driver = conn.connection.driver_connection
+    assert isinstance(driver, psycopg.Connection)
+    return driver
+
+
+def _contiguous_prefix(notifications: Sequence[Any], start: int) -> list[Any]:
+    out = []
+    expected = start + 1
+    for n in notifications:
+        if n.id != expected:
+            break
+        out.append(n)
+        expected += 1
+    return out

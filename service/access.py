@@ -1,0 +1,136 @@
+"""Who may do what: the one table of which agencies may post which event (DESIGN.md s. 3, 6).
+
+Every rule here is applied after the object-level check (the caller's agency is a current
+partner of the record); registration is the exception, since no one is partnered yet.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+from domain.agencies import agency_type
+from domain.nominal import Nominal
+from service.auth import Principal
+
+
+class Forbidden(Exception):
+    """The caller is known and may see the record, but may not do this."""
+
+
+class NotFound(Exception):
+    """No such record, or one the caller may not see: the two are told apart by no one."""
+
+
+RA = frozenset({"police", "probation", "prison"})
+RA_AND_MAPPA = RA | {"mappa"}
+MEETING_BODIES = frozenset({"mappa", "police", "probation"})
+
+# A rule is either the set of agency types that may post, or a predicate over the
+# caller's agency, the record and the payload for rules that name a particular agency.
+Rule = frozenset[str] | Callable[[str, Nominal, dict[str, Any]], bool]
+
+
+def _named_agency_or_mappa(field: str) -> Rule:
+    def allowed(agency: str, nominal: Nominal, payload: dict[str, Any]) -> bool:
+        return agency_type(agency) == "mappa" or payload.get(field) == agency
+
+    return allowed
+
+
+def _lead_or_mappa(agency: str, nominal: Nominal, payload: dict[str, Any]) -> bool:
+    return agency_type(agency) == "mappa" or agency == nominal.lead_agency
+
+
+def _assigned_or_mappa(agency: str, nominal: Nominal, payload: dict[str, Any]) -> bool:
+    action = nominal.actions.get(payload.get("action_id", ""))
+    assigned = action["assigned_agency"] if action else None
+    return agency_type(agency) == "mappa" or agency == assigned
+
+
+def _poster_or_mappa(agency: str, nominal: Nominal, payload: dict[str, Any]) -> bool:
+    return (
+        agency_type(agency) == "mappa" or nominal.posted_by(payload.get("retracts", "")) == agency
+    )
+
+
+def _any_partner(agency: str, nominal: Nominal, payload: dict[str, Any]) -> bool:
+    return True
+
+
+MAY_REGISTER = frozenset({"police", "probation", "prison", "yot", "health"})
+
+MAY_POST: dict[str, Rule] = {
+    "AgencyPartnered": RA_AND_MAPPA,
+    "PartneringEnded": RA_AND_MAPPA,
+    "OfficerAssigned": _named_agency_or_mappa("agency"),
+    "EntryRecorded": _any_partner,
+    "RestrictionRecorded": RA_AND_MAPPA,
+    "RiskAssessmentRecorded": frozenset({"police", "probation", "prison", "yot", "health"}),
+    "RiskManagementPlanUpdated": _lead_or_mappa,
+    "DisclosureDecisionRecorded": frozenset({"police", "probation", "mappa"}),
+    "LevelChanged": RA_AND_MAPPA,
+    "CategoryChanged": RA_AND_MAPPA,
+    "LeadAgencyChanged": RA_AND_MAPPA,
+    "MeetingHeld": MEETING_BODIES,
+    "MinutesUploaded": MEETING_BODIES,
+    "ReferralMade": _any_partner,
+    "ReferralDecided": frozenset({"mappa"}),
+    "Level1ReviewRecorded": RA_AND_MAPPA,
+    "ActionSet": MEETING_BODIES,
+    "ActionCompleted": _assigned_or_mappa,
+    "CustodyChanged": frozenset({"prison", "probation", "police"}),
+    "AreaTransferred": frozenset({"police", "probation", "mappa"}),
+    "NominalDeregistered": frozenset({"police", "probation", "mappa"}),
+    "NominalReregistered": frozenset({"police", "probation", "mappa"}),
+    "EntryRetracted": _poster_or_mappa,
+}
+
+
+def require_scope(principal: Principal, *scopes: str) -> None:
+    """Refuse unless the token carries at least one of the scopes."""
+    if not any(principal.has(s) for s in scopes):
+        raise Forbidden(f"this needs the scope {' or '.join(scopes)}")
+
+
+def may_read(principal: Principal, nominal: Nominal | None) -> bool:
+    """Partners with records:read read their records; auditors read any (with a reason)."""
+    if nominal is None:
+        return False
+    if principal.has("audit:read"):
+        return True
+    return principal.has("records:read") and nominal.is_partner(principal.agency)
+
+
+def require_may_register(principal: Principal) -> None:
+    require_scope(principal, "records:write")
+    if agency_type(principal.agency) not in MAY_REGISTER:
+        raise Forbidden(f"a {agency_type(principal.agency)} agency may not register a nominal")
+
+
+def require_may_post(
+    principal: Principal, nominal: Nominal, event_type: str, payload: dict[str, Any]
+) -> None:
+    """Refuse unless the caller's agency may post this event type to this record."""
+    rule = MAY_POST.get(event_type)
+    if rule is None:
+        raise Forbidden(f"{event_type} cannot be posted here")
+    allowed = (
+        agency_type(principal.agency) in rule
+        if isinstance(rule, frozenset)
+        else rule(principal.agency, nominal, payload)
+    )
+    if not allowed:
+        raise Forbidden(f"{principal.agency} may not post {event_type} to this record")
+
+
+# The national integration clients post HMPPS domain events for the probation and prison
+# services; a token of another agency type is refused even if it carries inbound:hmpps.
+INBOUND_CLIENTS = frozenset({"probation", "prison"})
+
+
+def require_inbound_client(principal: Principal) -> None:
+    """Refuse unless this is a national probation or prison integration client."""
+    require_scope(principal, "records:write")
+    require_scope(principal, "inbound:hmpps")
+    kind = agency_type(principal.agency)
+    if kind not in INBOUND_CLIENTS:
+        raise Forbidden(f"a {kind} agency may not post HMPPS domain events")

