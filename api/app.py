@@ -1,4 +1,4 @@
-"""The FastAPI application: built once per process around one Records service."""
+"""The FastAPI application: built once per process around one started service."""
 
 from __future__ import annotations
 
@@ -48,6 +48,7 @@ def create_app(service: Service) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.records = service.records
+    app.state.reading = service.reading
     app.state.verifier = service.verifier
     app.state.service = service
     problems.install(app)

@@ -9,6 +9,7 @@ from fastapi.security import HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from service.auth import Principal, TokenVerifier, Unauthenticated
+from service.reading import Reading
 from service.records import Records
 
 # The dependencies are `async def`: FastAPI runs a plain `def` dependency in the thread pool,
@@ -18,6 +19,11 @@ from service.records import Records
 async def get_records(request: Request) -> Records:
     records: Records = request.app.state.records
     return records
+
+
+async def get_reading(request: Request) -> Reading:
+    reading: Reading = request.app.state.reading
+    return reading
 
 
 class BearerAuth(HTTPBearer):
@@ -55,6 +61,7 @@ async def verified(verifier: TokenVerifier, token: str) -> Principal:
 
 
 RecordsDep = Annotated[Records, Depends(get_records)]
+ReadingDep = Annotated[Reading, Depends(get_reading)]
 PrincipalDep = Annotated[Principal, Depends(BearerAuth())]
 # A plain header parameter, not a dependency: each dependency FastAPI solves costs CPU on
 # every request. Routes give it the default None.

@@ -18,11 +18,11 @@ from domain.errors import (
     NoChange,
     RecordClosed,
 )
-from service.access import Forbidden, NotFound
+from service.access import Forbidden, JustificationRequired, NotFound
 from service.auth import Unauthenticated
 from service.integrations.inbound import MalformedMessage
 from service.minutes import DocumentTooLarge, UnsupportedDocument
-from service.records import Conflict, JustificationRequired, PreconditionFailed
+from service.records import Conflict, PreconditionFailed
 
 log = logging.getLogger(__name__)
 

@@ -227,7 +227,7 @@ def load(service: Service, nominals: int, seed: int = 7) -> int:
     """Store `nominals` generated records; the number of events stored."""
     rng = random.Random(seed)
     now = datetime(2026, 11, 20, 12, tzinfo=UTC)
-    app = service.records.app
+    app = service.ledger.app
     events = 0
     batch: list[Nominal] = []
     for i in range(nominals):

@@ -85,7 +85,7 @@ def nominal_events(index: int, per_nominal: int, start_at: datetime) -> list[Nom
 
 
 def load(service, total: int, per_nominal: int) -> float:
-    mapper = service.records.app.mapper
+    mapper = service.ledger.app.mapper
     nominals = total // per_nominal
     start_at = datetime(2026, 1, 5, 9, tzinfo=UTC)
     began = time.perf_counter()
@@ -160,7 +160,7 @@ def main() -> None:
             seconds = load(service, args.events, args.per_nominal)
             print(f"load: {args.events:,} events in {seconds:.1f} s")
         began = time.perf_counter()
-        summary = verify_all(service.records.app, progress=sys.stdout.isatty())
+        summary = verify_all(service.ledger.app, progress=sys.stdout.isatty())
         seconds = time.perf_counter() - began
         print(
             f"verify --all: {summary.events:,} events of {summary.nominals:,} nominals in "

@@ -7,6 +7,7 @@ looked up.
 
 import re
 from datetime import date
+from typing import Any
 
 from domain.errors import InvalidValue
 
@@ -127,3 +128,22 @@ def normalise_identifier(kind: str, raw: str, today: date) -> str:
         f"{kind!r} is not a kind of identifier: use one of {', '.join(IDENTIFIER_KINDS)}.",
         field=kind if isinstance(kind, str) else None,
     )
+
+
+def normalised_identifiers(raw: Any, today: date) -> dict[str, str]:
+    """A registration's identifiers in their stored form; InvalidValue names a bad one."""
+    if not isinstance(raw, dict) or not raw:
+        raise InvalidValue("at least one identifier is required", field="identifiers")
+    return {
+        kind: normalise_field(kind, value, today)
+        for kind, value in raw.items()
+        if value is not None
+    }
+
+
+def normalise_field(kind: str, value: Any, today: date) -> str:
+    """`normalise_identifier`, its refusal naming the field as a registration holds it."""
+    try:
+        return normalise_identifier(kind, str(value), today)
+    except InvalidValue as e:
+        raise InvalidValue(e.message, field=f"identifiers.{kind}") from None

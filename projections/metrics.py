@@ -25,7 +25,7 @@ def projection_metrics(service: Any) -> tuple[bytes, str]:
     head_gauge = Gauge(
         "mappa_event_store_head", "Highest notification id stored", registry=registry
     )
-    head = int(service.records.app.recorder.max_notification_id() or 0)
+    head = int(service.ledger.app.recorder.max_notification_id() or 0)
     head_gauge.set(head)
     with service.db.connect(connect_timeout=3) as conn:
         rows = conn.execute("SELECT name, position FROM projection_positions").fetchall()

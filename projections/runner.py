@@ -164,7 +164,7 @@ class ProjectionRunner:
     def for_service(cls, service: Any, **kwargs: Any) -> ProjectionRunner:
         """A runner on a started service's database and event store."""
         engine = create_engine(service.db.sqlalchemy_url("psycopg"), pool_size=2, max_overflow=0)
-        app = service.records.app
+        app = service.ledger.app
         return cls(engine, app.recorder, app.mapper, **kwargs)
 
     # -- positions -------------------------------------------------------------------------

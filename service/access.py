@@ -1,10 +1,12 @@
-"""Who may do what: the one table of which agencies may post which event (DESIGN.md s. 3, 6).
+"""Who may do what: who may read a record, and the one table of which agencies may post
+which event (DESIGN.md s. 3, 6).
 
-Every rule here is applied after the object-level check (the caller's agency is a current
-partner of the record); registration is the exception, since no one is partnered yet.
+Every posting rule here is applied after the object-level check (the caller's agency is a
+current partner of the record); registration is the exception, since no one is partnered
+yet. Every read, whatever its route, is decided by `read_outcome`.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from domain.agencies import agency_type
@@ -18,6 +20,13 @@ class Forbidden(Exception):
 
 class NotFound(Exception):
     """No such record, or one the caller may not see: the two are told apart by no one."""
+
+
+class JustificationRequired(Exception):
+    """An auditor read without saying why."""
+
+
+MIN_JUSTIFICATION = 10
 
 
 RA = frozenset({"police", "probation", "prison"})
@@ -89,6 +98,30 @@ def require_scope(principal: Principal, *scopes: str) -> None:
     """Refuse unless the token carries at least one of the scopes."""
     if not any(principal.has(s) for s in scopes):
         raise Forbidden(f"this needs the scope {' or '.join(scopes)}")
+
+
+def read_outcome(
+    principal: Principal, partners: Collection[str] | None, justification: str | None
+) -> str | None:
+    """How a read by the caller of a record with these partners is logged: "allowed",
+    "refused", or None when there is no record to log it against (`partners` None).
+
+    Partners with records:read read their records; auditors (audit:read) read any record,
+    always saying why: JustificationRequired for one who gave no reason, whether or not
+    the record exists."""
+    if partners is not None and principal.has("records:read") and principal.agency in partners:
+        return "allowed"
+    if principal.has("audit:read"):
+        require_justification(justification)
+        return "allowed" if partners is not None else None
+    return "refused" if partners is not None else None
+
+
+def require_justification(justification: str | None) -> None:
+    if not justification or len(justification.strip()) < MIN_JUSTIFICATION:
+        raise JustificationRequired(
+            f"auditors say why in a Justification header of at least {MIN_JUSTIFICATION} characters"
+        )
 
 
 def may_read(principal: Principal, nominal: Nominal | None) -> bool:

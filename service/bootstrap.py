@@ -1,12 +1,17 @@
-"""Start-up: settings -> database -> migrations -> token verifier -> Records, once per process."""
+"""Start-up: settings -> database -> migrations -> token verifier -> the application layer
+(the ledger, posting and reading), once per process."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from service.auth import TokenVerifier
 from service.devkeys import ensure_dev_key
+from service.ledger import Ledger
+from service.reading import Reading
 from service.records import Records
 from service.runtime.database import Database, DatabaseUnavailable, open_database
 from service.runtime.settings import Settings, SettingsError
@@ -20,18 +25,38 @@ class StartupError(Exception):
 
 
 @dataclass
-class Service:
+class Application:
+    """The application layer of one process: the ledger, and posting and reading on it."""
+
+    ledger: Ledger
+    records: Records
+    reading: Reading
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        db: Database,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> Application:
+        ledger = Ledger(settings, db, clock)
+        return cls(ledger=ledger, records=Records(ledger), reading=Reading(ledger))
+
+    def close(self) -> None:
+        self.ledger.close()
+
+
+@dataclass
+class Service(Application):
+    """A started service: its settings, database and token verifier, and its application."""
+
     settings: Settings
     db: Database
-    records: Records
     verifier: TokenVerifier
 
     def check_ready(self) -> None:
         with self.db.connect(connect_timeout=3) as conn:
             conn.execute("SELECT 1")
-
-    def close(self) -> None:
-        self.records.close()
 
 
 def build_verifier(settings: Settings) -> TokenVerifier:
@@ -65,10 +90,17 @@ def start(settings: Settings, *, run_migrations: bool = True) -> Service:
         if run_migrations:
             migrate(db)
         verifier = build_verifier(settings)
-        records = Records(settings, db)
-        records.check_cipher()
+        application = Application.build(settings, db)
+        application.ledger.check_cipher()
     except (SettingsError, DatabaseUnavailable) as e:
         raise StartupError(str(e)) from None
     except ValueError as e:
         raise StartupError(f"bad setting: {e}") from None
-    return Service(settings=settings, db=db, records=records, verifier=verifier)
+    return Service(
+        ledger=application.ledger,
+        records=application.records,
+        reading=application.reading,
+        settings=settings,
+        db=db,
+        verifier=verifier,
+    )

@@ -78,7 +78,7 @@ def _verify(args: argparse.Namespace) -> None:
 
     service = start(load_settings())
     try:
-        app = service.records.app
+        app = service.ledger.app
         if args.nominal:
             verdict = verify_nominal(app, UUID(args.nominal))
             if verdict.intact and verdict.events == 0:
@@ -120,7 +120,7 @@ def _projections(args: argparse.Namespace) -> None:
         group_runner = functools.partial(
             _group_runner,
             service.db.sqlalchemy_url("psycopg").render_as_string(hide_password=False),
-            dict(service.records.app.env),
+            dict(service.ledger.app.env),
         )
         run_command(service, args.action, workers=workers, group_runner=group_runner)
     finally:

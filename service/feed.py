@@ -26,7 +26,7 @@ from domain.chain import format_instant
 from domain.nominal import Nominal
 from service import access
 from service.auth import Principal
-from service.records import Records
+from service.ledger import Ledger
 from service.store.eventstore import EVENTS_TABLE
 
 log = logging.getLogger(__name__)
@@ -42,8 +42,8 @@ def detail_url(nominal_id: str, version: int) -> str:
 class Feed:
     """Pages of notices from the event store's notification log."""
 
-    def __init__(self, records: Records) -> None:
-        self._app = records.app
+    def __init__(self, ledger: Ledger) -> None:
+        self._app = ledger.app
 
     def notices(self, principal: Principal, *, after: int, limit: int) -> list[dict[str, Any]]:
         """Notices with positions above `after`, oldest first, at most `limit` of them."""

@@ -22,6 +22,7 @@ import filetype
 from service import access
 from service.access import NotFound
 from service.auth import Principal
+from service.reading import Reading
 from service.records import NewEvent, Posted, Records
 
 MAX_DOCUMENT_BYTES = 20 * 1024 * 1024  # 20 MiB
@@ -87,8 +88,10 @@ class Document:
 
 
 class Minutes:
-    def __init__(self, records: Records) -> None:
+    def __init__(self, records: Records, reading: Reading) -> None:
         self.records = records
+        self.reading = reading
+        self.ledger = records.ledger
 
     def upload(
         self,
@@ -110,7 +113,7 @@ class Minutes:
         if not content:
             raise UnsupportedDocument("the file is empty")
         # Refuse before storing anything, so no one but a poster leaves a file behind.
-        nominal = self.records._load(nominal_id, read_only=True)
+        nominal = self.ledger.load(nominal_id, read_only=True)
         if nominal is None or not nominal.is_partner(principal.agency):
             raise NotFound("no such record")
         access.require_may_post(principal, nominal, "MinutesUploaded", {})
@@ -141,7 +144,7 @@ class Minutes:
     ) -> Document:
         """A document the record's minutes reference, to a partner or an auditor (logged)."""
         access.require_scope(principal, "records:read", "audit:read")
-        nominal = self.records.readable(
+        nominal = self.reading.readable(
             principal,
             nominal_id,
             route="GET /v1/nominals/{id}/documents/{sha256}",
@@ -155,9 +158,9 @@ class Minutes:
         return Document(sha256, media_type, named[-1]["filename"], content)
 
     def _store(self, sha256: str, media_type: str, content: bytes) -> None:
-        cipher = self.records.app.mapper.cipher
+        cipher = self.ledger.app.mapper.cipher
         stored = cipher.encrypt(content) if cipher is not None else content
-        with self.records.datastore.transaction(commit=True) as curs:
+        with self.ledger.datastore.transaction(commit=True) as curs:
             curs.execute(
                 "INSERT INTO documents (sha256, media_type, size, content, encrypted)"
                 " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (sha256) DO NOTHING",
@@ -165,7 +168,7 @@ class Minutes:
             )
 
     def _load(self, sha256: str) -> tuple[bytes, str]:
-        with self.records.datastore.transaction() as curs:
+        with self.ledger.datastore.transaction() as curs:
             curs.execute(
                 "SELECT media_type, content, encrypted FROM documents WHERE sha256 = %s",
                 (sha256,),
@@ -175,7 +178,7 @@ class Minutes:
             raise NotFound("the document is not stored")
         content = bytes(row["content"])
         if row["encrypted"]:
-            cipher = self.records.app.mapper.cipher
+            cipher = self.ledger.app.mapper.cipher
             assert cipher is not None, "an encrypted document needs MAPPA_CIPHER_KEY"
             content = cipher.decrypt(content)
         if hashlib.sha256(content).hexdigest() != sha256:

@@ -18,7 +18,7 @@ MAX_LOG_PAGE = 1000
 
 
 def get_audit(request: Request) -> Audit:
-    return Audit(request.app.state.records)
+    return Audit(request.app.state.reading)
 
 
 AuditDep = Annotated[Audit, Depends(get_audit)]

@@ -41,7 +41,7 @@ class FeedPage(BaseModel):
 def _feed(app: FastAPI) -> tuple[Feed, Doorbell, StreamLimits]:
     state = app.state
     if not hasattr(state, "feed"):
-        state.feed = Feed(state.service.records)
+        state.feed = Feed(state.service.ledger)
         state.feed_doorbell = Doorbell(state.service.db.url)
         state.feed_limits = StreamLimits()
     return state.feed, state.feed_doorbell, state.feed_limits

@@ -27,7 +27,7 @@ Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 
 
 def get_minutes(request: Request) -> Minutes:
-    return Minutes(request.app.state.records)
+    return Minutes(request.app.state.records, request.app.state.reading)
 
 
 MinutesDep = Annotated[Minutes, Depends(get_minutes)]

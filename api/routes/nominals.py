@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Query, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from api.deps import JustificationHeader, PrincipalDep, RecordsDep
+from api.deps import JustificationHeader, PrincipalDep, ReadingDep, RecordsDep
 from api.problems import BadRequest
 from api.schemas import (
     EventPost,
@@ -105,19 +105,19 @@ async def post_event(
 async def read_nominal(
     nominal_id: UUID,
     principal: PrincipalDep,
-    records: RecordsDep,
+    reading: ReadingDep,
     justification: JustificationHeader = None,
 ) -> Response:
     """The current record, with its version as the ETag."""
-    # Rendered once per version (Records.read_view), so returned as it is, not serialised.
-    version, body = await records.read_view(principal, nominal_id, justification)
+    # Rendered once per version (Reading.read_view), so returned as it is, not serialised.
+    version, body = await reading.read_view(principal, nominal_id, justification)
     return Response(body, media_type="application/json", headers={"ETag": f'"{version}"'})
 
 
 @router.get("", response_model=LookupOut)
 def look_up(
     principal: PrincipalDep,
-    records: RecordsDep,
+    reading: ReadingDep,
     justification: JustificationHeader = None,
     pnc: Annotated[str | None, Query(max_length=20)] = None,
     crn: Annotated[str | None, Query(max_length=20)] = None,
@@ -128,21 +128,21 @@ def look_up(
     given = {k: v for k, v in {"pnc": pnc, "crn": crn, "noms": noms, "cro": cro}.items() if v}
     if not given:
         raise BadRequest("give at least one of pnc, crn, noms, cro")
-    return {"results": records.lookup(principal, given, justification)}
+    return {"results": reading.lookup(principal, given, justification)}
 
 
 @router.get("/{nominal_id}/history", response_model=HistoryOut)
 def history(
     nominal_id: UUID,
     principal: PrincipalDep,
-    records: RecordsDep,
+    reading: ReadingDep,
     justification: JustificationHeader = None,
     from_version: Annotated[int, Query(ge=1, le=2**62)] = 1,
     limit: Annotated[int, Query(ge=1, le=MAX_HISTORY_PAGE)] = 100,
 ) -> dict[str, Any]:
     """The record's events in order, a page at a time."""
     events = list(
-        records.history(
+        reading.history(
             principal,
             nominal_id,
             from_version=from_version,

@@ -41,11 +41,13 @@ import orjson
 from eventsourcing.persistence import IntegrityError, Mapper
 from pydantic import ValidationError
 
+from domain.calendar import london_date
 from domain.errors import DomainError, InvalidValue
+from domain.identifiers import normalised_identifiers
 from domain.nominal import Nominal
 from service.auth import Principal
 from service.payloads import PAYLOADS, NominalRegistered
-from service.records import NOMINAL_NAMESPACE, Records, normalised_identifiers, request_digest
+from service.records import NOMINAL_NAMESPACE, Records, request_digest
 from service.store.eventstore import (
     ClaimRow,
     EventRow,
@@ -297,7 +299,9 @@ class StreamBuilder:
                     "from the registration's event_id"
                 )
             payload = dict(line["payload"])
-            payload["identifiers"] = normalised_identifiers(payload.get("identifiers"), recorded_at)
+            payload["identifiers"] = normalised_identifiers(
+                payload.get("identifiers"), london_date(recorded_at)
+            )
             line["payload"] = payload  # its digest is over the stored identifiers, as a post's
             claims.extend(
                 IdentifierClaim(kind, value, stream.nominal_id)
@@ -390,7 +394,7 @@ class Importer:
         self.records = records
         self.batch_events = batch_events
         self.workers = workers
-        self.builder = StreamBuilder(records.app.mapper)
+        self.builder = StreamBuilder(records.ledger.app.mapper)
         self._saved = 0  # batches stored by this run
         self._saved_ids: dict[int, set[str]] = {}  # event ids each recent batch stored
 
@@ -403,7 +407,7 @@ class Importer:
             self._store(window.popleft(), report)
             progress(report.lines)
 
-        builders = _builders(self.workers, self.builder, self.records.app.env)
+        builders = _builders(self.workers, self.builder, self.records.ledger.app.env)
         with _open(path) as handle, builders as submit:
             try:
                 for streams in _batches(_streams(handle), self.batch_events):
@@ -424,7 +428,7 @@ class Importer:
         # Canonical UUIDs only, so one array literal is safe, and cheaper to send than a list
         # adapted element by element.
         ids = "{" + ",".join(i for s in streams for i in s.event_ids if i is not None) + "}"
-        with self.records.datastore.transaction() as curs:
+        with self.records.ledger.datastore.transaction() as curs:
             curs.execute(
                 "SELECT event_id::text FROM event_index WHERE event_id = ANY(%s::uuid[])", (ids,)
             )
@@ -450,7 +454,7 @@ class Importer:
         built: list[tuple[_Stream, _Built]] = []
         for stream, outcome in zip(batch.streams, outcomes, strict=True):
             if outcome == NEEDS_RECORD:
-                outcome = self.builder.outcome(stream, stored, load=self.records._load)
+                outcome = self.builder.outcome(stream, stored, load=self.records.ledger.load)
             report.lines += len(stream.texts)
             if isinstance(outcome, str):
                 report.refused.append(outcome)
@@ -495,7 +499,7 @@ class Importer:
 
     def _append(self, built: list[_Built]) -> None:
         bulk_append(
-            self.records.app,
+            self.records.ledger.app,
             [e for b in built for e in b.events],
             [e for b in built for e in b.indexed],
             [c for b in built for c in b.claims],

@@ -481,7 +481,7 @@ def _holder(records: Records, message: InboundMessage) -> UUID:
     holders = {
         holder
         for kind, value in sorted(message.identifiers.items())
-        if (holder := records.holder_of(kind, value)) is not None
+        if (holder := records.ledger.holder(kind, value)) is not None
     }
     if not holders:
         named = " or ".join(f"{k.upper()} {v}" for k, v in sorted(message.identifiers.items()))

@@ -25,7 +25,7 @@ def some_rows(client, auth, register, upload):
 
 
 def test_the_event_store_runs_as_the_restricted_role(service):
-    with service.records.datastore.transaction(commit=False) as curs:
+    with service.ledger.datastore.transaction(commit=False) as curs:
         curs.execute("SELECT current_user AS who")
         assert curs.fetchone()["who"] == "mappa_app"
 
@@ -48,7 +48,7 @@ def test_the_service_role_cannot_rewrite(service, some_rows, table, statement):
     # The library wraps the driver's errors; the message is PostgreSQL's privilege check.
     with (
         pytest.raises(ProgrammingError, match=f"permission denied for table {table}"),
-        service.records.datastore.transaction(commit=False) as curs,
+        service.ledger.datastore.transaction(commit=False) as curs,
     ):
         curs.execute(statement.format(t=table, c=column))
 

@@ -34,13 +34,13 @@ def owner_url(database_url, service):  # the session's service has created mappa
 def test_an_owner_url_migrates_and_writes_as_the_restricted_role(owner_url, data_dir):
     service = start(Settings(database_url=owner_url, data_dir=data_dir, pool_size=1))
     try:
-        with service.records.datastore.transaction(commit=False) as curs:
+        with service.ledger.datastore.transaction(commit=False) as curs:
             curs.execute("SELECT current_user AS who, session_user AS login")
             row = curs.fetchone()
         assert row["who"] == "mappa_app" and row["login"].startswith("mappa_owner_")
         with (
             pytest.raises(ProgrammingError, match="permission denied"),
-            service.records.datastore.transaction(commit=False) as curs,
+            service.ledger.datastore.transaction(commit=False) as curs,
         ):
             curs.execute("DELETE FROM consultation_log")
     finally:

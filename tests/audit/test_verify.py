@@ -182,7 +182,7 @@ def _forge(service, nominal_id: str, version: int, prev_hash: str):
         prev_hash=prev_hash,
         hash=digest,
     )
-    return service.records.app.mapper.to_stored_event(forged)
+    return service.ledger.app.mapper.to_stored_event(forged)
 
 
 def test_a_forged_row_is_reported_at_its_version(client, auth, auditor, record_of, db, service):
@@ -284,7 +284,7 @@ def test_an_edited_snapshot_is_reported_at_its_version(client, auditor, record_o
         )
     # Rebuilding starts from the snapshot, so the edit shows in a record loaded afresh (a
     # process that holds the record in its cache shows the edit once it loads it again)...
-    rebuilt = service.records.app.repository.get(UUID(nominal_id), version=100)
+    rebuilt = service.ledger.app.repository.get(UUID(nominal_id), version=100)
     assert "Nothing of note!" in [e["body"] for e in rebuilt.view()["entries"]]
     # ...and verify, which folds the events themselves, names the snapshot's version.
     found = verify(client, auditor, nominal_id)

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from service.auth import Principal
-from service.records import Conflict, NewEvent, Posted, PreconditionFailed, Records
+from service.bootstrap import Application
+from service.records import Conflict, NewEvent, Posted, PreconditionFailed
 from tests.conftest import random_crn, random_pnc, registration
 
 POLICE = Principal(
@@ -38,14 +39,14 @@ def together(n: int, call: Callable[[int], Any]) -> list[Any]:
 
 
 @pytest.fixture
-def records(service) -> Records:
-    return service.records
+def layer(service) -> Application:
+    return service
 
 
-def register(records: Records, **overrides: Any) -> str:
+def register(layer: Application, **overrides: Any) -> str:
     body = registration(**overrides)
     event_id = uuid.UUID(body.pop("event_id"))
-    return records.register(POLICE, event_id, None, body).nominal_id
+    return layer.records.register(POLICE, event_id, None, body).nominal_id
 
 
 def entry(event_id: uuid.UUID | None = None, subject: str = "Sighting") -> NewEvent:
@@ -57,74 +58,78 @@ def entry(event_id: uuid.UUID | None = None, subject: str = "Sighting") -> NewEv
     )
 
 
-def versions(records: Records, nominal_id: str) -> list[int]:
+def versions(layer: Application, nominal_id: str) -> list[int]:
     return [
         e["version"]
-        for e in records.history(
+        for e in layer.reading.history(
             POLICE, uuid.UUID(nominal_id), from_version=1, limit=1000, justification=None
         )
     ]
 
 
-def test_eight_concurrent_posts_of_one_event_store_it_once(records):
-    nominal_id = register(records)
+def test_eight_concurrent_posts_of_one_event_store_it_once(layer):
+    nominal_id = register(layer)
     new = entry()
-    outcomes = together(8, lambda _: records.post_event(POLICE, uuid.UUID(nominal_id), new, None))
+    outcomes = together(
+        8, lambda _: layer.records.post_event(POLICE, uuid.UUID(nominal_id), new, None)
+    )
     assert all(isinstance(o, Posted) for o in outcomes), outcomes
     assert sum(o.created for o in outcomes) == 1
     assert {o.event["version"] for o in outcomes} == {2}
     assert {o.event["hash"] for o in outcomes} == {outcomes[0].event["hash"]}
-    assert versions(records, nominal_id) == [1, 2]
+    assert versions(layer, nominal_id) == [1, 2]
 
 
 def test_concurrent_posts_of_one_event_id_with_different_bodies_store_one_and_refuse_the_rest(
-    records,
+    layer,
 ):
-    nominal_id = register(records)
+    nominal_id = register(layer)
     event_id = uuid.uuid4()
     outcomes = together(
         8,
-        lambda i: records.post_event(POLICE, uuid.UUID(nominal_id), entry(event_id, f"s{i}"), None),
+        lambda i: layer.records.post_event(
+            POLICE, uuid.UUID(nominal_id), entry(event_id, f"s{i}"), None
+        ),
     )
     stored = [o for o in outcomes if isinstance(o, Posted)]
     assert len(stored) == 1 and stored[0].created
     assert all(isinstance(o, Conflict) for o in outcomes if not isinstance(o, Posted)), outcomes
-    assert versions(records, nominal_id) == [1, 2]
+    assert versions(layer, nominal_id) == [1, 2]
 
 
-def test_eight_concurrent_registrations_of_one_event_store_one_record(records):
+def test_eight_concurrent_registrations_of_one_event_store_one_record(layer):
     body = registration()
     event_id = uuid.UUID(body.pop("event_id"))
-    outcomes = together(8, lambda _: records.register(POLICE, event_id, None, dict(body)))
+    outcomes = together(8, lambda _: layer.records.register(POLICE, event_id, None, dict(body)))
     assert all(isinstance(o, Posted) for o in outcomes), outcomes
     assert sum(o.created for o in outcomes) == 1
     assert len({o.nominal_id for o in outcomes}) == 1
 
 
-def test_concurrent_registrations_of_one_pnc_make_exactly_one_record(records):
+def test_concurrent_registrations_of_one_pnc_make_exactly_one_record(layer):
     pnc = random_pnc()
-    outcomes = together(
-        8, lambda _: register(records, identifiers={"pnc": pnc, "crn": random_crn()})
-    )
+    outcomes = together(8, lambda _: register(layer, identifiers={"pnc": pnc, "crn": random_crn()}))
     created = [o for o in outcomes if isinstance(o, str)]
     refused = [o for o in outcomes if not isinstance(o, str)]
     assert len(created) == 1, outcomes
     assert refused and all(isinstance(o, Conflict) for o in refused), refused
-    found = records.lookup(POLICE, {"pnc": pnc}, None)
+    found = layer.reading.lookup(POLICE, {"pnc": pnc}, None)
     assert [r["nominal_id"] for r in found] == created
 
 
-def test_sixteen_concurrent_posts_without_if_match_are_all_stored_in_contiguous_versions(records):
-    nominal_id = register(records)
+def test_sixteen_concurrent_posts_without_if_match_are_all_stored_in_contiguous_versions(layer):
+    nominal_id = register(layer)
     outcomes = together(
         16,
-        lambda i: records.post_event(POLICE, uuid.UUID(nominal_id), entry(subject=f"s{i}"), None),
+        lambda i: layer.records.post_event(
+            POLICE, uuid.UUID(nominal_id), entry(subject=f"s{i}"), None
+        ),
     )
     assert all(isinstance(o, Posted) and o.created for o in outcomes), outcomes
     assert sorted(o.version for o in outcomes) == list(range(2, 18))
-    assert versions(records, nominal_id) == list(range(1, 18))
+    assert versions(layer, nominal_id) == list(range(1, 18))
     history = list(
-        records.history(
+        layer.reading.history(
             POLICE, uuid.UUID(nominal_id), from_version=1, limit=100, justification=None
         )
     )
@@ -134,30 +139,33 @@ def test_sixteen_concurrent_posts_without_if_match_are_all_stored_in_contiguous_
     assert {e["payload"]["subject"] for e in history[1:]} == {f"s{i}" for i in range(16)}
 
 
-def test_sixteen_concurrent_posts_with_the_same_if_match_store_exactly_one(records):
-    nominal_id = register(records)
+def test_sixteen_concurrent_posts_with_the_same_if_match_store_exactly_one(layer):
+    nominal_id = register(layer)
     outcomes = together(
-        16, lambda i: records.post_event(POLICE, uuid.UUID(nominal_id), entry(subject=f"s{i}"), 1)
+        16,
+        lambda i: layer.records.post_event(
+            POLICE, uuid.UUID(nominal_id), entry(subject=f"s{i}"), 1
+        ),
     )
     stored = [o for o in outcomes if isinstance(o, Posted)]
     refused = [o for o in outcomes if not isinstance(o, Posted)]
     assert len(stored) == 1, outcomes
     assert len(refused) == 15 and all(isinstance(o, PreconditionFailed) for o in refused), refused
-    assert versions(records, nominal_id) == [1, 2]
+    assert versions(layer, nominal_id) == [1, 2]
 
 
-def test_a_conflict_in_a_shared_commit_refuses_only_the_append_that_conflicted(records):
+def test_a_conflict_in_a_shared_commit_refuses_only_the_append_that_conflicted(layer):
     # Concurrent appends to different records may share one transaction (committer.py):
     # one conflicting identifier must not take the other appends down with it.
     pnc = random_pnc()
-    others = [register(records) for _ in range(8)]
+    others = [register(layer) for _ in range(8)]
 
     def work(i: int) -> Any:
         if i < 2:
-            return register(records, identifiers={"pnc": pnc, "crn": random_crn()})
+            return register(layer, identifiers={"pnc": pnc, "crn": random_crn()})
         if i < 10:
-            return records.post_event(POLICE, uuid.UUID(others[i - 2]), entry(), None)
-        return register(records)
+            return layer.records.post_event(POLICE, uuid.UUID(others[i - 2]), entry(), None)
+        return register(layer)
 
     outcomes = together(16, work)
     conflicts = [o for o in outcomes[:2] if isinstance(o, Conflict)]
@@ -165,4 +173,4 @@ def test_a_conflict_in_a_shared_commit_refuses_only_the_append_that_conflicted(r
     assert all(isinstance(o, Posted) and o.version == 2 for o in outcomes[2:10]), outcomes
     assert all(isinstance(o, str) for o in outcomes[10:]), outcomes[10:]
     for nominal_id in others:
-        assert versions(records, nominal_id) == [1, 2]
+        assert versions(layer, nominal_id) == [1, 2]

@@ -12,10 +12,10 @@ from tests.conftest import registration
 KENT = Principal(sub="t", agency="police:kent", scopes=frozenset({"records:read", "records:write"}))
 
 
-def _register(records) -> UUID:
+def _register(layer) -> UUID:
     body = registration()
     body.pop("event_id")
-    return UUID(records.register(KENT, uuid.uuid4(), None, body).nominal_id)
+    return UUID(layer.records.register(KENT, uuid.uuid4(), None, body).nominal_id)
 
 
 def _entry(i: int) -> NewEvent:
@@ -47,25 +47,25 @@ def _run_together(threads: int, work) -> None:
 
 
 def test_concurrent_appends_to_many_records_share_transactions_and_all_land(service):
-    records = service.records
-    nominals = [_register(records) for _ in range(16)]
-    batches_before, appends_before = records.committer.batches, records.committer.appends
+    layer = service
+    nominals = [_register(layer) for _ in range(16)]
+    batches_before, appends_before = layer.ledger.committer.batches, layer.ledger.committer.appends
     positions: list[int] = []
 
     def work(n: int) -> None:
         for i in range(20):
-            posted = records.post_event(KENT, nominals[n], _entry(i), None)
+            posted = layer.records.post_event(KENT, nominals[n], _entry(i), None)
             positions.append(posted.event["position"])
 
     _run_together(16, work)
-    appends = records.committer.appends - appends_before
-    batches = records.committer.batches - batches_before
+    appends = layer.ledger.committer.appends - appends_before
+    batches = layer.ledger.committer.batches - batches_before
     assert appends == 16 * 20
     assert batches < appends  # some appends committed together
     assert len(set(positions)) == 16 * 20
     for nominal_id in nominals:
         events = list(
-            records.history(KENT, nominal_id, from_version=1, limit=100, justification=None)
+            layer.reading.history(KENT, nominal_id, from_version=1, limit=100, justification=None)
         )
         assert [e["version"] for e in events] == list(range(1, 22))
         prev = GENESIS_HASH
@@ -75,15 +75,17 @@ def test_concurrent_appends_to_many_records_share_transactions_and_all_land(serv
 
 
 def test_concurrent_appends_to_one_record_keep_its_order_and_lose_nothing(service):
-    records = service.records
-    nominal_id = _register(records)
+    layer = service
+    nominal_id = _register(layer)
 
     def work(n: int) -> None:
         for i in range(5):
-            records.post_event(KENT, nominal_id, _entry(n * 100 + i), None)
+            layer.records.post_event(KENT, nominal_id, _entry(n * 100 + i), None)
 
     _run_together(8, work)
-    events = list(records.history(KENT, nominal_id, from_version=1, limit=100, justification=None))
+    events = list(
+        layer.reading.history(KENT, nominal_id, from_version=1, limit=100, justification=None)
+    )
     assert [e["version"] for e in events] == list(range(1, 42))
     assert len({e["event_id"] for e in events}) == 41
     positions = [e["position"] for e in events]

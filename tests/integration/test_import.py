@@ -26,23 +26,25 @@ def _file(tmp_path: Path, lines: list[dict], name: str = "in.ndjson") -> Path:
     return path
 
 
-def _stored(records, nominal_id: str) -> list:
+def _stored(layer, nominal_id: str) -> list:
     from service.store.eventstore import read_stream
 
-    return [event for _, event in read_stream(records.app, UUID(nominal_id))]
+    return [event for _, event in read_stream(layer.ledger.app, UUID(nominal_id))]
 
 
 def test_an_import_stores_every_line_once_keeping_who_and_when(service, lines, tmp_path):
-    records = service.records
+    layer = service
     half = len(lines) // 2
     cut = next(
         i for i in range(half, len(lines)) if lines[i]["nominal_id"] != lines[half]["nominal_id"]
     )
-    first = Importer(records, batch_events=50).run(_file(tmp_path, lines[:cut], "first.ndjson"))
+    first = Importer(layer.records, batch_events=50).run(
+        _file(tmp_path, lines[:cut], "first.ndjson")
+    )
     assert first.refused == [] and first.stored == cut
 
     # The whole file again, as after a crash: only what is missing is stored.
-    again = Importer(records, batch_events=50).run(_file(tmp_path, lines))
+    again = Importer(layer.records, batch_events=50).run(_file(tmp_path, lines))
     assert again.refused == []
     assert again.stored == len(lines) - cut and again.skipped == cut
 
@@ -50,15 +52,15 @@ def test_an_import_stores_every_line_once_keeping_who_and_when(service, lines, t
     for line in lines:
         by_nominal.setdefault(line["nominal_id"], []).append(line)
     for nominal_id, expected in by_nominal.items():
-        events = _stored(records, nominal_id)
+        events = _stored(layer, nominal_id)
         assert [e.event_id for e in events] == [line["event_id"] for line in expected]
         first_line, first_event = expected[0], events[0]
         assert first_event.recorded_by == first_line["recorded_by"]
         assert first_event.envelope()["recorded_at"][:19] == first_line["recorded_at"][:19]
-        assert verify_nominal(records.app, UUID(nominal_id)).intact
+        assert verify_nominal(layer.ledger.app, UUID(nominal_id)).intact
 
     # And once more: nothing at all.
-    third = Importer(records).run(_file(tmp_path, lines))
+    third = Importer(layer.records).run(_file(tmp_path, lines))
     assert third.stored == 0 and third.skipped == len(lines)
 
 
@@ -94,7 +96,7 @@ def _renamed(lines: list[dict], nominal_id: str, level: int | None = None) -> li
 def test_a_stream_that_breaks_a_rule_is_refused_with_its_line_and_the_rest_is_stored(
     service, lines, tmp_path, workers
 ):
-    records = service.records
+    layer = service
     nominals = list(dict.fromkeys(line["nominal_id"] for line in lines))
     # Fresh copies of three nominals: the middle one breaks a rule on its first line.
     good, bad, after = (
@@ -105,21 +107,21 @@ def test_a_stream_that_breaks_a_rule_is_refused_with_its_line_and_the_rest_is_st
     path = _file(tmp_path, good + bad + after)
     # Batches of about one stream, or all three in one.
     for batch_events in (len(good), 10_000):
-        report = Importer(records, batch_events=batch_events, workers=workers).run(path)
+        report = Importer(layer.records, batch_events=batch_events, workers=workers).run(path)
         if batch_events == len(good):
             assert report.stored == len(good) + len(after)
         else:
             assert report.stored == 0 and report.skipped == len(good) + len(after)
         assert len(report.refused) == 1
         assert f"line {len(good) + 1}:" in report.refused[0] and "category 3" in report.refused[0]
-        assert _stored(records, bad[0]["nominal_id"]) == []
-        assert len(_stored(records, after[0]["nominal_id"])) == len(after)
+        assert _stored(layer, bad[0]["nominal_id"]) == []
+        assert len(_stored(layer, after[0]["nominal_id"])) == len(after)
 
 
 def test_an_event_id_that_is_not_a_uuid_refuses_its_stream_and_an_odd_spelling_is_one_id(
     service, lines, tmp_path
 ):
-    records = service.records
+    layer = service
     nominals = list(dict.fromkeys(line["nominal_id"] for line in lines))
     retracting = _nominal_with(lines, lambda x: "retracts" in x["payload"])
     bad, shouting = _renamed(lines, nominals[3]), _renamed(lines, retracting)
@@ -132,7 +134,7 @@ def test_an_event_id_that_is_not_a_uuid_refuses_its_stream_and_an_odd_spelling_i
             line["payload"]["retracts"] = line["payload"]["retracts"].upper()
     path = _file(tmp_path, bad + numbered + shouting)
 
-    report = Importer(records).run(path)
+    report = Importer(layer.records).run(path)
 
     assert len(report.refused) == 2, report.refused
     assert (
@@ -143,24 +145,24 @@ def test_an_event_id_that_is_not_a_uuid_refuses_its_stream_and_an_odd_spelling_i
         report.refused[1].startswith(f"line {len(bad) + 2}: ")
         and "12345 is not a UUID" in (report.refused[1])
     )
-    assert _stored(records, bad[0]["nominal_id"]) == []
-    assert _stored(records, numbered[0]["nominal_id"]) == []
+    assert _stored(layer, bad[0]["nominal_id"]) == []
+    assert _stored(layer, numbered[0]["nominal_id"]) == []
     assert report.stored == len(shouting)
     # Stored as a post stores it: the event, its index row and its retractions agree.
-    stored = _stored(records, shouting[0]["nominal_id"])
+    stored = _stored(layer, shouting[0]["nominal_id"])
     assert [e.event_id for e in stored] == [line["event_id"].lower() for line in shouting]
     retractions = [e for e in stored if "retracts" in e.payload]
     assert retractions and all(
         e.payload["retracts"] in {x.event_id for x in stored} for e in retractions
     )
-    again = Importer(records).run(path)  # stored already, however it is spelt
+    again = Importer(layer.records).run(path)  # stored already, however it is spelt
     assert (again.stored, again.skipped) == (0, len(shouting))
 
 
 def test_a_payload_a_post_could_not_send_refuses_its_stream_naming_the_field(
     service, lines, tmp_path
 ):
-    records = service.records
+    layer = service
     nominals = list(dict.fromkeys(line["nominal_id"] for line in lines))
     with_meeting = _nominal_with(lines, lambda x: x["type"] == "MeetingHeld")
     odd_date, owned_field, fine = (
@@ -173,14 +175,14 @@ def test_a_payload_a_post_could_not_send_refuses_its_stream_naming_the_field(
     owned_field[1]["payload"]["recorded_at"] = "2020-01-01T00:00:00Z"  # the server's to set
     path = _file(tmp_path, odd_date + owned_field + fine)
 
-    report = Importer(records).run(path)
+    report = Importer(layer.records).run(path)
 
     assert len(report.refused) == 2, report.refused
     assert report.refused[0].startswith(f"line {meeting + 1}: MeetingHeld: payload.held_on: ")
     assert report.refused[1].startswith(f"line {len(odd_date) + 2}: ")
     assert "payload.recorded_at: Extra inputs are not permitted" in report.refused[1]
-    assert _stored(records, odd_date[0]["nominal_id"]) == []
-    assert _stored(records, owned_field[0]["nominal_id"]) == []
+    assert _stored(layer, odd_date[0]["nominal_id"]) == []
+    assert _stored(layer, owned_field[0]["nominal_id"]) == []
     assert report.stored == len(fine)
 
 
@@ -192,26 +194,24 @@ def test_an_imported_event_is_stored_as_a_post_stores_it_so_posting_it_again_fin
     from service.payloads import NominalRegistered
     from service.records import NewEvent
 
-    records = service.records
+    layer = service
     nominals = list(dict.fromkeys(line["nominal_id"] for line in lines))
     stream = _renamed(lines, nominals[0])
     assigned = next(x for x in stream if x["type"] == "OfficerAssigned")
     assigned["payload"].pop("supervisor", None)  # optional: a post stores it as null
     assigned["payload"]["officer"]["name"] = "  Liam Jones  "  # a post strips it
 
-    report = Importer(records).run(_file(tmp_path, stream))
+    report = Importer(layer.records).run(_file(tmp_path, stream))
     assert report.stored == len(stream), report.refused
 
-    stored = next(
-        e for e in _stored(records, stream[0]["nominal_id"]) if e.type == "OfficerAssigned"
-    )
+    stored = next(e for e in _stored(layer, stream[0]["nominal_id"]) if e.type == "OfficerAssigned")
     assert stored.payload["supervisor"] is None
     assert stored.payload["officer"]["name"] == "Liam Jones"
     # The same event posted over the API is found, not a conflict with a different body.
     poster = Principal(
         sub="again", agency=assigned["recorded_by"]["agency"], scopes=frozenset({"records:write"})
     )
-    again = records.post_event(
+    again = layer.records.post_event(
         poster,
         UUID(stream[0]["nominal_id"]),
         NewEvent(
@@ -232,7 +232,7 @@ def test_an_imported_event_is_stored_as_a_post_stores_it_so_posting_it_again_fin
         agency=registration["recorded_by"]["agency"],
         scopes=frozenset({"records:write"}),
     )
-    registered = records.register(
+    registered = layer.records.register(
         registrar, UUID(registration["event_id"]), registration["occurred_at"], body
     )
     assert (registered.created, registered.nominal_id) == (False, registration["nominal_id"])
@@ -296,7 +296,7 @@ def test_workers_store_the_same_rows_in_the_same_order_as_one_process(
     assert reports[0] == reports[2]
     assert _tables(serial) == _tables(parallel)
     for nominal_id in dict.fromkeys(line["nominal_id"] for line in lines):
-        assert verify_nominal(parallel.records.app, UUID(nominal_id)).intact
+        assert verify_nominal(parallel.ledger.app, UUID(nominal_id)).intact
 
 
 def test_workers_store_events_encrypted_with_the_services_key(
@@ -322,7 +322,7 @@ def test_workers_store_events_encrypted_with_the_services_key(
         assert len(states) == len(lines)
         assert not any(family in state for family in families for state in states)
         for nominal_id in dict.fromkeys(line["nominal_id"] for line in lines):
-            assert verify_nominal(service.records.app, UUID(nominal_id)).intact
+            assert verify_nominal(service.ledger.app, UUID(nominal_id)).intact
         expected = [line["event_id"] for line in lines]
         by_nominal = [
             e.event_id

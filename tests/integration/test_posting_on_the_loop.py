@@ -17,8 +17,9 @@ import pytest
 
 from service.access import NotFound
 from service.auth import Principal
+from service.bootstrap import Application
 from service.integrity import verify_nominal
-from service.records import Conflict, NewEvent, PreconditionFailed, Records
+from service.records import Conflict, NewEvent, PreconditionFailed
 from service.store.committer import Batched, awaited
 from tests.integration.test_concurrency import POLICE, entry, register, versions
 
@@ -27,8 +28,8 @@ STRANGER = Principal(
 )
 
 
-def post(records: Records, new: NewEvent, nominal_id: UUID, principal=POLICE, if_match=None):
-    return asyncio.run(records.post(principal, nominal_id, new, if_match))
+def post(layer: Application, new: NewEvent, nominal_id: UUID, principal=POLICE, if_match=None):
+    return asyncio.run(layer.records.post(principal, nominal_id, new, if_match))
 
 
 def test_a_post_on_the_loop_is_stored_and_its_record_handed_along(here):
@@ -37,7 +38,7 @@ def test_a_post_on_the_loop_is_stored_and_its_record_handed_along(here):
 
     assert (posted.created, posted.version) == (True, 2)
     assert posted.event["payload"]["subject"] == "On the loop"
-    assert here.cache.take(nominal_id).version == 2  # put back as stored, not copied
+    assert here.ledger.cache.take(nominal_id).version == 2  # put back as stored, not copied
     assert versions(here, str(nominal_id)) == [1, 2]
 
 
@@ -68,13 +69,13 @@ def test_refusals_on_the_loop_are_those_of_a_post_in_a_thread(here):
 
 def test_a_post_on_the_loop_after_another_process_wrote_is_stored_after_it(here, elsewhere):
     nominal_id = UUID(register(here))  # cached here at version 1
-    elsewhere.post_event(POLICE, nominal_id, entry(), None)
+    elsewhere.records.post_event(POLICE, nominal_id, entry(), None)
 
     posted = post(here, entry(), nominal_id)
 
     assert posted.version == 3
     assert versions(here, str(nominal_id)) == [1, 2, 3]
-    assert verify_nominal(here.app, nominal_id).intact
+    assert verify_nominal(here.ledger.app, nominal_id).intact
 
 
 def test_a_post_on_the_loop_waits_its_turn_in_a_thread(here):
@@ -82,7 +83,7 @@ def test_a_post_on_the_loop_waits_its_turn_in_a_thread(here):
     holding, release = threading.Event(), threading.Event()
 
     def hold() -> None:
-        with here.locks.hold(nominal_id, timeout=1):
+        with here.ledger.locks.hold(nominal_id, timeout=1):
             holding.set()
             release.wait(5)
 
@@ -101,12 +102,12 @@ def test_posts_on_the_loop_and_in_threads_at_once_lose_and_double_nothing(here, 
     stored: list[int] = []
 
     async def on_loop() -> None:
-        posts = [here.post(POLICE, nominal_id, entry(), None) for _ in range(20)]
+        posts = [here.records.post(POLICE, nominal_id, entry(), None) for _ in range(20)]
         stored.extend(p.version for p in await asyncio.gather(*posts))
 
-    def in_thread(records: Records) -> None:
+    def in_thread(layer: Application) -> None:
         for _ in range(10):
-            stored.append(records.post_event(POLICE, nominal_id, entry(), None).version)
+            stored.append(layer.records.post_event(POLICE, nominal_id, entry(), None).version)
 
     threads = [threading.Thread(target=asyncio.run, args=(on_loop(),))]
     threads += [threading.Thread(target=in_thread, args=(r,)) for r in (here, elsewhere)]
@@ -117,7 +118,7 @@ def test_posts_on_the_loop_and_in_threads_at_once_lose_and_double_nothing(here, 
 
     assert sorted(stored) == list(range(2, 42))
     assert versions(here, str(nominal_id)) == list(range(1, 42))
-    assert verify_nominal(here.app, nominal_id).intact
+    assert verify_nominal(here.ledger.app, nominal_id).intact
 
 
 def test_a_request_that_stops_waiting_does_not_stop_the_batch_thread():

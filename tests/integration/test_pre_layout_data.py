@@ -77,12 +77,14 @@ def test_a_database_written_before_the_move_reads_verifies_and_projects(
     )
     old = start(settings)
     try:
-        records = old.records
+        layer = old
         for nominal_id, facts in expected["records"].items():
-            view = json.loads(json.dumps(records.view(AUDITOR, UUID(nominal_id), WHY), default=str))
+            view = json.loads(
+                json.dumps(layer.reading.view(AUDITOR, UUID(nominal_id), WHY), default=str)
+            )
             assert view == facts["view"], nominal_id
             history = list(
-                records.history(
+                layer.reading.history(
                     AUDITOR, UUID(nominal_id), from_version=1, limit=10_000, justification=WHY
                 )
             )

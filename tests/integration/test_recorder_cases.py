@@ -89,7 +89,7 @@ class TestTrackingRecorderCases(OnSessionDatabase, TrackingRecorderTestCase):
 
 
 def test_the_cases_run_against_the_recorders_the_service_is_configured_with(service):
-    app = service.records.app
+    app = service.ledger.app
     assert type(app.recorder) is NominalRecorder
     assert app.snapshots is not None
     assert type(app.snapshots.recorder) is PostgresAggregateRecorder

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 
 from service.auth import Principal
-from service.records import Records
+from service.bootstrap import Application
 from tests.conftest import registration
 
 POLICE = Principal(
@@ -16,12 +16,12 @@ POLICE = Principal(
 
 def test_a_registration_without_occurred_at_takes_the_london_date_of_recording(settings, db):
     # 23:30 UTC on 1 July is 00:30 on 2 July in London (BST).
-    records = Records(settings, db, clock=lambda: datetime(2026, 7, 1, 23, 30, tzinfo=UTC))
+    layer = Application.build(settings, db, clock=lambda: datetime(2026, 7, 1, 23, 30, tzinfo=UTC))
     try:
         body = registration()
         event_id = uuid.UUID(body.pop("event_id"))
-        posted = records.register(POLICE, event_id, None, body)
+        posted = layer.records.register(POLICE, event_id, None, body)
     finally:
-        records.close()
+        layer.close()
     assert posted.event["recorded_at"] == "2026-07-01T23:30:00.000000Z"
     assert posted.event["occurred_at"] == "2026-07-02"

@@ -29,14 +29,14 @@ def entry(i: int) -> NewEvent:
 
 
 def test_a_record_loaded_from_its_snapshot_is_the_record_replayed(service):
-    records = service.records
+    layer = service
     body = registration()
     event_id = uuid.UUID(body.pop("event_id"))
-    nominal_id = uuid.UUID(records.register(POLICE, event_id, None, body).nominal_id)
+    nominal_id = uuid.UUID(layer.records.register(POLICE, event_id, None, body).nominal_id)
     for i in range(104):
-        records.post_event(POLICE, nominal_id, entry(i), None)
+        layer.records.post_event(POLICE, nominal_id, entry(i), None)
 
-    app = records.app
+    app = layer.ledger.app
     assert app.snapshots is not None
     assert [s.originator_version for s in app.snapshots.get(nominal_id)] == [100]
 
@@ -49,13 +49,13 @@ def test_a_record_loaded_from_its_snapshot_is_the_record_replayed(service):
     assert from_snapshot.view() == replayed.view()
     # The service rebuilds with its own projector (store.replayed), now and as of a version.
     for version in (None, 100, 102):
-        ours = records._rebuild(nominal_id, version)
+        ours = layer.ledger.rebuild(nominal_id, version)
         library = app.repository.get(nominal_id, version=version)
         assert isinstance(ours, Nominal) and isinstance(library, Nominal)
         assert ours.version == library.version == (version or 105)
         assert (ours.view(), ours.last_hash) == (library.view(), library.last_hash)
-    assert records._rebuild(nominal_id, None).last_hash == replayed.last_hash
+    assert layer.ledger.rebuild(nominal_id, None).last_hash == replayed.last_hash
 
-    posted = records.post_event(POLICE, nominal_id, entry(105), None)
+    posted = layer.records.post_event(POLICE, nominal_id, entry(105), None)
     assert posted.version == 106
     assert posted.event["prev_hash"] == replayed.last_hash

@@ -47,7 +47,7 @@ def feed_token(token):
 @pytest.fixture
 def latest(service):
     def position() -> int:
-        return service.records.app.recorder.max_notification_id() or 0
+        return service.ledger.app.recorder.max_notification_id() or 0
 
     return position
 

@@ -11,7 +11,8 @@ import pytest
 
 from projections.runner import ProjectionRunner
 from service.auth import Principal
-from service.records import NewEvent, Records
+from service.bootstrap import Application
+from service.records import NewEvent
 from tests.conftest import registration
 
 
@@ -38,11 +39,11 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def writer(settings, db, clock) -> Iterator[Records]:
+def writer(settings, db, clock) -> Iterator[Application]:
     """A Records service on the session's database whose recorded_at comes from `clock`."""
-    records = Records(settings, db, clock=clock)
-    yield records
-    records.close()
+    layer = Application.build(settings, db, clock=clock)
+    yield layer
+    layer.close()
 
 
 def principal(agency: str, scopes: str = "records:read records:write") -> Principal:
@@ -60,7 +61,7 @@ def post(writer) -> Callable[..., dict[str, Any]]:
         payload: dict[str, Any],
         occurred_at: str = "2026-11-20",
     ) -> dict[str, Any]:
-        posted = writer.post_event(
+        posted = writer.records.post_event(
             principal(agency),
             uuid.UUID(nominal_id),
             NewEvent(event_id=uuid.uuid4(), type=type_, occurred_at=occurred_at, payload=payload),
@@ -78,7 +79,7 @@ def enrol(writer) -> Callable[..., str]:
     def make(agency: str = "police:kent", **overrides: Any) -> str:
         body = registration(**overrides)
         event_id = uuid.UUID(body.pop("event_id"))
-        posted = writer.register(principal(agency), event_id, None, body)
+        posted = writer.records.register(principal(agency), event_id, None, body)
         return posted.nominal_id
 
     return make

@@ -181,8 +181,8 @@ def test_every_read_model_equals_the_fold_of_the_same_events(history, writer, cl
         identifiers={"pnc": unique_pnc()},
     )
     event_id = uuid.UUID(body.pop("event_id"))
-    nid = uuid.UUID(writer.register(principal(REGISTRANT), event_id, None, body).nominal_id)
-    writer.post_event(
+    nid = uuid.UUID(writer.records.register(principal(REGISTRANT), event_id, None, body).nominal_id)
+    writer.records.post_event(
         principal(REGISTRANT),
         nid,
         NewEvent(
@@ -197,7 +197,7 @@ def test_every_read_model_equals_the_fold_of_the_same_events(history, writer, cl
         clock.now += timedelta(seconds=seconds)
         # A refused event is not stored: the sequence stays valid.
         with contextlib.suppress(DomainError, Forbidden):
-            writer.post_event(
+            writer.records.post_event(
                 principal(poster),
                 nid,
                 NewEvent(uuid.uuid4(), kind, clock.now.date().isoformat(), payload),
@@ -206,7 +206,7 @@ def test_every_read_model_equals_the_fold_of_the_same_events(history, writer, cl
 
     runner.catch_up()
 
-    nominal = writer.app.repository.get(nid)
+    nominal = writer.ledger.app.repository.get(nid)
     target(float(nominal.version))  # steer towards long histories
     assert observed(runner.engine, nid) == expected(nominal)
 

@@ -530,7 +530,7 @@ def test_reports_carry_no_names_or_identifiers_of_people(client, auth, writer, r
     body = registration(name={"family": "Zzyzxfamily", "given": ["Qqgiven"]}, level=2, category=2)
     body["identifiers"]["noms"] = "A9876ZZ"
     event_id = uuid.UUID(body.pop("event_id"))
-    nid = writer.register(principal(police), event_id, None, body).nominal_id
+    nid = writer.records.register(principal(police), event_id, None, body).nominal_id
     post(police, nid, "MeetingHeld", meeting("m", 2, "2026-11-19", invited=[police]))
     post(police, nid, "MinutesUploaded", minutes("m", 2, "2026-11-19"))
     post(police, nid, "ReferralMade", referral("r"))
@@ -583,7 +583,7 @@ def test_metrics_show_each_projection_position_and_lag(client, runner):
 
 def test_attendance_agrees_whichever_query_answers_it(enrol, post, report):
     """With no area, level or date filter the report reads rm_attendance alone; with one it
-    joins the meetings and records. A filter that leaves nothing out must change nothing."""
+    joins the meetings and layer. A filter that leaves nothing out must change nothing."""
     police, health = unique("police"), unique("health")
     nid = enrol(police, level=2, category=2)
     post(police, nid, "MeetingHeld", meeting("m1", 2, "2026-11-19", [police, health], [police]))

@@ -172,7 +172,7 @@ def _group_runner_for(service):
     return functools.partial(
         cli._group_runner,
         service.db.sqlalchemy_url("psycopg").render_as_string(hide_password=False),
-        dict(service.records.app.env),
+        dict(service.ledger.app.env),
     )
 
 

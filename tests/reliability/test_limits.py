@@ -7,6 +7,7 @@ import httpx
 import pytest
 from eventsourcing.persistence import OperationalError
 
+from service.bootstrap import Application
 from tests.conftest import registration
 from tests.reliability.conftest import served
 
@@ -138,7 +139,7 @@ def test_a_refilled_bucket_lets_the_client_in_again():
 
 
 def test_the_service_connections_carry_the_statement_timeout(service, db):
-    with service.records.datastore.get_connection() as conn:
+    with service.ledger.datastore.get_connection() as conn:
         shown = conn.execute("SHOW statement_timeout").fetchone()
     assert service.settings.statement_timeout_ms == 15_000
     assert shown["statement_timeout"] == "15s"
@@ -147,29 +148,29 @@ def test_the_service_connections_carry_the_statement_timeout(service, db):
 
 
 def test_a_slow_statement_is_cancelled(settings, db):
-    from service.records import Records
 
-    records = Records(settings.model_copy(update={"statement_timeout_ms": 200, "pool_size": 1}), db)
+    layer = Application.build(
+        settings.model_copy(update={"statement_timeout_ms": 200, "pool_size": 1}), db
+    )
     try:
         with (
             pytest.raises(OperationalError, match="statement timeout"),
-            records.datastore.get_connection() as conn,
+            layer.ledger.datastore.get_connection() as conn,
         ):
             conn.execute("SELECT pg_sleep(5)")
-        with records.datastore.get_connection() as conn:  # the pool recovers
+        with layer.ledger.datastore.get_connection() as conn:  # the pool recovers
             assert conn.execute("SELECT 1 AS one").fetchone()["one"] == 1
     finally:
-        records.close()
+        layer.close()
 
 
 def test_a_history_read_is_bounded_by_the_timeout_too(settings, db):
     """The timeout is on the pool the recorder uses, not just on a connection we picked."""
-    from service.records import Records
 
-    records = Records(settings.model_copy(update={"statement_timeout_ms": 150}), db)
+    layer = Application.build(settings.model_copy(update={"statement_timeout_ms": 150}), db)
     try:
-        with records.datastore.transaction() as curs:
+        with layer.ledger.datastore.transaction() as curs:
             curs.execute("SHOW statement_timeout")
             assert curs.fetchone()["statement_timeout"] == "150ms"
     finally:
-        records.close()
+        layer.close()

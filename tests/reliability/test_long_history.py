@@ -24,10 +24,10 @@ PAGE = 1000
 INSERT_BATCH = 100
 
 
-def _grow(records, nominal_id: str, total: int) -> None:
+def _grow(layer, nominal_id: str, total: int) -> None:
     """Append events until the stream holds `total`, straight through the library's recorder
     (the aggregate decides and chains each one; batches skip the per-post HTTP round trip)."""
-    app = records.app
+    app = layer.ledger.app
     nominal = app.repository.get(uuid.UUID(nominal_id))
     assert isinstance(nominal, Nominal)
     recorder = app.recorder

@@ -47,14 +47,14 @@ def test_the_record_behaves_as_its_model(machine_env):
     client, auth = machine_env
 
     class RecordModel(RuleBasedStateMachine):
-        records = Bundle("records")
+        layer = Bundle("records")
 
         @initialize()
         def start(self):
             self.partners: dict[str, set[str]] = {}
             self.history: dict[str, list[str]] = {}  # nominal_id -> acknowledged event_ids
 
-        @rule(target=records, lead=st.sampled_from([None, "probation:midlands"]))
+        @rule(target=layer, lead=st.sampled_from([None, "probation:midlands"]))
         def register(self, lead):
             body = registration(lead_agency=lead, identifiers={"pnc": _unique_pnc()})
             r = client.post("/v1/nominals", json=body, headers=auth(REGISTRAR))
@@ -64,7 +64,7 @@ def test_the_record_behaves_as_its_model(machine_env):
             self.history[nominal_id] = [body["event_id"]]
             return nominal_id
 
-        @rule(nominal_id=records, agency=st.sampled_from(AGENCIES))
+        @rule(nominal_id=layer, agency=st.sampled_from(AGENCIES))
         def partner(self, nominal_id, agency):
             body = event("AgencyPartnered", {"agency": agency, "reason": "joint management"})
             r = client.post(f"/v1/nominals/{nominal_id}/events", json=body, headers=auth(REGISTRAR))
@@ -75,7 +75,7 @@ def test_the_record_behaves_as_its_model(machine_env):
             self.partners[nominal_id].add(agency)
             self.history[nominal_id].append(body["event_id"])
 
-        @rule(nominal_id=records, agency=st.sampled_from(AGENCIES))
+        @rule(nominal_id=layer, agency=st.sampled_from(AGENCIES))
         def unpartner(self, nominal_id, agency):
             body = event("PartneringEnded", {"agency": agency, "reason": "no longer involved"})
             r = client.post(f"/v1/nominals/{nominal_id}/events", json=body, headers=auth(REGISTRAR))
@@ -87,9 +87,7 @@ def test_the_record_behaves_as_its_model(machine_env):
             self.partners[nominal_id].discard(agency)
             self.history[nominal_id].append(body["event_id"])
 
-        @rule(
-            nominal_id=records, agency=st.sampled_from([REGISTRAR, *AGENCIES]), again=st.booleans()
-        )
+        @rule(nominal_id=layer, agency=st.sampled_from([REGISTRAR, *AGENCIES]), again=st.booleans())
         def post_entry(self, nominal_id, agency, again):
             body = event(
                 "EntryRecorded",
@@ -107,13 +105,13 @@ def test_the_record_behaves_as_its_model(machine_env):
                 assert retry.status_code == 200
                 assert retry.json()["version"] == r.json()["version"]
 
-        @rule(nominal_id=records, agency=st.sampled_from([REGISTRAR, *AGENCIES]))
+        @rule(nominal_id=layer, agency=st.sampled_from([REGISTRAR, *AGENCIES]))
         def read(self, nominal_id, agency):
             r = client.get(f"/v1/nominals/{nominal_id}", headers=auth(agency))
             expected = 200 if agency in self.partners[nominal_id] else 404
             assert r.status_code == expected, r.text
 
-        @rule(nominal_id=consumes(records))
+        @rule(nominal_id=consumes(layer))
         def forget(self, nominal_id):
             """Stop using a record (keeps the bundle small; the record stays checked)."""
 

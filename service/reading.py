@@ -1,0 +1,218 @@
+"""The read side of the application layer: a record's view, look-up by identifier, history.
+
+Every read is decided by one rule (`access.read_outcome`: partners read their records,
+auditors read any with a reason, strangers get the same NotFound as for a missing record)
+and logged in the consultation log before its data is handed over (Data Protection Act
+2018, s. 62).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+from uuid import UUID
+
+import orjson
+
+from domain.calendar import london_date
+from domain.identifiers import normalise_field
+from domain.nominal import Nominal
+from service import access
+from service.access import JustificationRequired, NotFound
+from service.auth import Principal
+from service.consultation import Consultation
+from service.ledger import Ledger
+from service.records import stored_event
+from service.store.committer import awaited
+from service.store.eventstore import read_stream
+
+VIEW_ROUTE = "GET /v1/nominals/{id}"  # as the consultation log names it
+
+
+class Reading:
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+
+    def readable(
+        self,
+        principal: Principal,
+        nominal_id: UUID,
+        *,
+        route: str,
+        justification: str | None,
+        action: str = "read",
+    ) -> Nominal:
+        """The nominal if the caller may read it, the read logged; NotFound for strangers.
+
+        Every reader shares it: the caller must not change it. A cached copy is decided on
+        as `read_view` does, asking once (ADR 011); a record not cached or moved on is
+        brought up to date first."""
+        ledger = self.ledger
+        nominal = ledger.cache.shared(nominal_id)
+        consultation = _on_copy(principal, nominal, route, action, justification)
+        if consultation is not None and ledger.consultations.append(consultation):
+            return _answered(nominal, consultation)
+        nominal = ledger.load(nominal_id, read_only=True)
+        outcome = access.read_outcome(principal, _partners(nominal), justification)
+        if outcome is not None:
+            ledger.log(principal, nominal_id, route, action, outcome, justification)
+        if nominal is None or outcome != "allowed":
+            raise NotFound("no such record")
+        return nominal
+
+    def require_readable(
+        self, principal: Principal, nominal_id: UUID, *, route: str, justification: str | None
+    ) -> None:
+        """`readable` without rebuilding the record: partnering from its partner index.
+
+        For reads that need only the right to read (a page of a long history), so their cost
+        and memory do not grow with the record (docs/adr/010)."""
+        partners = self.ledger.partners(nominal_id)
+        if partners is None:  # no index rows (written before the index existed): rebuild
+            self.readable(principal, nominal_id, route=route, justification=justification)
+            return
+        outcome = access.read_outcome(principal, partners, justification)
+        assert outcome is not None  # there is a record to log it against
+        self.ledger.log(principal, nominal_id, route, "read", outcome, justification)
+        if outcome != "allowed":
+            raise NotFound("no such record")
+
+    def view(
+        self, principal: Principal, nominal_id: UUID, justification: str | None
+    ) -> dict[str, Any]:
+        """The current record, consistent with every write acknowledged before this call."""
+        return self._viewed(principal, nominal_id, justification).view()
+
+    def view_json(
+        self, principal: Principal, nominal_id: UUID, justification: str | None
+    ) -> tuple[int, bytes]:
+        """`view` as JSON, with its version: rendered once per version and kept in the cache,
+        as every reader of a version is shown the same view."""
+        nominal = self._viewed(principal, nominal_id, justification)
+        return nominal.version, self.ledger.cache.rendered(nominal, _view_json)
+
+    async def read_view(
+        self, principal: Principal, nominal_id: UUID, justification: str | None
+    ) -> tuple[int, bytes]:
+        """`view_json` for the event loop, with the same answers, checks and log.
+
+        A read of a cached record is decided on that copy and waits on the loop, without a
+        thread of its own, for its consultation row: written only if the record still
+        stands at the copy's version, asked in the same transaction (ADR 011). The hop to a
+        worker thread and back cost more CPU than the rest of such a read, and asking
+        whether the record had moved on as a question of its own cost our part of it about
+        as much again. A record not cached or moved on, and an auditor's read without a
+        reason (refused, or not, on the record as it stands), are read by `view_json` in a
+        worker thread, which logs them."""
+        access.require_scope(principal, "records:read", "audit:read")
+        ledger = self.ledger
+        nominal = ledger.cache.shared(nominal_id)
+        consultation = _on_copy(principal, nominal, VIEW_ROUTE, "read", justification)
+        if consultation is not None and await awaited(ledger.consultations.submit(consultation)):
+            viewed = _answered(nominal, consultation)
+            return viewed.version, ledger.cache.rendered(viewed, _view_json)
+        return await ledger.in_thread(self.view_json, principal, nominal_id, justification)
+
+    def _viewed(self, principal: Principal, nominal_id: UUID, justification: str | None) -> Nominal:
+        access.require_scope(principal, "records:read", "audit:read")
+        return self.readable(principal, nominal_id, route=VIEW_ROUTE, justification=justification)
+
+    def lookup(
+        self, principal: Principal, identifiers: dict[str, str], justification: str | None
+    ) -> list[dict[str, Any]]:
+        """Records holding every given identifier, among those the caller may read."""
+        access.require_scope(principal, "records:read", "audit:read")
+        ledger = self.ledger
+        today = london_date(ledger.now())
+        holders: set[UUID] | None = None
+        for kind, raw in identifiers.items():
+            holder = ledger.holder(kind, normalise_field(kind, raw, today))
+            found = {holder} if holder is not None else set()
+            holders = found if holders is None else holders & found
+        results = []
+        for nominal_id in sorted(holders or set()):
+            nominal = ledger.load(nominal_id, read_only=True)
+            if nominal is None:
+                continue
+            outcome = access.read_outcome(principal, nominal.partners, justification)
+            assert outcome is not None  # there is a record to log it against
+            ledger.log(principal, nominal_id, "GET /v1/nominals", "lookup", outcome, justification)
+            if outcome == "allowed":
+                results.append(_summary(nominal))
+        return results
+
+    def history(
+        self,
+        principal: Principal,
+        nominal_id: UUID,
+        *,
+        from_version: int,
+        limit: int,
+        justification: str | None,
+    ) -> Iterator[dict[str, Any]]:
+        """The record's events in order, from a version, at most `limit` of them."""
+        access.require_scope(principal, "records:read", "audit:read")
+        self.require_readable(
+            principal,
+            nominal_id,
+            route="GET /v1/nominals/{id}/history",
+            justification=justification,
+        )
+        for position, event in read_stream(
+            self.ledger.app, nominal_id, after_version=from_version - 1, limit=limit
+        ):
+            yield stored_event(position, event)
+
+
+def _partners(nominal: Nominal | None) -> Any:
+    return nominal.partners if nominal is not None else None
+
+
+def _on_copy(
+    principal: Principal,
+    nominal: Nominal | None,
+    route: str,
+    action: str,
+    justification: str | None,
+) -> Consultation | None:
+    """The consultation row of a read decided on a cached copy, naming the version it saw
+    (written only if the record still stands there); None when there is no copy, or when
+    an auditor gave no reason: that refusal, or not, is decided on the record as it stands."""
+    if nominal is None:
+        return None
+    try:
+        outcome = access.read_outcome(principal, nominal.partners, justification)
+    except JustificationRequired:
+        return None
+    assert outcome is not None  # there is a record to log it against
+    return Consultation(
+        principal, nominal.id, route, action, outcome, justification, seen_version=nominal.version
+    )
+
+
+def _answered(nominal: Nominal | None, consultation: Consultation) -> Nominal:
+    """The copy a logged read was decided on; NotFound unless it was allowed."""
+    if nominal is None or consultation.outcome != "allowed":
+        raise NotFound("no such record")
+    return nominal
+
+
+def _view_json(nominal: Nominal) -> bytes:
+    view = nominal.view()
+    try:
+        return orjson.dumps(view)
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits, which only json writes
+        return json.dumps(view, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _summary(nominal: Nominal) -> dict[str, Any]:
+    return {
+        "nominal_id": str(nominal.id),
+        "version": nominal.version,
+        "identifiers": dict(nominal.identifiers),
+        "name": nominal.name,
+        "date_of_birth": nominal.date_of_birth,
+        "area": nominal.area,
+        "status": "deregistered" if nominal.deregistered else "active",
+    }
