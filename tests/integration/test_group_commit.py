@@ -1,5 +1,7 @@
-"""Group commit: concurrent appends share transactions, and nothing else changes."""
+"""Group commit: concurrent appends share transactions, and nothing else changes: from
+threads (`post_event`) and from coroutines on one event loop (`post`, as the routes post)."""
 
+import asyncio
 import threading
 import uuid
 from uuid import UUID
@@ -90,3 +92,30 @@ def test_concurrent_appends_to_one_record_keep_its_order_and_lose_nothing(servic
     assert len({e["event_id"] for e in events}) == 41
     positions = [e["position"] for e in events]
     assert positions == sorted(positions)
+
+
+async def test_posts_awaited_on_one_event_loop_share_commits_and_all_land(service):
+    nominals = [_register(service) for _ in range(16)]
+    committer = service.ledger.committer
+    batches_before, appends_before = committer.batches, committer.appends
+
+    async def client(nominal_id: UUID) -> list[int]:
+        versions = []
+        for i in range(10):  # one officer's posts, one after another
+            posted = await service.records.post(KENT, nominal_id, _entry(i), None)
+            assert posted.created
+            versions.append(posted.version)
+        return versions
+
+    answered = await asyncio.gather(*(client(n) for n in nominals))
+
+    assert answered == [list(range(2, 12))] * 16
+    assert committer.appends - appends_before == 16 * 10
+    # Sixteen clients waiting on one loop: their appends are committed together.
+    assert committer.batches - batches_before < 16 * 10
+    for nominal_id in nominals:
+        events = list(
+            service.reading.history(KENT, nominal_id, from_version=1, limit=100, justification=None)
+        )
+        assert [e["version"] for e in events] == list(range(1, 12))
+        assert all(e["prev_hash"] == p["hash"] for p, e in zip(events, events[1:], strict=False))

@@ -3,8 +3,8 @@ and consumers that follow it across concurrent writers."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
-import itertools
 import json
 import threading
 from pathlib import Path
@@ -232,37 +232,51 @@ def _sse(response):
             data = []
 
 
-def _read_stream(response, count):
-    """The first `count` notices of an event stream, and their ids."""
-    pairs = list(itertools.islice(_sse(response), count))
-    return [n for n, _ in pairs], [i for _, i in pairs]
+async def _read_stream_async(response: httpx.Response, count: int):
+    """The first `count` notices of an event stream read as it arrives, and their ids."""
+    notices, ids, data, event_id = [], [], [], None
+    async for line in response.aiter_lines():
+        if line.startswith("id:"):
+            event_id = line[3:].strip()
+        elif line.startswith("data:"):
+            data.append(line[5:].strip())
+        elif line == "" and data:
+            notices.append(json.loads("\n".join(data)))
+            ids.append(event_id)
+            data = []
+            if len(notices) == count:
+                break
+    return notices, ids
 
 
-def test_the_stream_delivers_notices_as_they_commit_and_resumes_with_last_event_id(
-    base_url, client, auth, register, latest, feed_token
+async def test_the_stream_delivers_notices_as_they_commit_and_resumes_with_last_event_id(
+    base_url, auth, register, latest, feed_token
 ):
     nominal_id = register("police:kent")
     start = latest()
     headers = {"Authorization": f"Bearer {feed_token}", "Accept": "text/event-stream"}
-    with httpx.Client(base_url=base_url, timeout=httpx.Timeout(10.0)) as sse:
-        with sse.stream("GET", "/v1/feed", params={"after": start}, headers=headers) as r:
+
+    async def post_live(api: httpx.AsyncClient, subject: str) -> None:
+        r = await api.post(
+            f"/v1/nominals/{nominal_id}/events", json=entry(subject), headers=auth("police:kent")
+        )
+        assert r.status_code == 201, r.text
+
+    async with httpx.AsyncClient(base_url=base_url, timeout=httpx.Timeout(10.0)) as api:
+        async with api.stream("GET", "/v1/feed", params={"after": start}, headers=headers) as r:
             assert r.status_code == 200
             assert r.headers["content-type"].startswith("text/event-stream")
-            # Posted after the stream opened: it must arrive through the open connection.
-            writer = threading.Thread(
-                target=lambda: [
-                    post(client, auth, nominal_id, entry(f"live {i}")) for i in range(3)
-                ]
-            )
-            writer.start()
-            notices, ids = _read_stream(r, 3)
-            writer.join()
+            # Posted after the stream opened: they must arrive through the open connection.
+            reading = asyncio.create_task(_read_stream_async(r, 3))
+            for i in range(3):
+                await post_live(api, f"live {i}")
+            notices, ids = await asyncio.wait_for(reading, timeout=10)
         assert [n["version"] for n in notices if n["nominal_id"] == nominal_id] == [2, 3, 4]
         assert ids == [str(n["position"]) for n in notices]
-        post(client, auth, nominal_id, entry("after the disconnect"))
+        await post_live(api, "after the disconnect")
         resumed_headers = headers | {"Last-Event-ID": ids[1]}
-        with sse.stream("GET", "/v1/feed", params={"after": 0}, headers=resumed_headers) as r:
-            resumed, _ = _read_stream(r, 2)
+        async with api.stream("GET", "/v1/feed", params={"after": 0}, headers=resumed_headers) as r:
+            resumed, _ = await _read_stream_async(r, 2)
     assert [n["version"] for n in resumed] == [4, 5]
 
 
