@@ -17,10 +17,8 @@ from projections.base import (
     Projection,
     Table,
     day,
-    fetch_all,
-    fetch_one,
-    plain,
     report_filters,
+    summary_and_page,
 )
 
 ACTIONS = Table("rm_actions", key=("nominal_id", "action_id"))
@@ -59,22 +57,17 @@ _WHERE = f"""
 
 async def report(conn: AsyncConnection, f: Filters) -> dict[str, Any]:
     """Actions not completed, overdue when past their due date; counts of all three."""
-    params = f.params()
-    s = await fetch_one(
+    s, rows = await summary_and_page(
         conn,
-        "SELECT count(*) AS actions,"
+        f.params(),
+        summary="SELECT count(*) AS actions,"
         " count(*) FILTER (WHERE a.completed_on IS NOT NULL) AS completed,"
         " count(*) FILTER (WHERE a.completed_on IS NULL) AS outstanding,"
         " count(*) FILTER (WHERE a.completed_on IS NULL AND a.due_on < :today) AS overdue"
         f" {_WHERE}",  # noqa: S608
-        params,
-    )
-    rows = await fetch_all(
-        conn,
-        "SELECT a.nominal_id, a.action_id, a.meeting_id, n.area, a.assigned_agency,"
+        rows="SELECT a.nominal_id, a.action_id, a.meeting_id, n.area, a.assigned_agency,"
         " a.due_on, (a.due_on < :today) AS overdue"
         f" {_WHERE} AND a.completed_on IS NULL"
-        " ORDER BY a.due_on, a.nominal_id, a.action_id LIMIT :limit OFFSET :offset",  # noqa: S608
-        params,
+        " ORDER BY a.due_on, a.nominal_id, a.action_id",  # noqa: S608
     )
-    return {"summary": dict(s) | {"as_of": f.today.isoformat()}, "rows": [plain(r) for r in rows]}
+    return {"summary": dict(s) | {"as_of": f.today.isoformat()}, "rows": rows}

@@ -17,11 +17,9 @@ from projections.base import (
     Projection,
     Table,
     day,
-    fetch_all,
-    fetch_one,
-    plain,
     report_filters,
     share,
+    summary_and_page,
 )
 
 DECISIONS = Table("rm_disclosure_decisions", key=("event_id",), append_only=True)
@@ -79,19 +77,17 @@ _ROWS = f"""
            coalesce(c.decisions, 0) AS decisions, coalesce(c.disclosed, 0) AS disclosed,
            (c.decisions IS NULL) AS gap
     {_FROM} WHERE {_CONDITIONS}
-    ORDER BY m.held_on, m.nominal_id, m.meeting_id LIMIT :limit OFFSET :offset
+    ORDER BY m.held_on, m.nominal_id, m.meeting_id
 """  # noqa: S608 - our own fragments; every value is a bound parameter
 
 
 async def report(conn: AsyncConnection, f: Filters) -> dict[str, Any]:
     """Per meeting: the disclosure decisions naming it; a gap where there are none."""
-    params = f.params()
-    s = await fetch_one(conn, _SUMMARY, params)
-    rows = await fetch_all(conn, _ROWS, params)
+    s, rows = await summary_and_page(conn, f.params(), summary=_SUMMARY, rows=_ROWS)
     summary = {
         "meetings": s["meetings"],
         "without_decision": s["without_decision"],
         "decisions": int(s["decisions"]),
         "share_covered": share(s["meetings"] - s["without_decision"], s["meetings"]),
     }
-    return {"summary": summary, "rows": [plain(r) for r in rows]}
+    return {"summary": summary, "rows": rows}

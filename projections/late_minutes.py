@@ -19,11 +19,10 @@ from projections.base import (
     Projection,
     Table,
     day,
-    fetch_all,
-    fetch_one,
-    plain,
+    median,
     report_filters,
     share,
+    summary_and_page,
 )
 
 MINUTES = Table("rm_minutes", key=("event_id",), append_only=True)
@@ -60,27 +59,20 @@ _WHERE = f"""
 
 async def report(conn: AsyncConnection, f: Filters) -> dict[str, Any]:
     """Minutes with due date, working days taken and lateness; total, late, share, median."""
-    params = f.params()
-    s = await fetch_one(
+    s, rows = await summary_and_page(
         conn,
-        "SELECT count(*) AS total, count(*) FILTER (WHERE m.late) AS late,"
+        f.params(),
+        summary="SELECT count(*) AS total, count(*) FILTER (WHERE m.late) AS late,"
         " percentile_cont(0.5) WITHIN GROUP (ORDER BY m.working_days_taken)"
         f" AS median_working_days {_WHERE}",  # noqa: S608
-        params,
-    )
-    rows = await fetch_all(
-        conn,
-        "SELECT m.nominal_id, m.meeting_id, m.meeting_date, m.level, n.area,"
+        rows="SELECT m.nominal_id, m.meeting_id, m.meeting_date, m.level, n.area,"
         " m.posted_by AS agency, m.recorded_at, m.due_on, m.working_days_taken, m.late"
-        f" {_WHERE} ORDER BY m.meeting_date, m.nominal_id, m.meeting_id"
-        " LIMIT :limit OFFSET :offset",  # noqa: S608
-        params,
+        f" {_WHERE} ORDER BY m.meeting_date, m.nominal_id, m.meeting_id",  # noqa: S608
     )
-    median = s["median_working_days"]
     summary = {
         "total": s["total"],
         "late": s["late"],
         "share_late": share(s["late"], s["total"]),
-        "median_working_days": float(median) if median is not None else None,
+        "median_working_days": median(s["median_working_days"]),
     }
-    return {"summary": summary, "rows": [plain(r) for r in rows]}
+    return {"summary": summary, "rows": rows}

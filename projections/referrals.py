@@ -22,11 +22,9 @@ from projections.base import (
     Projection,
     Table,
     day,
-    fetch_all,
-    fetch_one,
-    plain,
     report_filters,
     share,
+    summary_and_page,
 )
 
 REFERRALS = Table("rm_referrals", key=("nominal_id", "referral_id"))
@@ -79,24 +77,18 @@ _ROWS = f"""
 
 async def report(conn: AsyncConnection, f: Filters) -> dict[str, Any]:
     """Referrals: answered within ten days, and from custody six months before release."""
-    params = f.params() | {"answer_days": REFERRAL_ANSWER_DAYS}
-    s = await fetch_one(
+    s, rows = await summary_and_page(
         conn,
-        "SELECT count(*) AS total, count(*) FILTER (WHERE decision IS NULL) AS undecided,"  # noqa: S608
+        f.params() | {"answer_days": REFERRAL_ANSWER_DAYS},
+        summary="SELECT count(*) AS total, count(*) FILTER (WHERE decision IS NULL) AS undecided,"  # noqa: S608
         " count(*) FILTER (WHERE answered_late) AS answered_late,"
         " count(*) FILTER (WHERE from_custody) AS from_custody,"
         " count(*) FILTER (WHERE custody_late) AS from_custody_late"
         f" FROM ({_ROWS}) r",  # noqa: S608
-        params,
-    )
-    rows = await fetch_all(
-        conn,
-        f"SELECT * FROM ({_ROWS}) r ORDER BY r.referred_on, r.nominal_id, r.referral_id"  # noqa: S608
-        " LIMIT :limit OFFSET :offset",  # noqa: S608
-        params,
+        rows=f"SELECT * FROM ({_ROWS}) r ORDER BY r.referred_on, r.nominal_id, r.referral_id",  # noqa: S608
     )
     summary = dict(s) | {
         "share_answered_late": share(s["answered_late"], s["total"]),
         "share_from_custody_late": share(s["from_custody_late"], s["from_custody"]),
     }
-    return {"summary": summary, "rows": [plain(r) for r in rows]}
+    return {"summary": summary, "rows": rows}

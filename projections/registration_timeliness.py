@@ -20,11 +20,10 @@ from projections.base import (
     Projection,
     Table,
     day,
-    fetch_all,
-    fetch_one,
-    plain,
+    median,
     report_filters,
     share,
+    summary_and_page,
 )
 
 REGISTRATIONS = Table("rm_registrations", key=("nominal_id",), append_only=True)
@@ -58,27 +57,20 @@ _WHERE = f"""
 
 async def report(conn: AsyncConnection, f: Filters) -> dict[str, Any]:
     """Registrations with days after sentence and lateness; the share registered late."""
-    params = f.params()
-    s = await fetch_one(
+    s, rows = await summary_and_page(
         conn,
-        "SELECT count(*) AS registrations,"
+        f.params(),
+        summary="SELECT count(*) AS registrations,"
         " count(*) FILTER (WHERE r.sentence_date IS NOT NULL) AS with_sentence_date,"
         " count(*) FILTER (WHERE r.late) AS late,"
         " percentile_cont(0.5) WITHIN GROUP (ORDER BY r.days_after_sentence)"
         f" AS median_days_after_sentence {_WHERE}",  # noqa: S608
-        params,
-    )
-    rows = await fetch_all(
-        conn,
-        "SELECT r.nominal_id, n.area, r.registered_by AS agency, r.registered_on,"
+        rows="SELECT r.nominal_id, n.area, r.registered_by AS agency, r.registered_on,"
         " r.sentence_date, r.days_after_sentence, r.late"
-        f" {_WHERE} ORDER BY r.registered_on, r.nominal_id"
-        " LIMIT :limit OFFSET :offset",  # noqa: S608
-        params,
+        f" {_WHERE} ORDER BY r.registered_on, r.nominal_id",  # noqa: S608
     )
-    median = s["median_days_after_sentence"]
     summary = dict(s) | {
         "share_late": share(s["late"], s["with_sentence_date"]),
-        "median_days_after_sentence": float(median) if median is not None else None,
+        "median_days_after_sentence": median(s["median_days_after_sentence"]),
     }
-    return {"summary": summary, "rows": [plain(r) for r in rows]}
+    return {"summary": summary, "rows": rows}
