@@ -124,15 +124,6 @@ def require_justification(justification: str | None) -> None:
         )
 
 
-def may_read(principal: Principal, nominal: Nominal | None) -> bool:
-    """Partners with records:read read their records; auditors read any (with a reason)."""
-    if nominal is None:
-        return False
-    if principal.has("audit:read"):
-        return True
-    return principal.has("records:read") and nominal.is_partner(principal.agency)
-
-
 def require_may_register(principal: Principal) -> None:
     require_scope(principal, "records:write")
     if agency_type(principal.agency) not in MAY_REGISTER:

@@ -121,8 +121,13 @@ class Reading:
     def lookup(
         self, principal: Principal, identifiers: dict[str, str], justification: str | None
     ) -> list[dict[str, Any]]:
-        """Records holding every given identifier, among those the caller may read."""
+        """Records holding every given identifier, among those the caller may read.
+
+        An auditor's look-up is a search of every record: it says why before anything is
+        looked up, so the refusal is the same whether or not an identifier is held."""
         access.require_scope(principal, "records:read", "audit:read")
+        if principal.has("audit:read"):
+            access.require_justification(justification)
         ledger = self.ledger
         today = london_date(ledger.now())
         holders: set[UUID] | None = None

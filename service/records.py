@@ -93,7 +93,10 @@ class Records:
     def register(
         self, principal: Principal, event_id: UUID, occurred_at: str | None, payload: dict[str, Any]
     ) -> Posted:
-        """Register a new nominal: identifiers unique, the registering agency its first partner."""
+        """Register a new nominal: identifiers unique, the registering agency its first partner.
+
+        The whole body is judged before any identifier is looked up, so whether an identifier
+        is held (409) is never told apart from a body refused on its own (422)."""
         access.require_may_register(principal)
         now = self.ledger.now()
         payload = dict(payload)
@@ -110,7 +113,6 @@ class Records:
             found = self._already_stored(event_id, digest)
             if found is not None:
                 return found
-            self._refuse_held_identifiers(principal, claims)
             nominal = Nominal.register(
                 nominal_id=nominal_id,
                 event_id=str(event_id),
@@ -119,6 +121,7 @@ class Records:
                 recorded_by=_recorded_by(principal),
                 payload=payload,
             )
+            self._refuse_held_identifiers(principal, claims)
             stored = self._save(nominal, digest, principal, claims)
             if stored is not None:
                 self.ledger.cache.put(nominal)
@@ -323,11 +326,18 @@ class Records:
         raise AssertionError("an indexed event is missing from its stream")
 
     def _refuse_held_identifiers(self, principal: Principal, claims: list[IdentifierClaim]) -> None:
+        """Conflict if another record holds one of the identifiers: named only to its current
+        partners, and the refused claim logged against it (who tried to claim whose
+        identifier is a consultation of that record)."""
         for claim in claims:
             holder = self.ledger.holder(claim.kind, claim.value)
             if holder is not None and holder != claim.nominal_id:
                 existing = self.ledger.load(holder, read_only=True)
-                reveal = str(holder) if access.may_read(principal, existing) else None
+                partnered = existing is not None and existing.is_partner(principal.agency)
+                reveal = str(holder) if partnered and principal.has("records:read") else None
+                self.ledger.log(
+                    principal, holder, "POST /v1/nominals", "claim-identifier", "refused", None
+                )
                 raise Conflict(
                     f"the {claim.kind.upper()} {claim.value} is already held by another record",
                     existing=reveal,

@@ -755,10 +755,17 @@ def test_an_auditor_with_records_read_too_looks_up_other_records_with_a_justific
         headers=auth(STRANGER, both, Justification="annual MAPPA audit 2026"),
     )
     assert [x["nominal_id"] for x in justified.json()["results"]] == [record.nominal_id]
-    # Its own records need no reason.
+    # A look-up searches every record: an auditing token says why even for its own, so the
+    # refusal never tells whether an identifier is held (tests/security/test_oracles.py).
     mine = client.post("/v1/nominals", json=registration(), headers=auth(STRANGER))
     pnc = mine.json()["event"]["payload"]["identifiers"]["pnc"]
     own = client.get("/v1/nominals", params={"pnc": pnc}, headers=auth(STRANGER, both))
+    assert_problem(own, 400)
+    own = client.get(
+        "/v1/nominals",
+        params={"pnc": pnc},
+        headers=auth(STRANGER, both, Justification="annual MAPPA audit 2026"),
+    )
     assert own.status_code == 200, own.text
     assert len(own.json()["results"]) == 1
 

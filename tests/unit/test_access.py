@@ -188,13 +188,24 @@ def test_registering_needs_records_write():
         access.require_may_register(principal("police:kent", "records:read"))
 
 
-def test_reading_needs_a_partner_with_records_read_or_an_auditor():
+def test_reading_needs_a_partner_with_records_read_or_an_auditor_with_a_reason():
     nominal, _, _ = a_record()
-    assert access.may_read(principal(OTHER), nominal) is True
-    assert access.may_read(principal(OTHER, "records:write"), nominal) is False
-    assert access.may_read(principal("police:stranger"), nominal) is False
-    assert access.may_read(principal("inspectorate:hmi", "audit:read"), nominal) is True
-    assert access.may_read(principal(OTHER), None) is False
+    partners, why = nominal.partners, "Thematic inspection 2026"
+    auditor = principal("inspectorate:hmi", "audit:read")
+    assert access.read_outcome(principal(OTHER), partners, None) == "allowed"
+    assert access.read_outcome(principal(OTHER, "records:write"), partners, None) == "refused"
+    assert access.read_outcome(principal("police:stranger"), partners, None) == "refused"
+    assert access.read_outcome(auditor, partners, why) == "allowed"
+    # No record: nothing to log against, and the same silence for a partner or a stranger.
+    assert access.read_outcome(principal(OTHER), None, None) is None
+    assert access.read_outcome(principal("police:stranger"), None, None) is None
+    assert access.read_outcome(auditor, None, why) is None
+    # An auditor without a reason is refused whether or not the record exists.
+    for held in (partners, None):
+        with pytest.raises(access.JustificationRequired):
+            access.read_outcome(auditor, held, None)
+        with pytest.raises(access.JustificationRequired):
+            access.read_outcome(auditor, held, "too short")
 
 
 def test_require_scope_takes_any_of_the_scopes():
