@@ -15,10 +15,14 @@ the same file again, or again after a crash, stores nothing twice.
 Building streams (aggregate, hash chain, the mapper's rows) is most of the work and needs
 nothing from the database, so with `workers` it runs in that many processes, a batch each,
 while this process reads the file and stores the batches, one at a time and in file order
-(ADR 012). Two things a batch is built from can change while it waits for the batches
-before it, and both are settled here, after those are stored: a stream that continues a
-record already stored is built here, from the record as it is then; and a batch with a
-line that an earlier batch of this run stored since it was looked up is built again.
+(ADR 012). A batch with a line that an earlier batch of this run stored since it was looked
+up is built again, here, once those before it are stored.
+
+An import adds whole records only: a stream whose record is already stored is skipped when
+every line of it is, and refused when it has lines the record lacks. Those lines would be
+stored under the source's `recorded_by` on a record that agencies already rely on, and an
+operator's file is not who posted them; later events are posted through the API by whoever
+records them (hardening point 8, ADR 009).
 """
 
 from __future__ import annotations
@@ -98,13 +102,9 @@ class _Built:
     partners: PartnerSet | None
 
 
-# What building a stream comes to: its rows, None when every line is stored already, the
-# reason it is refused, or NEEDS_RECORD (it continues a stored record: built by the
-# storing process, once the batches before it are stored).
+# What building a stream comes to: its rows, None when every line is stored already, or the
+# reason it is refused.
 Outcome = _Built | str | None
-NEEDS_RECORD = "needs the stored record"
-
-Loader = Callable[[UUID], Nominal | None]
 
 
 def _open(path: Path) -> IO[str]:
@@ -212,17 +212,17 @@ class StreamBuilder:
         self.mapper = mapper
 
     def build_batch(self, streams: list[_Stream], stored: set[str]) -> list[Outcome]:
-        """Each stream's outcome; streams that continue a stored record are left NEEDS_RECORD."""
-        return [self.outcome(stream, stored, load=None) for stream in streams]
+        """Each stream's outcome."""
+        return [self.outcome(stream, stored) for stream in streams]
 
-    def outcome(self, stream: _Stream, stored: set[str], load: Loader | None) -> Outcome:
+    def outcome(self, stream: _Stream, stored: set[str]) -> Outcome:
         """What building the stream comes to, a refusal included."""
         try:
-            return self.build(stream, stored, load)
+            return self.build(stream, stored)
         except ImportRefused as e:
             return str(e)
 
-    def build(self, stream: _Stream, stored: set[str], load: Loader | None) -> Outcome:
+    def build(self, stream: _Stream, stored: set[str]) -> Outcome:
         """The stream's new events applied to its nominal, or None when all are stored."""
         lines = []
         for number, text, key in zip(stream.numbers, stream.texts, stream.event_ids, strict=True):
@@ -233,20 +233,18 @@ class StreamBuilder:
         fresh = [line for line in lines if line["_event_id"] not in stored]
         if not fresh:
             return None
+        if fresh[0] is not lines[0]:
+            raise ImportRefused(
+                f"line {fresh[0]['_line']}: nominal {stream.nominal_id} is already on the "
+                "record: an import adds whole records; post later events through the API"
+            )
+        if fresh[0].get("type") != "NominalRegistered":
+            raise ImportRefused(
+                f"line {stream.first_line}: the stream of nominal {stream.nominal_id} does not "
+                "start with NominalRegistered"
+            )
         nominal: Nominal | None = None
         claims: list[IdentifierClaim] = []
-        if fresh[0].get("type") != "NominalRegistered" or fresh[0] is not lines[0]:
-            if load is None:
-                return NEEDS_RECORD
-            nominal = load(stream.nominal_id)
-            if nominal is None:
-                raise ImportRefused(
-                    f"line {stream.first_line}: nominal {stream.nominal_id} is not registered "
-                    "and its stream does not start with NominalRegistered"
-                )
-            loaded_version = nominal.version
-        else:
-            loaded_version = 0
         nominal_key = str(stream.nominal_id)
         indexed: list[IndexRow] = []
         for line in fresh:
@@ -270,7 +268,7 @@ class StreamBuilder:
             indexed.append((event_id, nominal_key, nominal.version, digest, principal.agency))
         assert nominal is not None
         events = nominal.pending_events
-        assert len(events) == nominal.version - loaded_version
+        assert len(events) == nominal.version
         partners = partner_sets([nominal])
         return _Built(
             events=[event_row(self.mapper.to_stored_event(e)) for e in events],
@@ -453,8 +451,6 @@ class Importer:
             outcomes = self.builder.build_batch(batch.streams, stored)
         built: list[tuple[_Stream, _Built]] = []
         for stream, outcome in zip(batch.streams, outcomes, strict=True):
-            if outcome == NEEDS_RECORD:
-                outcome = self.builder.outcome(stream, stored, load=self.records.ledger.load)
             report.lines += len(stream.texts)
             if isinstance(outcome, str):
                 report.refused.append(outcome)

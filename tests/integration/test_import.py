@@ -274,16 +274,19 @@ def test_workers_store_the_same_rows_in_the_same_order_as_one_process(
     two_databases, lines, tmp_path
 ):
     serial, parallel = two_databases
-    # Cut inside a stream: the second run continues a stored record, which only the storing
-    # process can build, and repeats a stream that an earlier batch of the same run stores.
-    cut = len(lines) // 3
+    # Two files cut between streams (an import adds whole records); the second repeats a
+    # stream that an earlier batch of the same run stores.
+    third = len(lines) // 3
+    cut = next(
+        i for i in range(third, len(lines)) if lines[i]["nominal_id"] != lines[third]["nominal_id"]
+    )
     streams: dict[str, list[dict]] = {}
     for line in lines[cut:]:
         streams.setdefault(line["nominal_id"], []).append(line)
-    continued, whole, *others = streams.values()
+    following, whole, *others = streams.values()
     repeated = whole + others[0] + whole + [line for stream in others[1:] for line in stream]
     first = _file(tmp_path, lines[:cut], "first.ndjson")
-    rest = _file(tmp_path, continued + repeated, "rest.ndjson")
+    rest = _file(tmp_path, following + repeated, "rest.ndjson")
     reports = {}
     for service, workers in ((serial, 0), (parallel, 2)):
         # About a stream a batch: the repeated stream is looked up before its first
@@ -330,3 +333,25 @@ def test_workers_store_events_encrypted_with_the_services_key(
             for e in _stored(service.records, nominal_id)
         ]
         assert by_nominal == expected
+
+
+def test_lines_a_stored_record_lacks_are_refused_not_stored_under_the_source_s_name(
+    service, lines, tmp_path
+):
+    # The record is stored whole; a later file has one more line for it, in the source's
+    # name. An import adds whole records only: that line would put words in an agency's
+    # mouth on a record it already relies on.
+    nominal_id = _nominal_with(lines, lambda line: line["type"] == "EntryRecorded")
+    stream = _renamed(lines, nominal_id)
+    last = stream[-1]
+    first = Importer(service.records).run(_file(tmp_path, stream[:-1], "first.ndjson"))
+    assert first.refused == [] and first.stored == len(stream) - 1
+
+    again = Importer(service.records).run(_file(tmp_path, stream, "again.ndjson"))
+
+    assert again.stored == 0
+    assert len(again.refused) == 1
+    assert f"line {len(stream)}:" in again.refused[0]
+    assert "already on the record" in again.refused[0]
+    stored = _stored(service, last["nominal_id"])
+    assert [e.event_id for e in stored] == [line["event_id"] for line in stream[:-1]]
