@@ -74,6 +74,7 @@ def _verify(args: argparse.Namespace) -> None:
     import time
     from uuid import UUID
 
+    from service.consultation import verify_log
     from service.integrity import verify_all, verify_nominal
 
     service = start(load_settings())
@@ -102,7 +103,12 @@ def _verify(args: argparse.Namespace) -> None:
             f"verified {summary.events} events of {summary.nominals} nominals "
             f"in {elapsed:.1f} s ({rate:,.0f} events/s): {state}"
         )
-        if not summary.intact:
+        log = verify_log(service.ledger.datastore)
+        if log.intact:
+            print(f"consultation log: {log.rows} chained rows, intact")
+        else:
+            print(f"consultation log: BROKEN at row {log.first_bad_id}: {log.reason}")
+        if not (summary.intact and log.intact):
             raise SystemExit(1)
     finally:
         service.close()
@@ -230,7 +236,11 @@ def parser() -> argparse.ArgumentParser:
     ver = sub.add_parser("verify", help="recompute the hash chains; exit 1 if any is broken")
     which = ver.add_mutually_exclusive_group(required=True)
     which.add_argument("--nominal", metavar="ID", help="one record")
-    which.add_argument("--all", action="store_true", help="every record, with a progress bar")
+    which.add_argument(
+        "--all",
+        action="store_true",
+        help="every record, the partner index and the consultation log, with a progress bar",
+    )
     ver.add_argument("--quiet", action="store_true", help="no progress bar")
     ver.set_defaults(func=_verify)
 

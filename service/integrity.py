@@ -16,8 +16,15 @@ that the service establishes when it writes and that a direct edit breaks:
    the record that folding the events up to here gives (a snapshot is not chained, and
    loading starts from it, so an edited one would change the current view).
 
-The first version where any fails is the answer. Reading is through the library's mapper,
-so the check covers the plaintext whether or not payloads are encrypted at rest.
+And once the stream is read, one fact about the record as a whole:
+
+7. the partner index (`nominal_partners`, which reads of a long history trust, ADR 010)
+   names exactly the partners that folding the events gives: a row inserted behind the
+   service's back would let a stranger read the record.
+
+The first version where any fails is the answer (for 7, the record's latest version).
+Reading is through the library's mapper, so the check covers the plaintext whether or not
+payloads are encrypted at rest.
 """
 
 from __future__ import annotations
@@ -92,6 +99,16 @@ class ChainCheck:
         self.expected_version += 1
 
     def _check(self, row: Row) -> tuple[int, str] | None:
+        checked = self._chained(row)
+        if isinstance(checked, tuple):
+            return checked
+        self._folded = checked.mutate(self._folded)  # type: ignore[arg-type]
+        if checked.originator_version in self._snapshot_versions:
+            return self._check_snapshot(checked.originator_version)
+        return None
+
+    def _chained(self, row: Row) -> Nominal.Event | tuple[int, str]:
+        """The row's event if it holds its place in the chain (facts 1-5), else the fault."""
         v = self.expected_version
         if row.version != v:
             return v, f"version {v} is missing (the next stored row is version {row.version})"
@@ -120,15 +137,9 @@ class ChainCheck:
         if row.indexed_event_id is None or str(row.indexed_event_id) != event.event_id:
             return v, "the event is not in the event index at this version"
         self.last_hash = claimed
-        if self._snapshot_versions:
-            return self._check_snapshot(event)
-        return None
+        return event
 
-    def _check_snapshot(self, event: Nominal.Event) -> tuple[int, str] | None:
-        v = event.originator_version
-        self._folded = event.mutate(self._folded)  # type: ignore[arg-type]
-        if v not in self._snapshot_versions:
-            return None
+    def _check_snapshot(self, v: int) -> tuple[int, str] | None:
         snapshots = self._app.snapshots
         assert snapshots is not None and self._folded is not None
         try:
@@ -141,8 +152,12 @@ class ChainCheck:
             return v, f"the snapshot at version {v} does not match the events up to it"
         return None
 
-    def verdict(self, indexed_head: int = 0) -> Verdict:
-        """The outcome, given the highest version event_index holds for this nominal."""
+    def verdict(
+        self, indexed_head: int = 0, indexed_partners: frozenset[str] = frozenset()
+    ) -> Verdict:
+        """The outcome, given the highest version event_index holds for this nominal and
+        the partners `nominal_partners` names (none: a record written before the index,
+        whose reads rebuild it, ADR 010)."""
         checked = self.expected_version - 1
         if self.bad is not None:
             return Verdict(self.nominal_id, checked, *self.bad)
@@ -154,7 +169,21 @@ class ChainCheck:
                 checked + 1,
                 f"version {checked + 1} is missing (the event index goes up to {indexed_head})",
             )
+        if indexed_partners:
+            wrong = _partner_index_fault(self._folded, indexed_partners)
+            if wrong is not None:
+                return Verdict(self.nominal_id, checked, max(checked, 1), wrong)
         return Verdict(self.nominal_id, checked)
+
+
+def _partner_index_fault(folded: Nominal | None, indexed: frozenset[str]) -> str | None:
+    """What the partner index says that the events do not, or None when the two agree."""
+    partners = frozenset(folded.partners) if folded is not None else frozenset()
+    if extra := sorted(indexed - partners):
+        return f"the partner index names {', '.join(extra)}, which the events do not partner"
+    if missing := sorted(partners - indexed):
+        return f"the partner index lacks {', '.join(missing)}, a partner by the events"
+    return None
 
 
 def _table(app: Nominals) -> Any:
@@ -209,7 +238,9 @@ def verify_nominal(app: Nominals, nominal_id: UUID) -> Verdict:
             (nominal_id,),
         )
         head = curs.fetchone()
-    return check.verdict(int(head["head"]) if head else 0)
+        curs.execute("SELECT agency FROM nominal_partners WHERE nominal_id = %s", (nominal_id,))
+        partners = frozenset(r["agency"] for r in curs.fetchall())
+    return check.verdict(int(head["head"]) if head else 0, partners)
 
 
 def _snapshot_table(app: Nominals) -> Any:
@@ -255,6 +286,17 @@ def indexed_heads(app: Nominals) -> dict[UUID, int]:
         return {r["nominal_id"]: int(r["head"]) for r in curs.fetchall()}
 
 
+def indexed_partners(app: Nominals) -> dict[UUID, frozenset[str]]:
+    """Every nominal's partners as the partner index names them."""
+    datastore = app.recorder.datastore  # type: ignore[attr-defined]
+    with datastore.transaction(commit=False) as curs:
+        curs.execute(
+            "SELECT nominal_id, array_agg(agency) AS agencies"
+            " FROM nominal_partners GROUP BY nominal_id"
+        )
+        return {r["nominal_id"]: frozenset(r["agencies"]) for r in curs.fetchall()}
+
+
 def stream_all_rows(app: Nominals, batch: int = BATCH) -> Iterator[Row]:
     """Every stored row, by nominal then version, through a server-side cursor."""
     statement = SQL(_ROWS + " ORDER BY e.originator_id, e.originator_version").format(_table(app))
@@ -284,15 +326,16 @@ def verify_rows(
     heads: dict[UUID, int],
     on_row: Callable[[], None] | None = None,
     snapshots: dict[UUID, frozenset[int]] | None = None,
+    partners: dict[UUID, frozenset[str]] | None = None,
 ) -> Iterator[Verdict]:
     """Verdicts for rows grouped by nominal and ordered by version, one per nominal;
-    then one for each indexed nominal with no row left at all."""
+    then one for each nominal indexed (events or partners) with no row left at all."""
     check: ChainCheck | None = None
     seen: set[UUID] = set()
     for row in rows:
         if check is None or row.nominal_id != check.nominal_id:
             if check is not None:
-                yield check.verdict(heads.get(check.nominal_id, 0))
+                yield check.verdict(heads.get(check.nominal_id, 0), _of(partners, check))
             check = ChainCheck(
                 app, row.nominal_id, (snapshots or {}).get(row.nominal_id, frozenset())
             )
@@ -301,9 +344,15 @@ def verify_rows(
         if on_row is not None:
             on_row()
     if check is not None:
-        yield check.verdict(heads.get(check.nominal_id, 0))
-    for nominal_id in sorted(set(heads) - seen):
-        yield ChainCheck(app, nominal_id).verdict(heads[nominal_id])
+        yield check.verdict(heads.get(check.nominal_id, 0), _of(partners, check))
+    for nominal_id in sorted((set(heads) | set(partners or {})) - seen):
+        yield ChainCheck(app, nominal_id).verdict(
+            heads.get(nominal_id, 0), (partners or {}).get(nominal_id, frozenset())
+        )
+
+
+def _of(partners: dict[UUID, frozenset[str]] | None, check: ChainCheck) -> frozenset[str]:
+    return (partners or {}).get(check.nominal_id, frozenset())
 
 
 @dataclass(frozen=True)
@@ -333,7 +382,11 @@ def verify_all(app: Nominals, *, progress: bool = False) -> Summary:
     if not progress:
         tally(
             verify_rows(
-                app, stream_all_rows(app), indexed_heads(app), snapshots=all_snapshot_versions(app)
+                app,
+                stream_all_rows(app),
+                indexed_heads(app),
+                snapshots=all_snapshot_versions(app),
+                partners=indexed_partners(app),
             )
         )
         return Summary(nominals, events, broken)
@@ -366,6 +419,7 @@ def verify_all(app: Nominals, *, progress: bool = False) -> Summary:
                 indexed_heads(app),
                 on_row=advance,
                 snapshots=all_snapshot_versions(app),
+                partners=indexed_partners(app),
             )
         )
         bar.update(task, completed=seen)
