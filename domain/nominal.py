@@ -35,6 +35,10 @@ from domain.mappa import (
 
 Payload = dict[str, Any]
 
+# The most items of each growing list a view holds (the latest ones); the rest are in the
+# record's history (docs/design.md, the current view).
+VIEW_LIST_LIMIT = 100
+
 # Events whose item a retraction may hide from current views (they stay in history).
 RETRACTABLE = frozenset({"EntryRecorded", "RestrictionRecorded", "RiskAssessmentRecorded"})
 
@@ -299,7 +303,27 @@ class Nominal(Aggregate):
         return known["agency"] if known else None
 
     def view(self) -> dict[str, Any]:
-        """The current record: what a partner sees now (retracted items hidden)."""
+        """The current record: what a partner sees now (retracted items hidden).
+
+        Each list that grows with the record's history holds its latest VIEW_LIST_LIMIT
+        items; `omitted` counts, per list, the older ones left out (all of them are in the
+        record's history), so a view's size does not grow without end."""
+        lists = {
+            "past_partners": self.past_partners,
+            "entries": list(self.items["entries"].values()),
+            "restrictions": list(self.items["restrictions"].values()),
+            "risk_assessments": list(self.items["risk_assessments"].values()),
+            "disclosure_decisions": self.disclosure_decisions,
+            "meetings": list(self.meetings.values()),
+            "minutes": self.minutes,
+            "referrals": list(self.referrals.values()),
+            "level1_reviews": self.level1_reviews,
+            "actions": list(self.actions.values()),
+        }
+        omitted = {
+            k: len(v) - VIEW_LIST_LIMIT for k, v in lists.items() if len(v) > VIEW_LIST_LIMIT
+        }
+        latest = {k: v[-VIEW_LIST_LIMIT:] for k, v in lists.items()}
         return _copied(
             {
                 "nominal_id": str(self.id),
@@ -319,22 +343,14 @@ class Nominal(Aggregate):
                 "registered_at": self.registered_at,
                 "registered_by": self.registered_by,
                 "partners": [{"agency": a} | p for a, p in sorted(self.partners.items())],
-                "past_partners": self.past_partners,
                 "officers": [{"agency": a} | o for a, o in sorted(self.officers.items())],
-                "entries": list(self.items["entries"].values()),
-                "restrictions": list(self.items["restrictions"].values()),
-                "risk_assessments": list(self.items["risk_assessments"].values()),
                 "risk_management_plan": self.risk_management_plan,
-                "disclosure_decisions": self.disclosure_decisions,
-                "meetings": list(self.meetings.values()),
-                "minutes": self.minutes,
-                "referrals": list(self.referrals.values()),
-                "level1_reviews": self.level1_reviews,
-                "actions": list(self.actions.values()),
                 "custody": self.custody,
                 "last_hash": self.last_hash,
                 "updated_at": format_instant(self.modified_on),
             }
+            | latest
+            | {"omitted": omitted}
         )
 
 

@@ -204,7 +204,9 @@ def _answered(nominal: Nominal | None, consultation: Consultation) -> Nominal:
 
 
 def _view_json(nominal: Nominal) -> bytes:
-    view = nominal.view()
+    """The view as the API serves it, with the link to the whole history its bounded lists
+    point to."""
+    view = nominal.view() | {"history": f"/v1/nominals/{nominal.id}/history"}
     try:
         return orjson.dumps(view)
     except orjson.JSONEncodeError:  # an integer beyond 64 bits, which only json writes
