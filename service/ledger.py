@@ -55,7 +55,7 @@ class Ledger:
         # A cached record is brought up to date before it is read: the reads waiting ask the
         # store together, in one query (docs/adr/011).
         self.catch_up = Batched("catch-up", functools.partial(read_newer, self.app), max_batch=128)
-        self.cache = RecordCache(settings.aggregate_cache)
+        self.cache = RecordCache(settings.aggregate_cache, settings.aggregate_cache_mb * 2**20)
         self.locks = RecordLocks()
         self._clock = clock
         self._blocking = ThreadPoolExecutor(BLOCKING_THREADS, thread_name_prefix="records")

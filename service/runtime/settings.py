@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     pool_size: int = Field(default=10, ge=1, le=200)
     # Records kept in memory per process (service/store/cache.py, docs/adr/011): 0 turns it off.
     aggregate_cache: int = Field(default=2_000, ge=0, le=1_000_000)
+    # ... and their estimated bytes in memory, in MiB (service/store/cache.py).
+    aggregate_cache_mb: int = Field(default=256, ge=1, le=1_000_000)
     statement_timeout_ms: int = Field(default=15_000, ge=100)
     max_body_bytes: int = Field(default=21 * 1024 * 1024, ge=1024)
     # Per client (token agency+sub, or peer address), per worker process: docs/adr/008.

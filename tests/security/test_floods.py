@@ -43,3 +43,95 @@ def test_a_record_s_view_holds_its_latest_items_and_points_to_the_rest(
     ).json()
     recorded = [e["payload"]["subject"] for e in history["events"] if e["type"] == "EntryRecorded"]
     assert recorded == [f"contact {i}" for i in range(VIEW_LIST_LIMIT + more)]
+
+
+def _history_of(index: int):
+    """A record folded from the bench's national data set (its history, by the domain)."""
+    from datetime import datetime
+
+    from bench.import_ import nominal_history
+    from domain.calendar import london_date
+    from domain.identifiers import normalised_identifiers
+    from domain.nominal import Nominal
+
+    nominal = None
+    for line in nominal_history(index):
+        at = datetime.fromisoformat(line["recorded_at"].replace("Z", "+00:00"))
+        fields = {
+            "event_id": line["event_id"],
+            "occurred_at": line["occurred_at"],
+            "recorded_at": at,
+            "recorded_by": line["recorded_by"],
+        }
+        if nominal is None:
+            payload = dict(line["payload"])
+            payload["identifiers"] = normalised_identifiers(payload["identifiers"], london_date(at))
+            nominal = Nominal.register(
+                nominal_id=UUID(line["nominal_id"]), payload=payload, **fields
+            )
+        else:
+            nominal.record(line["type"], payload=line["payload"], **fields)
+    nominal.collect_events()
+    return nominal
+
+
+def test_the_record_cache_keeps_within_its_bytes_whatever_its_count():
+    import pickle
+
+    from service.store.cache import LIVE_PER_PICKLED, RecordCache
+
+    records = [_history_of(i) for i in range(40)]
+    weights = {
+        n.id: len(pickle.dumps(n, pickle.HIGHEST_PROTOCOL)) * LIVE_PER_PICKLED for n in records
+    }
+    bound = sum(sorted(weights.values())[:10])  # room for about ten of the forty
+    cache = RecordCache(maxsize=1_000, max_bytes=bound)
+    for nominal in records:
+        cache.put(nominal)
+        assert cache.bytes <= bound
+    kept = [n for n in records if cache.shared(n.id) is not None]
+    assert 1 <= len(kept) < 40
+    assert cache.bytes == sum(weights[n.id] for n in kept)  # first weighed: exactly measured
+    assert kept == records[-len(kept) :]  # the most recently kept ones
+
+    # A record larger than the whole bound is not kept at all; nothing else is pushed out.
+    before = len(cache)
+    cache_small = RecordCache(maxsize=1_000, max_bytes=min(weights.values()) - 1)
+    cache_small.put(records[0])
+    assert len(cache_small) == 0 and cache_small.bytes == 0
+    assert len(cache) == before
+
+
+def test_a_record_growing_in_the_cache_is_scaled_by_its_events_and_weighed_again_by_a_quarter():
+    import pickle
+    from datetime import UTC, datetime
+
+    from service.store.cache import LIVE_PER_PICKLED, RecordCache
+
+    nominal = _history_of(4)  # a long history (over a hundred events)
+    start = nominal.version
+    cache = RecordCache(maxsize=10)
+    cache.put(nominal)
+    first = cache.bytes
+    assert first == len(pickle.dumps(nominal, pickle.HIGHEST_PROTOCOL)) * LIVE_PER_PICKLED
+
+    def grow(to: int):
+        record = cache.take(nominal.id)
+        assert cache.bytes == 0  # the writer has it: nothing is kept
+        while record.version < to:
+            record.record(
+                "EntryRecorded",
+                event_id=str(uuid.uuid4()),
+                occurred_at="2026-11-20",
+                recorded_at=datetime.now(UTC),
+                recorded_by={"sub": "t", "agency": record.registered_by["agency"]},
+                payload={"entry_type": "contact", "subject": "s", "body": "b"},
+            )
+        record.collect_events()
+        cache.put(record)
+        return record
+
+    grown = grow(start + start // 10)  # a tenth more: scaled, not pickled again
+    assert cache.bytes == first * grown.version // start
+    grown = grow(int(start * 1.25) + 1)  # a quarter more: weighed afresh
+    assert cache.bytes == len(pickle.dumps(grown, pickle.HIGHEST_PROTOCOL)) * LIVE_PER_PICKLED
