@@ -2,18 +2,24 @@
 
 Every event carries the same envelope (event_id, occurred_at, recorded_by, payload and
 the hash chain); the type is the class. `Nominal.record` decides whether an event may
-happen (the invariants of DESIGN.md section 3), fills the fields the server owns, chains
-the hash and triggers the event; `apply` folds it into the current state, so replaying the
-stored events rebuilds exactly the record that was acknowledged.
+happen (the invariants of DESIGN.md sections 3 and 3.1), fills the fields the server owns,
+chains the hash and triggers the event; `apply` folds it into the current state, so
+replaying the stored events rebuilds exactly the record that was acknowledged.
 
-Payload shapes are validated at the edge (api/schemas.py) before they reach here; the
+Each event's decision and effect live side by side in the module of its theme (identity,
+partnering, management, meetings, entries, restrictions, custody, outcomes); this module
+holds the aggregate, its events, its view, and the two tables assembled from the themes.
+The events are classes of `Nominal` in this module, so their topics (`domain.nominal:
+Nominal.<Type>`) stay what stored events say.
+
+Payload shapes are validated at the edge (service/payloads.py) before they reach here; the
 aggregate enforces what depends on the record's state, and the value rules that must
 hold whatever the caller (levels, categories, agencies).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Collection
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
@@ -21,30 +27,35 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 from eventsourcing.utils import register_topic
 
-from domain.agencies import is_responsible_authority, parse_agency
+from domain.calendar import london_date
 from domain.chain import GENESIS_HASH, chain_hash, format_instant
-from domain.errors import InvalidValue, InvariantViolated, NoChange, RecordClosed
-from domain.mappa import (
-    Level,
-    minutes_timeliness,
-    parse_area,
-    parse_category,
-    parse_level,
-    require_category_level,
+from domain.errors import InvalidValue, RecordClosed
+from domain.nominal import (
+    custody,
+    entries,
+    identity,
+    management,
+    meetings,
+    outcomes,
+    partnering,
+    restrictions,
 )
+from domain.nominal.common import Apply, Decide, Payload, copied
+from domain.nominal.entries import RETRACTABLE
 
-Payload = dict[str, Any]
+__all__ = ["EVENT_TYPES", "RETRACTABLE", "VIEW_LIST_LIMIT", "Nominal", "Payload", "envelope"]
 
 # The most items of each growing list a view holds (the latest ones); the rest are in the
 # record's history (docs/design.md, the current view).
 VIEW_LIST_LIMIT = 100
 
-# Events whose item a retraction may hide from current views (they stay in history).
-RETRACTABLE = frozenset({"EntryRecorded", "RestrictionRecorded", "RiskAssessmentRecorded"})
-
 
 class Nominal(Aggregate):
     """A person managed under MAPPA, as the agencies partnered to the record know them."""
+
+    # 2: the state of DESIGN.md s. 3.1 (corrections, orders, transfers, outcomes); a
+    # snapshot taken before it is brought up to date by `upcast_v1_v2`.
+    class_version = 2
 
     class Event(Aggregate.Event):
         event_id: str
@@ -88,6 +99,8 @@ class Nominal(Aggregate):
 
     class NominalRegistered(Event, Aggregate.Created):
         pass
+
+    # -- DESIGN.md section 3 -------------------------------------------------------------
 
     class AgencyPartnered(Event):
         pass
@@ -158,6 +171,56 @@ class Nominal(Aggregate):
     class EntryRetracted(Event):
         pass
 
+    # -- DESIGN.md section 3.1: corrections, lifecycles and outcomes ----------------------
+
+    class IdentifierAdded(Event):
+        pass
+
+    class IdentifierCorrected(Event):
+        pass
+
+    class PersonalDetailsCorrected(Event):
+        pass
+
+    class AliasAdded(Event):
+        pass
+
+    class AliasRemoved(Event):
+        pass
+
+    class AddressRecorded(Event):
+        pass
+
+    class RestrictionVaried(Event):
+        pass
+
+    class RestrictionEnded(Event):
+        pass
+
+    class AreaTransferRequested(Event):
+        pass
+
+    class AreaTransferAccepted(Event):
+        pass
+
+    class BreachRecorded(Event):
+        pass
+
+    class RecallRecorded(Event):
+        pass
+
+    class FurtherOffenceRecorded(Event):
+        pass
+
+    class MappaStatusExplained(Event):
+        pass
+
+    class CriticalCaseRegistered(Event):
+        pass
+
+    class CriticalCaseEnded(Event):
+        pass
+
     # -- construction --------------------------------------------------------------------
 
     def __init__(self) -> None:
@@ -194,6 +257,16 @@ class Nominal(Aggregate):
         self.actions: dict[str, dict[str, Any]] = {}
         self.custody: dict[str, Any] | None = None
         self.deregistered = False
+        _add_v2_state(self.__dict__)
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """A snapshot taken before section 3.1: the state it adds, as its events left it
+        (none of them had been recorded). The area's history starts from the area then."""
+        _add_v2_state(state)
+        state["area_history"] = [
+            {"area": state.get("area", ""), "since": None, "event_id": None, "type": None}
+        ]
 
     @classmethod
     def register(
@@ -207,14 +280,8 @@ class Nominal(Aggregate):
         payload: Payload,
     ) -> Nominal:
         """Register a new nominal; the registering agency and the lead become partners."""
-        payload = decide_registration(payload)
-        founders = [recorded_by["agency"], payload.get("lead_agency")]
-        if not any(a and is_responsible_authority(a) for a in founders):
-            raise InvariantViolated(
-                "a record starts with a Responsible Authority partner: register it as police, "
-                "probation or prison, or name one of them as the lead agency",
-                field="lead_agency",
-            )
+        payload = identity.decide_registration(payload)
+        identity.require_founding_partner(recorded_by["agency"], payload)
         prev_hash = GENESIS_HASH
         digest = chain_hash(
             prev_hash,
@@ -262,7 +329,7 @@ class Nominal(Aggregate):
             raise RecordClosed(
                 "the record is deregistered: only NominalReregistered may be posted to it"
             )
-        payload = decide(self, _copied(payload), recorded_at)
+        payload = decide(self, copied(payload), recorded_at)
         digest = chain_hash(
             self.last_hash,
             envelope(
@@ -302,16 +369,47 @@ class Nominal(Aggregate):
         known = self.event_log.get(event_id)
         return known["agency"] if known else None
 
-    def view(self) -> dict[str, Any]:
+    def open_transfer_receivers(self) -> frozenset[str]:
+        """The MAPPA units an open transfer request names (each may accept its own)."""
+        return custody.open_transfer_receivers(self)
+
+    def known_transfer(self, transfer_id: Any) -> dict[str, Any]:
+        """A transfer request of this record; InvariantViolated naming it otherwise."""
+        return custody.known_transfer(self, transfer_id)
+
+    def restricted_from(self, agency: str) -> frozenset[str]:
+        """The restricted entries of the current view this agency may not read whole."""
+        return frozenset(
+            event_id
+            for event_id, r in self.restricted.items()
+            if event_id in self.items["entries"]
+            and not entries.may_read(r["agency"], r["restricted_to"], agency)
+        )
+
+    def restricted_entries(self) -> frozenset[str]:
+        """Every restricted entry of the current view."""
+        return frozenset(e for e in self.restricted if e in self.items["entries"])
+
+    def view(self, today: date | None = None, hidden: Collection[str] = ()) -> dict[str, Any]:
         """The current record: what a partner sees now (retracted items hidden).
+
+        `today` is the day whose orders are in force (default: the day of the record's last
+        event); `hidden` names restricted entries the reader may not read, which show as
+        placeholders (type, date, posting agency).
 
         Each list that grows with the record's history holds its latest VIEW_LIST_LIMIT
         items; `omitted` counts, per list, the older ones left out (all of them are in the
         record's history), so a view's size does not grow without end."""
+        today = today or london_date(self.modified_on)
+        current = self.items["restrictions"]
         lists = {
             "past_partners": self.past_partners,
-            "entries": list(self.items["entries"].values()),
-            "restrictions": list(self.items["restrictions"].values()),
+            "entries": [
+                entries.placeholder(i) if i["event_id"] in hidden else i
+                for i in self.items["entries"].values()
+            ],
+            "restrictions": list(current.values()),
+            "ended_restrictions": list(self.ended_restrictions.values()),
             "risk_assessments": list(self.items["risk_assessments"].values()),
             "disclosure_decisions": self.disclosure_decisions,
             "meetings": list(self.meetings.values()),
@@ -319,12 +417,25 @@ class Nominal(Aggregate):
             "referrals": list(self.referrals.values()),
             "level1_reviews": self.level1_reviews,
             "actions": list(self.actions.values()),
+            "identifier_changes": self.identifier_changes,
+            "past_identifiers": self.past_identifiers,
+            "alias_changes": self.alias_changes,
+            "past_aliases": self.past_aliases,
+            "personal_details_corrections": self.personal_details_corrections,
+            "past_addresses": _past_addresses(self),
+            "area_history": self.area_history,
+            "transfers": list(self.transfers.values()),
+            "breaches": self.breaches,
+            "recalls": self.recalls,
+            "further_offences": self.further_offences,
+            "mappa_status_explained": self.mappa_status_explained,
+            "critical_cases_ended": self.critical_cases_ended,
         }
         omitted = {
             k: len(v) - VIEW_LIST_LIMIT for k, v in lists.items() if len(v) > VIEW_LIST_LIMIT
         }
         latest = {k: v[-VIEW_LIST_LIMIT:] for k, v in lists.items()}
-        return _copied(
+        return copied(
             {
                 "nominal_id": str(self.id),
                 "version": self.version,
@@ -334,9 +445,12 @@ class Nominal(Aggregate):
                 "aliases": self.aliases,
                 "date_of_birth": self.date_of_birth,
                 "gender": self.gender,
+                "ethnicity": self.ethnicity,
+                "address": identity.current_address(self),
                 "area": self.area,
                 "category": self.category,
                 "level": self.level,
+                "critical_case": self.critical_case,
                 "lead_agency": self.lead_agency,
                 "sentence_date": self.sentence_date,
                 "offence_summary": self.offence_summary,
@@ -346,12 +460,47 @@ class Nominal(Aggregate):
                 "officers": [{"agency": a} | o for a, o in sorted(self.officers.items())],
                 "risk_management_plan": self.risk_management_plan,
                 "custody": self.custody,
+                "restriction_status": {
+                    event_id: restrictions.status_on(r, today) for event_id, r in current.items()
+                },
+                "as_on": today.isoformat(),
                 "last_hash": self.last_hash,
                 "updated_at": format_instant(self.modified_on),
             }
             | latest
             | {"omitted": omitted}
         )
+
+
+def _add_v2_state(state: dict[str, Any]) -> None:
+    """What DESIGN.md section 3.1 adds to a record, as a record without its events has it."""
+    empty_lists = (
+        "identifier_changes",
+        "past_identifiers",
+        "alias_changes",
+        "past_aliases",
+        "personal_details_corrections",
+        "addresses",
+        "area_history",
+        "breaches",
+        "recalls",
+        "further_offences",
+        "mappa_status_explained",
+        "critical_cases_ended",
+    )
+    for name in empty_lists:
+        state.setdefault(name, [])
+    for name in ("ended_restrictions", "transfers", "restricted"):
+        state.setdefault(name, {})
+    state.setdefault("ethnicity", None)
+    state.setdefault("critical_case", None)
+
+
+def _past_addresses(n: Nominal) -> list[dict[str, Any]]:
+    current = identity.current_address(n)
+    return sorted(
+        (a for a in n.addresses if a is not current), key=lambda a: str(a["from_date"])
+    )
 
 
 def envelope(
@@ -380,444 +529,19 @@ def envelope(
     }
 
 
-def _copied(value: Any) -> Any:
-    """A copy of a JSON value that deciding may change without touching the caller's.
+# -- the two tables, assembled from the themes ---------------------------------------------
 
-    Payloads are JSON (parsed, or dumped by the request schemas): dicts and lists are all
-    that can change. About a third of the cost of `copy.deepcopy`, which was a sixth of an
-    import's time.
-    """
-    if isinstance(value, dict):
-        return {k: _copied(v) if isinstance(v, _CONTAINERS) else v for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copied(v) if isinstance(v, _CONTAINERS) else v for v in value]
-    return value
+_THEMES = (identity, partnering, management, meetings, entries, restrictions, custody, outcomes)
 
-
-_CONTAINERS = (dict, list)
-
-
-# -- decisions: the invariants of DESIGN.md section 3 ---------------------------------------
-
-
-def decide_registration(payload: Payload) -> Payload:
-    category = parse_category(payload.get("category"))
-    level = parse_level(payload.get("level"))
-    require_category_level(category, level)
-    payload["area"] = parse_area(payload.get("area", ""))
-    if payload.get("lead_agency") is not None:
-        payload["lead_agency"] = parse_agency(payload["lead_agency"])
-    if not payload.get("identifiers"):
-        raise InvalidValue("at least one identifier is required", field="identifiers")
-    return payload
-
-
-def _partnered(nominal: Nominal, agency: str, field: str) -> str:
-    agency = parse_agency(agency)
-    if agency not in nominal.partners:
-        raise InvariantViolated(f"{agency} is not a partner of this record", field=field)
-    return agency
-
-
-def _decide_partnered(n: Nominal, p: Payload, _: datetime) -> Payload:
-    p["agency"] = parse_agency(p["agency"])
-    if p["agency"] in n.partners:
-        raise NoChange(f"{p['agency']} is already a partner of this record")
-    return p
-
-
-def _decide_partnering_ended(n: Nominal, p: Payload, _: datetime) -> Payload:
-    agency = _partnered(n, p["agency"], "payload.agency")
-    p["agency"] = agency
-    if agency == n.lead_agency:
-        raise InvariantViolated(
-            f"{agency} leads this record: change the lead agency before ending its partnering"
-        )
-    remaining = [a for a in n.partners if a != agency and is_responsible_authority(a)]
-    if not remaining:
-        raise InvariantViolated(
-            "ending this partnering would leave no Responsible Authority "
-            "(police, probation or prison) partnered to the record"
-        )
-    return p
-
-
-def _decide_officer(n: Nominal, p: Payload, _: datetime) -> Payload:
-    p["agency"] = _partnered(n, p["agency"], "payload.agency")
-    return p
-
-
-def _decide_free(n: Nominal, p: Payload, _: datetime) -> Payload:
-    return p
-
-
-def _decide_disclosure(n: Nominal, p: Payload, _: datetime) -> Payload:
-    meeting_id = p.get("meeting_id")
-    if meeting_id is not None and meeting_id not in n.meetings:
-        raise InvariantViolated(
-            f"no meeting {meeting_id!r} is recorded", field="payload.meeting_id"
-        )
-    if p["decision"] == "disclose" and not p.get("recipient"):
-        raise InvalidValue("a disclosure names its recipient", field="payload.recipient")
-    return p
-
-
-def _decide_level(n: Nominal, p: Payload, _: datetime) -> Payload:
-    to = parse_level(p["to"])
-    if to == n.level:
-        raise NoChange(f"the record is already at level {int(to)}")
-    require_category_level(parse_category(n.category), to)
-    p["from"] = n.level
-    return p
-
-
-def _decide_category(n: Nominal, p: Payload, _: datetime) -> Payload:
-    to = parse_category(p["to"])
-    if to == n.category:
-        raise NoChange(f"the record is already category {int(to)}")
-    require_category_level(to, parse_level(n.level))
-    p["from"] = n.category
-    return p
-
-
-def _decide_lead(n: Nominal, p: Payload, _: datetime) -> Payload:
-    agency = _partnered(n, p["agency"], "payload.agency")
-    if agency == n.lead_agency:
-        raise NoChange(f"{agency} already leads this record")
-    p["agency"] = agency
-    p["from"] = n.lead_agency
-    return p
-
-
-def _require_multi_agency_level(value: Any, field: str) -> Level:
-    level = parse_level(value)
-    if level is Level.ONE:
-        raise InvariantViolated("meetings and minutes are for levels 2 and 3 only", field=field)
-    return level
-
-
-def _decide_meeting(n: Nominal, p: Payload, _: datetime) -> Payload:
-    _require_multi_agency_level(p["level"], "payload.level")
-    if p["meeting_id"] in n.meetings:
-        raise InvariantViolated(f"meeting {p['meeting_id']!r} is already recorded")
-    return p
-
-
-def _decide_minutes(n: Nominal, p: Payload, recorded_at: datetime) -> Payload:
-    level = _require_multi_agency_level(p["level"], "payload.level")
-    timeliness = minutes_timeliness(date.fromisoformat(p["meeting_date"]), level, recorded_at)
-    p["due_on"] = timeliness.due_on.isoformat()
-    p["working_days_taken"] = timeliness.working_days_taken
-    p["late"] = timeliness.late
-    return p
-
-
-def _decide_referral(n: Nominal, p: Payload, _: datetime) -> Payload:
-    _require_multi_agency_level(p["requested_level"], "payload.requested_level")
-    if p["referral_id"] in n.referrals:
-        raise InvariantViolated(f"referral {p['referral_id']!r} is already recorded")
-    for i, invite in enumerate(p["agencies_to_invite"]):
-        invite["agency"] = parse_agency(invite["agency"])
-        if not invite.get("why"):
-            raise InvalidValue(
-                "say why the agency is invited", field=f"payload.agencies_to_invite.{i}.why"
-            )
-    return p
-
-
-def _decide_referral_decided(n: Nominal, p: Payload, _: datetime) -> Payload:
-    referral = n.referrals.get(p["referral_id"])
-    if referral is None:
-        raise InvariantViolated(
-            f"no referral {p['referral_id']!r} is recorded", field="payload.referral_id"
-        )
-    if referral.get("decision") is not None:
-        raise InvariantViolated(f"referral {p['referral_id']!r} is already decided")
-    return p
-
-
-def _decide_action_set(n: Nominal, p: Payload, _: datetime) -> Payload:
-    if p["action_id"] in n.actions:
-        raise InvariantViolated(f"action {p['action_id']!r} is already set")
-    meeting_id = p.get("meeting_id")
-    if meeting_id is not None and meeting_id not in n.meetings:
-        raise InvariantViolated(
-            f"no meeting {meeting_id!r} is recorded", field="payload.meeting_id"
-        )
-    p["assigned_agency"] = parse_agency(p["assigned_agency"])
-    return p
-
-
-def _decide_action_completed(n: Nominal, p: Payload, _: datetime) -> Payload:
-    action = n.actions.get(p["action_id"])
-    if action is None:
-        raise InvariantViolated(f"no action {p['action_id']!r} is set", field="payload.action_id")
-    if action.get("completed_on") is not None:
-        raise InvariantViolated(f"action {p['action_id']!r} is already completed")
-    if not str(p.get("outcome", "")).strip():
-        raise InvalidValue("say what was found or done", field="payload.outcome")
-    return p
-
-
-def _decide_custody(n: Nominal, p: Payload, _: datetime) -> Payload:
-    status = p["status"]
-    in_custody = n.custody is not None and n.custody["status"] != "released"
-    if status in ("received", "transferred"):
-        establishment = parse_agency(p.get("establishment") or "")
-        if not establishment.startswith("prison:"):
-            raise InvalidValue(
-                "the establishment is a prison: agency", field="payload.establishment"
-            )
-        p["establishment"] = establishment
-        if status == "transferred" and not in_custody:
-            raise InvariantViolated("a transfer is between prisons: the person is not in custody")
-        if status == "transferred" and n.custody and establishment == n.custody["establishment"]:
-            raise NoChange(f"the person is already held at {establishment}")
-    elif not in_custody:
-        raise InvariantViolated("the person is not in custody")
-    return p
-
-
-def _decide_area(n: Nominal, p: Payload, _: datetime) -> Payload:
-    p["to_area"] = parse_area(p["to_area"])
-    if p["to_area"] == n.area:
-        raise NoChange(f"the record is already in {n.area}")
-    p["from_area"] = n.area
-    return p
-
-
-def _decide_deregistered(n: Nominal, p: Payload, _: datetime) -> Payload:
-    return p
-
-
-def _decide_reregistered(n: Nominal, p: Payload, _: datetime) -> Payload:
-    if not n.deregistered:
-        raise NoChange("the record is not deregistered")
-    return p
-
-
-def _decide_retraction(n: Nominal, p: Payload, _: datetime) -> Payload:
-    target = n.event_log.get(p["retracts"])
-    if target is None or target["type"] not in RETRACTABLE:
-        raise InvariantViolated(
-            "only an entry, restriction or risk assessment of this record can be retracted",
-            field="payload.retracts",
-        )
-    if p["retracts"] in n.retracted:
-        raise NoChange("that entry is already retracted")
-    return p
-
-
-_DECIDE: dict[str, Callable[[Nominal, Payload, datetime], Payload]] = {
-    "NominalRegistered": _decide_free,
-    "AgencyPartnered": _decide_partnered,
-    "PartneringEnded": _decide_partnering_ended,
-    "OfficerAssigned": _decide_officer,
-    "EntryRecorded": _decide_free,
-    "RestrictionRecorded": _decide_free,
-    "RiskAssessmentRecorded": _decide_free,
-    "RiskManagementPlanUpdated": _decide_free,
-    "DisclosureDecisionRecorded": _decide_disclosure,
-    "LevelChanged": _decide_level,
-    "CategoryChanged": _decide_category,
-    "LeadAgencyChanged": _decide_lead,
-    "MeetingHeld": _decide_meeting,
-    "MinutesUploaded": _decide_minutes,
-    "ReferralMade": _decide_referral,
-    "ReferralDecided": _decide_referral_decided,
-    "Level1ReviewRecorded": _decide_free,
-    "ActionSet": _decide_action_set,
-    "ActionCompleted": _decide_action_completed,
-    "CustodyChanged": _decide_custody,
-    "AreaTransferred": _decide_area,
-    "NominalDeregistered": _decide_deregistered,
-    "NominalReregistered": _decide_reregistered,
-    "EntryRetracted": _decide_retraction,
-}
+_DECIDE: dict[str, Decide] = {"NominalRegistered": lambda n, p, _: p}
+_APPLY: dict[str, Apply] = {}
+for _theme in _THEMES:
+    _DECIDE.update(_theme.DECIDE)
+    _APPLY.update(_theme.APPLY)
 
 EVENT_TYPES: tuple[str, ...] = tuple(_DECIDE)
-
-
-# -- evolution: how each event changes the current record ----------------------------------
-
-
-def _stamp(e: Nominal.Event) -> dict[str, Any]:
-    return {
-        "event_id": e.event_id,
-        "occurred_at": e.occurred_at,
-        "recorded_at": format_instant(e.timestamp),
-        "recorded_by": dict(e.recorded_by),
-    }
-
-
-def _apply_registered(n: Nominal, e: Nominal.Event) -> None:
-    p = e.payload
-    n.identifiers = dict(p["identifiers"])
-    n.name = p["name"]
-    n.aliases = list(p.get("aliases") or [])
-    n.date_of_birth = p.get("date_of_birth")
-    n.gender = p.get("gender")
-    n.area = p["area"]
-    n.category = p["category"]
-    n.level = p["level"]
-    n.lead_agency = p.get("lead_agency")
-    n.sentence_date = p.get("sentence_date")
-    n.offence_summary = p.get("offence_summary")
-    n.registered_at = format_instant(e.timestamp)
-    n.registered_by = dict(e.recorded_by)
-    since = format_instant(e.timestamp)
-    by = e.recorded_by["agency"]
-    for agency in dict.fromkeys([by, n.lead_agency]):
-        if agency is not None:
-            n.partners[agency] = {"since": since, "by": by, "reason": "registration"}
-
-
-def _apply_partnered(n: Nominal, e: Nominal.Event) -> None:
-    n.partners[e.payload["agency"]] = {
-        "since": format_instant(e.timestamp),
-        "by": e.recorded_by["agency"],
-        "reason": e.payload["reason"],
-    }
-
-
-def _apply_partnering_ended(n: Nominal, e: Nominal.Event) -> None:
-    agency = e.payload["agency"]
-    partner = n.partners.pop(agency)
-    n.officers.pop(agency, None)
-    n.past_partners.append(
-        {
-            "agency": agency,
-            "since": partner["since"],
-            "by": partner["by"],
-            "until": format_instant(e.timestamp),
-            "ended_by": e.recorded_by["agency"],
-            "reason": e.payload["reason"],
-        }
-    )
-
-
-def _apply_officer(n: Nominal, e: Nominal.Event) -> None:
-    n.officers[e.payload["agency"]] = {
-        "officer": e.payload["officer"],
-        "supervisor": e.payload.get("supervisor"),
-        "since": format_instant(e.timestamp),
-    }
-
-
-def _item_applier(kind: str) -> Callable[[Nominal, Nominal.Event], None]:
-    def apply(n: Nominal, e: Nominal.Event) -> None:
-        n.items[kind][e.event_id] = _stamp(e) | e.payload
-
-    return apply
-
-
-def _apply_plan(n: Nominal, e: Nominal.Event) -> None:
-    n.risk_management_plan = _stamp(e) | e.payload
-
-
-def _apply_disclosure(n: Nominal, e: Nominal.Event) -> None:
-    n.disclosure_decisions.append(_stamp(e) | e.payload)
-
-
-def _apply_level(n: Nominal, e: Nominal.Event) -> None:
-    n.level = e.payload["to"]
-
-
-def _apply_category(n: Nominal, e: Nominal.Event) -> None:
-    n.category = e.payload["to"]
-
-
-def _apply_lead(n: Nominal, e: Nominal.Event) -> None:
-    n.lead_agency = e.payload["agency"]
-
-
-def _apply_meeting(n: Nominal, e: Nominal.Event) -> None:
-    n.meetings[e.payload["meeting_id"]] = _stamp(e) | e.payload
-
-
-def _apply_minutes(n: Nominal, e: Nominal.Event) -> None:
-    n.minutes.append(_stamp(e) | e.payload)
-
-
-def _apply_referral(n: Nominal, e: Nominal.Event) -> None:
-    n.referrals[e.payload["referral_id"]] = _stamp(e) | e.payload | {"decision": None}
-
-
-def _apply_referral_decided(n: Nominal, e: Nominal.Event) -> None:
-    referral = n.referrals[e.payload["referral_id"]]
-    referral["decision"] = {k: v for k, v in e.payload.items() if k != "referral_id"}
-
-
-def _apply_level1_review(n: Nominal, e: Nominal.Event) -> None:
-    n.level1_reviews.append(_stamp(e) | e.payload)
-
-
-def _apply_action_set(n: Nominal, e: Nominal.Event) -> None:
-    n.actions[e.payload["action_id"]] = (
-        _stamp(e) | e.payload | {"completed_on": None, "outcome": None}
-    )
-
-
-def _apply_action_completed(n: Nominal, e: Nominal.Event) -> None:
-    action = n.actions[e.payload["action_id"]]
-    action["completed_on"] = e.payload["completed_on"]
-    action["outcome"] = e.payload["outcome"]
-
-
-def _apply_custody(n: Nominal, e: Nominal.Event) -> None:
-    n.custody = {
-        "status": e.payload["status"],
-        "establishment": e.payload.get("establishment"),
-        "expected_release_on": e.payload.get("expected_release_on"),
-        "since": e.occurred_at,
-    }
-
-
-def _apply_area(n: Nominal, e: Nominal.Event) -> None:
-    n.area = e.payload["to_area"]
-
-
-def _apply_deregistered(n: Nominal, e: Nominal.Event) -> None:
-    n.deregistered = True
-
-
-def _apply_reregistered(n: Nominal, e: Nominal.Event) -> None:
-    n.deregistered = False
-
-
-def _apply_retraction(n: Nominal, e: Nominal.Event) -> None:
-    target = e.payload["retracts"]
-    for items in n.items.values():
-        items.pop(target, None)
-    n.retracted[target] = _stamp(e) | e.payload
-
-
-_APPLY: dict[str, Callable[[Nominal, Nominal.Event], None]] = {
-    "NominalRegistered": _apply_registered,
-    "AgencyPartnered": _apply_partnered,
-    "PartneringEnded": _apply_partnering_ended,
-    "OfficerAssigned": _apply_officer,
-    "EntryRecorded": _item_applier("entries"),
-    "RestrictionRecorded": _item_applier("restrictions"),
-    "RiskAssessmentRecorded": _item_applier("risk_assessments"),
-    "RiskManagementPlanUpdated": _apply_plan,
-    "DisclosureDecisionRecorded": _apply_disclosure,
-    "LevelChanged": _apply_level,
-    "CategoryChanged": _apply_category,
-    "LeadAgencyChanged": _apply_lead,
-    "MeetingHeld": _apply_meeting,
-    "MinutesUploaded": _apply_minutes,
-    "ReferralMade": _apply_referral,
-    "ReferralDecided": _apply_referral_decided,
-    "Level1ReviewRecorded": _apply_level1_review,
-    "ActionSet": _apply_action_set,
-    "ActionCompleted": _apply_action_completed,
-    "CustodyChanged": _apply_custody,
-    "AreaTransferred": _apply_area,
-    "NominalDeregistered": _apply_deregistered,
-    "NominalReregistered": _apply_reregistered,
-    "EntryRetracted": _apply_retraction,
-}
+assert set(_DECIDE) == set(_APPLY), "every event type is decided and applied"
+assert all(isinstance(getattr(Nominal, t, None), type) for t in EVENT_TYPES)
 
 
 # Stored events and snapshots name their class by its module path. Before the layout move
