@@ -21,7 +21,7 @@ from eventsourcing.application import AggregateNotFoundError
 
 from domain.nominal import Nominal
 from service.auth import Principal
-from service.consultation import Consultation, ConsultationLog
+from service.consultation import RESTRICTED_READ, Consultation, ConsultationLog
 from service.runtime.database import Database
 from service.runtime.settings import Settings, SettingsError
 from service.store.cache import RecordCache, RecordLocks
@@ -144,10 +144,7 @@ class Ledger:
     def holder(self, kind: str, value: str) -> UUID | None:
         """The nominal holding a normalised identifier, for the service's own use (no read)."""
         with self.datastore.transaction() as curs:
-            curs.execute(
-                "SELECT nominal_id FROM nominal_identifiers WHERE kind = %s AND value = %s",
-                (kind, value),
-            )
+            curs.execute(_HOLDER, (kind, value))
             row = curs.fetchone()
         return row["nominal_id"] if row else None
 
@@ -166,11 +163,45 @@ class Ledger:
         action: str,
         outcome: str,
         justification: str | None,
+        entries: Sequence[str] = (),
     ) -> None:
-        """One row of the consultation log, committed before this returns."""
+        """One row of the consultation log (and one per restricted entry read whole),
+        committed before this returns."""
         self.consultations.append(
-            Consultation(principal, nominal_id, route, action, outcome, justification)
+            Consultation(
+                principal, nominal_id, route, action, outcome, justification, entries=tuple(entries)
+            )
         )
+
+    def log_restricted_reads(
+        self,
+        principal: Principal,
+        nominal_id: UUID,
+        route: str,
+        justification: str | None,
+        entries: Sequence[str],
+    ) -> None:
+        """A row of the consultation log per restricted entry a read showed whole, for a read
+        logged already (a page read after its right to read was decided)."""
+        self.consultations.append(
+            Consultation(
+                principal,
+                nominal_id,
+                route,
+                RESTRICTED_READ,
+                "allowed",
+                justification,
+                entries=tuple(entries),
+            )
+        )
+
+
+# The claim of an identifier not released (migration 0010: at most one; docs/adr/019).
+_HOLDER = (
+    "SELECT i.nominal_id FROM nominal_identifiers i WHERE i.kind = %s AND i.value = %s"
+    " AND NOT EXISTS (SELECT FROM identifier_releases r"
+    " WHERE r.kind = i.kind AND r.value = i.value AND r.claim_no = i.claim_no)"
+)
 
 
 def caught_up(nominal: Nominal, newer: Sequence[Nominal.Event]) -> Nominal:

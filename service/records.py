@@ -30,6 +30,7 @@ from service.store.committer import awaited
 from service.store.eventstore import (
     IdentifierClaim,
     IndexedEvent,
+    identifier_rows,
     partner_sets,
     read_stream,
 )
@@ -41,6 +42,10 @@ log = logging.getLogger(__name__)
 NOMINAL_NAMESPACE = UUID("6b1f4a64-4c55-4d5e-9a4e-2f8f3f1c8a11")
 MAX_ATTEMPTS = 50
 BUSY_AFTER_SECONDS = 10.0  # a post waiting this long for its record's turn is told to retry
+
+# Events that claim an identifier: judged against the identifier index before they are
+# stored, in a worker thread (the index is asked; a refused claim is logged, docs/adr/019).
+CLAIMING = frozenset({"IdentifierAdded", "IdentifierCorrected"})
 
 
 class PreconditionFailed(Exception):
@@ -121,8 +126,8 @@ class Records:
                 recorded_by=_recorded_by(principal),
                 payload=payload,
             )
-            self._refuse_held_identifiers(principal, claims)
-            stored = self._save(nominal, digest, principal, claims)
+            self._refuse_held_identifiers(principal, claims, "POST /v1/nominals")
+            stored = self._save(nominal, digest, principal)
             if stored is not None:
                 self.ledger.cache.put(nominal)
                 return stored
@@ -152,7 +157,8 @@ class Records:
         thread, which decides it afresh on the stored record, and finds a stored retry."""
         access.require_scope(principal, "records:write")
         with self.ledger.locks.hold(nominal_id, timeout=0) as my_turn:
-            nominal = self.ledger.cache.take(nominal_id) if my_turn else None
+            usual = my_turn and new.type not in CLAIMING
+            nominal = self.ledger.cache.take(nominal_id) if usual else None
             if nominal is not None:
                 try:
                     self._decide(principal, nominal, new, if_match)
@@ -163,7 +169,7 @@ class Records:
                     principal, nominal_id, new.type, new.occurred_at, new.payload
                 )
                 event, indexed = _indexed(nominal, digest, principal)
-                position = await awaited(self.ledger.committer.submit(nominal, indexed, []))
+                position = await awaited(self.ledger.committer.submit(nominal, indexed))
                 if position is not None:
                     self.ledger.cache.put(nominal)
                     return Posted(stored_event(position, event), created=True)
@@ -196,7 +202,11 @@ class Records:
                     return found
                 raise
             assert nominal is not None
-            stored = self._save(nominal, digest, principal, [])
+            if new.type in CLAIMING:
+                self._refuse_held_identifiers(
+                    principal, identifier_rows([nominal])[1], "POST /v1/nominals/{id}/events"
+                )
+            stored = self._save(nominal, digest, principal)
             if stored is not None:
                 self.ledger.cache.put(nominal)
                 return stored
@@ -210,8 +220,9 @@ class Records:
         self, principal: Principal, nominal: Nominal | None, new: NewEvent, if_match: int | None
     ) -> None:
         """The new event applied to the nominal, or the refusal the post gets."""
-        if nominal is None or not nominal.is_partner(principal.agency):
+        if not access.has_standing(principal, nominal, new.type):
             raise NotFound("no such record")
+        assert nominal is not None
         access.require_may_post(principal, nominal, new.type, new.payload)
         if if_match is not None and if_match != nominal.version:
             raise PreconditionFailed(f"the record is at version {nominal.version}, not {if_match}")
@@ -264,6 +275,11 @@ class Records:
                 )
             if not digests:
                 return []
+            self._refuse_held_identifiers(
+                principal,
+                identifier_rows([nominal])[1],
+                "POST /v1/inbound/hmpps-domain-events",
+            )
             stored = self._save_pending(nominal, digests, principal)
             if stored is not None:
                 self.ledger.cache.put(nominal)
@@ -286,9 +302,14 @@ class Records:
             )
             for e, digest in zip(events, digests, strict=True)
         ]
+        releases, claims = identifier_rows([nominal])
         try:
             recordings = self.ledger.app.save(
-                nominal, indexed_events=indexed, partner_sets=partner_sets([nominal])
+                nominal,
+                indexed_events=indexed,
+                identifier_releases=releases,
+                identifier_claims=claims,
+                partner_sets=partner_sets([nominal]),
             )
         except IntegrityError:
             return None
@@ -297,12 +318,11 @@ class Records:
             for r, e in zip(recordings, events, strict=True)
         ]
 
-    def _save(
-        self, nominal: Nominal, digest: str, principal: Principal, claims: list[IdentifierClaim]
-    ) -> Posted | None:
-        """Store the pending event with its index rows; None when another writer got there first."""
+    def _save(self, nominal: Nominal, digest: str, principal: Principal) -> Posted | None:
+        """Store the pending event with its index rows (identifiers claimed and released
+        included); None when another writer got there first."""
         event, indexed = _indexed(nominal, digest, principal)
-        position = self.ledger.committer.save(nominal, indexed, claims)
+        position = self.ledger.committer.save(nominal, indexed)
         if position is None:
             return None
         return Posted(stored_event(position, event), created=True)
@@ -325,7 +345,9 @@ class Records:
             return Posted(stored_event(position, event), created=False)
         raise AssertionError("an indexed event is missing from its stream")
 
-    def _refuse_held_identifiers(self, principal: Principal, claims: list[IdentifierClaim]) -> None:
+    def _refuse_held_identifiers(
+        self, principal: Principal, claims: Sequence[IdentifierClaim], route: str
+    ) -> None:
         """Conflict if another record holds one of the identifiers: named only to its current
         partners, and the refused claim logged against it (who tried to claim whose
         identifier is a consultation of that record)."""
@@ -335,9 +357,7 @@ class Records:
                 existing = self.ledger.load(holder, read_only=True)
                 partnered = existing is not None and existing.is_partner(principal.agency)
                 reveal = str(holder) if partnered and principal.has("records:read") else None
-                self.ledger.log(
-                    principal, holder, "POST /v1/nominals", "claim-identifier", "refused", None
-                )
+                self.ledger.log(principal, holder, route, "claim-identifier", "refused", None)
                 raise Conflict(
                     f"the {claim.kind.upper()} {claim.value} is already held by another record",
                     existing=reveal,
