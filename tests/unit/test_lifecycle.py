@@ -330,7 +330,11 @@ def test_an_order_past_its_end_shows_as_expired_and_may_still_be_ended():
     status = nominal.view(today=date(2026, 11, 20))["restriction_status"]
     assert status == {old: "expired", now: "in_force", later: "not_yet_in_force"}
     assert nominal.view(today=date(2026, 2, 1))["restriction_status"][old] == "in_force"
-    when(nominal, "RestrictionEnded", {"restriction": old, "ended_on": "2026-03-01", "reason": "expired"})
+    when(
+        nominal,
+        "RestrictionEnded",
+        {"restriction": old, "ended_on": "2026-03-01", "reason": "expired"},
+    )
     assert old not in nominal.view()["restriction_status"]
 
 
@@ -431,9 +435,18 @@ def test_a_request_is_to_another_area_and_its_mappa_unit():
 def test_breaches_recalls_and_further_offences_are_kept():
     nominal = given()
     shpo = when(nominal, "RestrictionRecorded", order()).event_id
-    when(nominal, "BreachRecorded", {"of": "licence", "occurred_on": "2026-11-01", "action": "recall"})
+    when(
+        nominal,
+        "BreachRecorded",
+        {"of": "licence", "occurred_on": "2026-11-01", "action": "recall"},
+    )
     when(nominal, "BreachRecorded", {"of": shpo, "occurred_on": "2026-11-02", "action": "arrest"})
-    when(nominal, "RecallRecorded", {"recalled_on": "2026-11-03", "reason": "Breach of licence"}, by=PROBATION)
+    when(
+        nominal,
+        "RecallRecorded",
+        {"recalled_on": "2026-11-03", "reason": "Breach of licence"},
+        by=PROBATION,
+    )
     when(
         nominal,
         "FurtherOffenceRecorded",
@@ -459,7 +472,11 @@ def test_a_breach_names_what_was_breached_and_happened_by_today():
             {"of": str(uuid.uuid4()), "occurred_on": "2026-11-01", "action": "none"},
         )
     with refused(InvalidValue, "payload.occurred_on"):
-        when(nominal, "BreachRecorded", {"of": "licence", "occurred_on": "2027-01-01", "action": "none"})
+        when(
+            nominal,
+            "BreachRecorded",
+            {"of": "licence", "occurred_on": "2027-01-01", "action": "none"},
+        )
     with refused(InvalidValue, "payload.recalled_on"):
         when(nominal, "RecallRecorded", {"recalled_on": "2027-01-01", "reason": "r"})
 
@@ -469,8 +486,12 @@ def test_telling_the_person_about_mappa_is_recorded():
     when(
         nominal,
         "MappaStatusExplained",
-        {"explained_on": "2026-11-19", "by": "probation:midlands", "level_explained": 1,
-         "views_sought": True},
+        {
+            "explained_on": "2026-11-19",
+            "by": "probation:midlands",
+            "level_explained": 1,
+            "views_sought": True,
+        },
         by=PROBATION,
     )
     [told] = nominal.view()["mappa_status_explained"]
@@ -479,8 +500,12 @@ def test_telling_the_person_about_mappa_is_recorded():
         when(
             nominal,
             "MappaStatusExplained",
-            {"explained_on": "2026-11-19", "by": "nobody", "level_explained": 1,
-             "views_sought": False},
+            {
+                "explained_on": "2026-11-19",
+                "by": "nobody",
+                "level_explained": 1,
+                "views_sought": False,
+            },
         )
 
 
