@@ -45,6 +45,7 @@ from projections import (
     attendance,
     current_view,
     disclosure_coverage,
+    event_areas,
     late_minutes,
     partnering_audit,
     referrals,
@@ -65,6 +66,7 @@ PROJECTIONS: tuple[Projection, ...] = (
     disclosure_coverage.PROJECTION,
     review_schedule.PROJECTION,
     registration_timeliness.PROJECTION,
+    event_areas.PROJECTION,
     # Last: its rows are computed from the read models above, at the same position.
     partnering_audit.GAPS_PROJECTION,
 )
