@@ -31,7 +31,7 @@ from domain.identifiers import normalise_identifier
 from domain.nominal import Nominal
 from service import access
 from service.auth import Principal
-from service.records import NewEvent, Records
+from service.records import Conflict, NewEvent, Records
 
 INBOUND_NAMESPACE = UUID("3d0c52f4-9a8e-4f0b-b1a7-6a2f6b0e7c41")
 LONDON = ZoneInfo("Europe/London")
@@ -41,6 +41,7 @@ REGISTRATION_UPDATED = "probation-case.registration.updated"
 REGISTRATION_DEREGISTERED = "probation-case.registration.deregistered"
 PRISONER_RECEIVED = "prison-offender-events.prisoner.received"
 PRISONER_RELEASED = "prison-offender-events.prisoner.released"
+PRISON_IDENTIFIER_ADDED = "probation-case.prison-identifier.added"
 
 # What each HMPPS event type can become; the event ids of a message are derived from its
 # key and these types, so a repeat finds what the first delivery stored.
@@ -50,6 +51,7 @@ MAPPING: dict[str, tuple[str, ...]] = {
     REGISTRATION_DEREGISTERED: ("NominalDeregistered",),
     PRISONER_RECEIVED: ("CustodyChanged",),
     PRISONER_RELEASED: ("CustodyChanged",),
+    PRISON_IDENTIFIER_ADDED: ("IdentifierAdded",),
 }
 
 MAPPA_REGISTER = "MAPP"
@@ -271,6 +273,8 @@ def screen(message: InboundMessage) -> None:
         _require_mappa_register(message)
     elif message.event_type == PRISONER_RECEIVED:
         _prison(message)
+    elif message.event_type == PRISON_IDENTIFIER_ADDED:
+        _both_identifiers(message)
     else:
         _release_reason(message)
 
@@ -286,6 +290,8 @@ def translate(message: InboundMessage, nominal: Nominal) -> list[Translated]:
         return _deregistration(message, nominal)
     if message.event_type == PRISONER_RECEIVED:
         return _received(message, nominal)
+    if message.event_type == PRISON_IDENTIFIER_ADDED:
+        return _prison_identifier(message, nominal)
     return _released(message, nominal)
 
 
@@ -420,6 +426,42 @@ def _released(message: InboundMessage, nominal: Nominal) -> list[Translated]:
     ]
 
 
+def _both_identifiers(message: InboundMessage) -> None:
+    if not {"crn", "noms"} <= set(message.identifiers):
+        raise MalformedMessage(
+            "a prison identifier added names the person by CRN and NOMS number",
+            field="personReference.identifiers",
+        )
+
+
+def _prison_identifier(message: InboundMessage, nominal: Nominal) -> list[Translated]:
+    """The probation case has been matched to a prison record: the record found by one of
+    the two identifiers learns the other, so later messages naming either find it."""
+    _both_identifiers(message)
+    missing = []
+    for kind in ("crn", "noms"):
+        held, value = nominal.identifiers.get(kind), message.identifiers[kind]
+        if held is not None and held != value:
+            raise Skip(
+                "not_applied",
+                f"the record holds another {kind.upper()}: if it is wrong, a partner corrects "
+                "it (IdentifierCorrected)",
+            )
+        if held is None:
+            missing.append(kind)
+    if not missing:
+        raise Skip("no_change", "the record already holds the CRN and the NOMS number")
+    [kind] = missing  # the record was found by the other one
+    return [
+        Translated(
+            message.event_id("IdentifierAdded"),
+            "IdentifierAdded",
+            _occurred(message),
+            {"kind": kind, "value": message.identifiers[kind]},
+        )
+    ]
+
+
 @dataclass(frozen=True)
 class InboundResult:
     """What became of one message: `outcome` and a sentence, and the events it stored."""
@@ -465,6 +507,8 @@ def receive(records: Records, principal: Principal, body: Any) -> InboundResult:
             raise Skip("no_change", e.message) from None
         except InvariantViolated as e:
             raise Skip("not_applied", e.message) from None
+        except Conflict as e:  # an identifier it would add is held by another record
+            raise Skip("not_applied", str(e)) from None
     except Skip as skip:
         return InboundResult(skip.outcome, skip.reason, message.key)
     created = any(p.created for p in posted)
