@@ -139,6 +139,12 @@ class Ledger:
         except AggregateNotFoundError:
             return None
         assert isinstance(nominal, Nominal)
+        if nominal.__dict__.get("area_history_partial"):
+            # From a snapshot taken before the areas' history was kept, of a record that had
+            # moved: folded from its events instead (Nominal.upcast_v1_v2).
+            folded = replayed(None, self.app.events.get(nominal_id, lte=version))
+            assert isinstance(folded, Nominal)
+            return folded
         return nominal
 
     def holder(self, kind: str, value: str) -> UUID | None:

@@ -262,11 +262,29 @@ class Nominal(Aggregate):
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
         """A snapshot taken before section 3.1: the state it adds, as its events left it
-        (none of them had been recorded). The area's history starts from the area then."""
+        (none of them had been recorded). The area's history is the registration's area
+        when the record never moved; a move before the snapshot left no trace of its areas
+        in it, so the history is marked partial and such a record is folded from its events
+        instead (`area_history_partial`: Ledger.rebuild, integrity's snapshot check)."""
         _add_v2_state(state)
+        by_version = {e["version"]: (event_id, e) for event_id, e in state["event_log"].items()}
+        registration = by_version[1][0]
+        moves = [(i, e) for v, (i, e) in sorted(by_version.items()) if e["type"] == "AreaTransferred"]
+        if not moves:
+            state["area_history"] = [
+                {
+                    "area": state["area"],
+                    "since": state["registered_at"],
+                    "event_id": registration,
+                    "type": "NominalRegistered",
+                }
+            ]
+            return
+        state["area_history_partial"] = True
         state["area_history"] = [
-            {"area": state.get("area", ""), "since": None, "event_id": None, "type": None}
-        ]
+            {"area": None, "since": None, "event_id": registration, "type": "NominalRegistered"}
+        ] + [{"area": None, "since": None, "event_id": i, "type": e["type"]} for i, e in moves]
+        state["area_history"][-1]["area"] = state["area"]
 
     @classmethod
     def register(
