@@ -17,7 +17,7 @@ from service import access
 from service.access import NotFound, require_justification
 from service.auth import Principal
 from service.integrity import Verdict, verify_nominal
-from service.reading import Reading
+from service.reading import Reading, served_view
 from service.store.eventstore import read_stream
 
 
@@ -50,7 +50,7 @@ class Audit:
         read_whole = sorted(nominal.restricted_entries() - hidden)
         if read_whole:
             self.ledger.log_restricted_reads(principal, nominal_id, route, justification, read_whole)
-        return nominal.view(london_date(as_of), hidden)
+        return served_view(nominal, london_date(as_of), hidden)
 
     def version_at(self, nominal_id: UUID, as_of: datetime) -> int:
         """The last version recorded at or before the instant (0: not yet registered)."""

@@ -98,7 +98,7 @@ class Reading:
         orders in force today, restricted entries the caller may not read as placeholders."""
         nominal = self._viewed(principal, nominal_id, justification)
         hidden = access.hidden_entries(principal, nominal, justification)
-        return _served(nominal, self._today(), hidden)
+        return served_view(nominal, self._today(), hidden)
 
     def view_json(
         self, principal: Principal, nominal_id: UUID, justification: str | None
@@ -271,7 +271,7 @@ def _answered(nominal: Nominal | None, consultation: Consultation) -> Nominal:
     return nominal
 
 
-def _served(
+def served_view(
     nominal: Nominal, today: date | None = None, hidden: Collection[str] = ()
 ) -> dict[str, Any]:
     """The record's view as the service serves it: with the link to the whole history that
@@ -282,7 +282,7 @@ def _served(
 def _view_json(
     nominal: Nominal, today: date | None = None, hidden: Collection[str] = ()
 ) -> bytes:
-    view = _served(nominal, today, hidden)
+    view = served_view(nominal, today, hidden)
     try:
         return orjson.dumps(view)
     except orjson.JSONEncodeError:  # an integer beyond 64 bits, which only json writes
