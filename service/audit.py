@@ -49,7 +49,9 @@ class Audit:
         hidden = access.hidden_entries(principal, nominal, justification)
         read_whole = sorted(nominal.restricted_entries() - hidden)
         if read_whole:
-            self.ledger.log_restricted_reads(principal, nominal_id, route, justification, read_whole)
+            self.ledger.log_restricted_reads(
+                principal, nominal_id, route, justification, read_whole
+            )
         return served_view(nominal, london_date(as_of), hidden)
 
     def version_at(self, nominal_id: UUID, as_of: datetime) -> int:

@@ -106,7 +106,9 @@ class ConsultationLog:
             for e in entries:
                 # A read's own row (unless it only names entries of a read logged before),
                 # then one per restricted entry it showed whole.
-                read = [] if e.action == RESTRICTED_READ else [(e.action, None)]
+                read: list[tuple[str, str | None]] = []
+                if e.action != RESTRICTED_READ:
+                    read.append((e.action, None))
                 read += [(RESTRICTED_READ, entry) for entry in e.entries]
                 for action, entry_id in read:
                     row = {

@@ -363,9 +363,7 @@ class IdentifierAdded(Strict):
 
 
 class IdentifierCorrected(Strict):
-    model_config = ConfigDict(
-        extra="forbid", str_strip_whitespace=True, serialize_by_alias=True
-    )
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, serialize_by_alias=True)
 
     kind: IdentifierKind
     wrong: ShortText = Field(alias="from")
@@ -377,7 +375,7 @@ class PersonalDetailsCorrected(Strict):
     name: Name | None = None
     date_of_birth: PastDate | None = None
     gender: ShortText | None = None
-    ethnicity: Ethnicity | None = None
+    ethnicity: Ethnicity | None = None  # type: ignore[valid-type]
     rationale: Text
 
     @model_validator(mode="after")

@@ -210,7 +210,9 @@ class Reading:
                 else:
                     page[i] = redacted(event)
         if read_whole:
-            self.ledger.log_restricted_reads(principal, nominal_id, route, justification, read_whole)
+            self.ledger.log_restricted_reads(
+                principal, nominal_id, route, justification, read_whole
+            )
         return iter(page)
 
 
@@ -279,9 +281,7 @@ def served_view(
     return nominal.view(today, hidden) | {"history": f"/v1/nominals/{nominal.id}/history"}
 
 
-def _view_json(
-    nominal: Nominal, today: date | None = None, hidden: Collection[str] = ()
-) -> bytes:
+def _view_json(nominal: Nominal, today: date | None = None, hidden: Collection[str] = ()) -> bytes:
     view = served_view(nominal, today, hidden)
     try:
         return orjson.dumps(view)

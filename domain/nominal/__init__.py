@@ -257,7 +257,24 @@ class Nominal(Aggregate):
         self.actions: dict[str, dict[str, Any]] = {}
         self.custody: dict[str, Any] | None = None
         self.deregistered = False
-        _add_v2_state(self.__dict__)
+        # DESIGN.md section 3.1 (the state a snapshot of class version 1 lacks: _V2_STATE)
+        self.ethnicity: str | None = None
+        self.identifier_changes: list[dict[str, Any]] = []
+        self.past_identifiers: list[dict[str, Any]] = []
+        self.alias_changes: list[dict[str, Any]] = []
+        self.past_aliases: list[dict[str, Any]] = []
+        self.personal_details_corrections: list[dict[str, Any]] = []
+        self.addresses: list[dict[str, Any]] = []
+        self.ended_restrictions: dict[str, dict[str, Any]] = {}
+        self.restricted: dict[str, dict[str, Any]] = {}
+        self.area_history: list[dict[str, Any]] = []
+        self.transfers: dict[str, dict[str, Any]] = {}
+        self.breaches: list[dict[str, Any]] = []
+        self.recalls: list[dict[str, Any]] = []
+        self.further_offences: list[dict[str, Any]] = []
+        self.mappa_status_explained: list[dict[str, Any]] = []
+        self.critical_case: dict[str, Any] | None = None
+        self.critical_cases_ended: list[dict[str, Any]] = []
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -269,7 +286,9 @@ class Nominal(Aggregate):
         _add_v2_state(state)
         by_version = {e["version"]: (event_id, e) for event_id, e in state["event_log"].items()}
         registration = by_version[1][0]
-        moves = [(i, e) for v, (i, e) in sorted(by_version.items()) if e["type"] == "AreaTransferred"]
+        moves = [
+            (i, e) for v, (i, e) in sorted(by_version.items()) if e["type"] == "AreaTransferred"
+        ]
         if not moves:
             state["area_history"] = [
                 {
@@ -491,34 +510,39 @@ class Nominal(Aggregate):
 
 
 def _add_v2_state(state: dict[str, Any]) -> None:
-    """What DESIGN.md section 3.1 adds to a record, as a record without its events has it."""
-    empty_lists = (
-        "identifier_changes",
-        "past_identifiers",
-        "alias_changes",
-        "past_aliases",
-        "personal_details_corrections",
-        "addresses",
-        "area_history",
-        "breaches",
-        "recalls",
-        "further_offences",
-        "mappa_status_explained",
-        "critical_cases_ended",
-    )
-    for name in empty_lists:
-        state.setdefault(name, [])
-    for name in ("ended_restrictions", "transfers", "restricted"):
-        state.setdefault(name, {})
-    state.setdefault("ethnicity", None)
-    state.setdefault("critical_case", None)
+    """What DESIGN.md section 3.1 adds to a record, as a record without its events has it
+    (a new record's, less what `__init__` had before)."""
+    blank = Nominal.__new__(Nominal)
+    Nominal.__init__(blank)
+    fresh = vars(blank)
+    for name in _V2_STATE:
+        state.setdefault(name, fresh[name])
+
+
+_V2_STATE = (
+    "ethnicity",
+    "identifier_changes",
+    "past_identifiers",
+    "alias_changes",
+    "past_aliases",
+    "personal_details_corrections",
+    "addresses",
+    "ended_restrictions",
+    "restricted",
+    "area_history",
+    "transfers",
+    "breaches",
+    "recalls",
+    "further_offences",
+    "mappa_status_explained",
+    "critical_case",
+    "critical_cases_ended",
+)
 
 
 def _past_addresses(n: Nominal) -> list[dict[str, Any]]:
     current = identity.current_address(n)
-    return sorted(
-        (a for a in n.addresses if a is not current), key=lambda a: str(a["from_date"])
-    )
+    return sorted((a for a in n.addresses if a is not current), key=lambda a: str(a["from_date"]))
 
 
 def envelope(

@@ -298,8 +298,10 @@ def _place(address: dict[str, Any]) -> tuple[Any, ...]:
 def _decide_address(n: Nominal, p: Payload, recorded_at: datetime) -> Payload:
     not_after_recording(p["from_date"], recorded_at, "payload.from_date", "moving in")
     current = current_address(n)
-    if current is not None and _place(current) == _place(p) and (
-        current["from_date"] <= p["from_date"]
+    if (
+        current is not None
+        and _place(current) == _place(p)
+        and (current["from_date"] <= p["from_date"])
     ):
         raise NoChange("the record already holds this address")
     return p

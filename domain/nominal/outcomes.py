@@ -19,13 +19,13 @@ BREACH_OF = ("licence", "notification_requirements")
 def _decide_breach(n: Nominal, p: Payload, recorded_at: datetime) -> Payload:
     not_after_recording(p["occurred_on"], recorded_at, "payload.occurred_on", "a breach")
     of = str(p["of"])
-    if of not in BREACH_OF and of not in n.items["restrictions"]:
-        if of not in n.ended_restrictions:
-            raise InvariantViolated(
-                f"a breach is of the licence, the notification requirements or a restriction "
-                f"of this record (its event_id); no restriction {of} is on this record",
-                field="payload.of",
-            )
+    orders = n.items["restrictions"].keys() | n.ended_restrictions.keys()
+    if of not in BREACH_OF and of not in orders:
+        raise InvariantViolated(
+            f"a breach is of the licence, the notification requirements or a restriction "
+            f"of this record (its event_id); no restriction {of} is on this record",
+            field="payload.of",
+        )
     return p
 
 

@@ -31,8 +31,8 @@ def upgrade() -> None:
         ALTER TABLE nominal_identifiers ADD COLUMN claim_no integer NOT NULL DEFAULT 0;
         ALTER TABLE nominal_identifiers DROP CONSTRAINT nominal_identifiers_pkey;
         ALTER TABLE nominal_identifiers ADD PRIMARY KEY (kind, value, claim_no);
-        ALTER TABLE nominal_identifiers
-            ADD CONSTRAINT nominal_identifiers_claim_holder UNIQUE (kind, value, claim_no, nominal_id);
+        ALTER TABLE nominal_identifiers ADD CONSTRAINT nominal_identifiers_claim_holder
+            UNIQUE (kind, value, claim_no, nominal_id);
 
         CREATE TABLE identifier_releases (
             kind text NOT NULL,

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -274,9 +274,7 @@ def test_the_receiving_unit_may_accept_before_it_is_a_partner_and_then_reads_the
         ),
         404,
     )
-    record.posted(
-        RECEIVING, "AreaTransferAccepted", {"transfer": transfer, "accepted_on": TODAY}
-    )
+    record.posted(RECEIVING, "AreaTransferAccepted", {"transfer": transfer, "accepted_on": TODAY})
     view = record.view(RECEIVING)
     assert view["area"] == "essex"
     assert RECEIVING in [p["agency"] for p in view["partners"]]

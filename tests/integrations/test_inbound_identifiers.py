@@ -4,7 +4,6 @@ matched by the national integration."""
 
 from __future__ import annotations
 
-
 from tests.conftest import event, random_crn, random_noms, random_pnc
 from tests.integrations.conftest import (
     PRISON_CLIENT,

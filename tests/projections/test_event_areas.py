@@ -37,7 +37,12 @@ def test_a_fact_keeps_the_area_that_held_it_after_a_transfer(runner, enrol, post
         {"of": "licence", "occurred_on": "2026-11-20", "action": "recall"},
     )
     post("police:kent", nid, "AreaTransferred", {"to_area": "surrey", "rationale": "Moved again"})
-    post("probation:midlands", nid, "RecallRecorded", {"recalled_on": "2026-11-20", "reason": "Breach"})
+    post(
+        "probation:midlands",
+        nid,
+        "RecallRecorded",
+        {"recalled_on": "2026-11-20", "reason": "Breach"},
+    )
     runner.catch_up()
 
     with runner.engine.connect() as conn:

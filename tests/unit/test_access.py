@@ -248,8 +248,12 @@ def test_restricted_entries_are_read_whole_by_the_poster_the_named_and_auditors_
         occurred_at="2026-11-20",
         recorded_at=T0,
         recorded_by={"sub": "s", "agency": OTHER},
-        payload={"entry_type": "intelligence", "subject": "s", "body": "b",
-                 "restricted_to": ["police:ct"]},
+        payload={
+            "entry_type": "intelligence",
+            "subject": "s",
+            "body": "b",
+            "restricted_to": ["police:ct"],
+        },
     ).event_id
     auditor, why = principal("inspectorate:hmi", "audit:read"), "Thematic inspection 2026"
     assert access.hidden_entries(principal(OTHER), nominal, None) == frozenset()
