@@ -7,7 +7,7 @@ Kent breach after the person moves to Essex. Each event gets a row naming that a
 receiving area's. Reports join it on (nominal_id, version), or read it by area and type.
 
 The area a record is in now is kept beside it (rm_record_areas), so the projection needs no
-other read model; nothing here names or identifies a person (docs/adr/021).
+other read model; nothing here names or identifies a person (docs/adr/022).
 """
 
 from __future__ import annotations

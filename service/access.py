@@ -163,7 +163,7 @@ def sees_restricted(
     principal: Principal, justification: str | None, poster: str, restricted_to: list[str]
 ) -> bool:
     """Whether the caller reads a restricted entry whole: the agency that posted it, an
-    agency it names, or an auditor who says why (docs/adr/020). Everyone else who may read
+    agency it names, or an auditor who says why (docs/adr/021). Everyone else who may read
     the record sees that it exists (type, date, posting agency), never what it says."""
     return _audits(principal, justification) or may_read(poster, restricted_to, principal.agency)
 

@@ -47,7 +47,7 @@ class Consultation:
     outcome: str
     justification: str | None = None
     seen_version: int | None = None  # logged only if the record still stands at it
-    # Restricted entries the read showed whole: a row each, naming it (docs/adr/020).
+    # Restricted entries the read showed whole: a row each, naming it (docs/adr/021).
     entries: tuple[str, ...] = ()
 
 

@@ -163,7 +163,7 @@ class EntryRecorded(Strict):
     subject: ShortText
     body: Body
     # Counter-terrorism material (000, para 6.32): other partners see that it exists, not
-    # what it says (docs/adr/020).
+    # what it says (docs/adr/021).
     restricted_to: list[Agency] | None = Field(default=None, min_length=1, max_length=20)
 
     @model_serializer(mode="wrap")

@@ -5,7 +5,7 @@ auditors read any with a reason, strangers get the same NotFound as for a missin
 and logged in the consultation log before its data is handed over (Data Protection Act
 2018, s. 62). A restricted entry is shown whole only to the agency that posted it, the
 agencies it names and auditors who say why (`access.sees_restricted`), each such reading
-named in the log (docs/adr/020); other readers see a placeholder.
+named in the log (docs/adr/021); other readers see a placeholder.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ class Reading:
         """The nominal if the caller may read it, the read logged; NotFound for strangers.
 
         With `shows_entries` (a read of the current view), the restricted entries the caller
-        reads whole are named in the log too (docs/adr/020).
+        reads whole are named in the log too (docs/adr/021).
 
         Every reader shares it: the caller must not change it. A cached copy is decided on
         as `read_view` does, asking once (ADR 011); a record not cached or moved on is

@@ -1,4 +1,4 @@
-"""The consultation log names the restricted entry read (docs/adr/020).
+"""The consultation log names the restricted entry read (docs/adr/021).
 
 A read that shows a restricted entry whole (to the agency that posted it, one it names, or an
 auditor who said why) logs, beside its own row, one row per such entry, action

@@ -1,4 +1,4 @@
-"""Each event's area: the area its record was in when it was recorded (docs/adr/021).
+"""Each event's area: the area its record was in when it was recorded (docs/adr/022).
 
 A read model like the others (emptied and rebuilt from the events, no names or identifiers):
 `rm_event_areas`, one row per event, and `rm_record_areas`, each record's area now, which the

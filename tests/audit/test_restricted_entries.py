@@ -2,7 +2,7 @@
 agency that posted one, the agencies it names and auditors who say why read it whole, and the
 consultation log names each such reading; every other partner sees that it exists (type,
 date, posting agency), never what it says, in the view, the history, the state as of an
-instant and the feed's details (docs/adr/020)."""
+instant and the feed's details (docs/adr/021)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Each event's area (rm_event_areas): the area its record was in when it was recorded, so a
-fact keeps the area that held it after the record moves (docs/adr/021)."""
+fact keeps the area that held it after the record moves (docs/adr/022)."""
 
 from __future__ import annotations
 
