@@ -173,3 +173,21 @@ def test_a_history_read_is_bounded_by_the_timeout_too(settings, db):
             assert curs.fetchone()["statement_timeout"] == "150ms"
     finally:
         records.close()
+
+
+def test_report_queries_carry_the_statement_timeout(app_with, auth, db):
+    """A report held up (here by a lock on the table it reads) is cancelled at the timeout
+    and answered 503, instead of holding a worker and a connection for as long as it takes."""
+    app = app_with(statement_timeout_ms=300)
+    headers = auth("police:kent", "reports:read")
+    with served(app) as url, httpx.Client(base_url=url, timeout=30) as c:
+        assert c.get("/v1/reports/level-profile", headers=headers).status_code == 200
+        with db.connect() as holder:
+            holder.execute("LOCK TABLE rm_nominals IN ACCESS EXCLUSIVE MODE")
+            r = c.get("/v1/reports/level-profile", headers=headers)
+            holder.rollback()
+        again = c.get("/v1/reports/level-profile", headers=headers)
+    assert r.status_code == 503, r.text
+    assert r.headers["content-type"] == PROBLEM
+    assert "0.3 s" in r.json()["detail"]
+    assert again.status_code == 200  # the pool's connection is fine afterwards
