@@ -12,7 +12,7 @@ from fastapi.responses import PlainTextResponse
 from api import problems
 from api.limits import BodySizeLimit, RateLimit
 from api.routes import audit, feed, inbound, minutes, nominals, reports
-from projections.metrics import projection_metrics
+from projections.metrics import projection_metrics, read_side
 from projections.runner import ProjectionRunner
 from service.bootstrap import Service
 
@@ -74,14 +74,14 @@ def create_app(service: Service) -> FastAPI:
 
     @app.get("/health/ready", tags=["health"], response_class=PlainTextResponse)
     def ready() -> str:
-        """The database answers."""
-        service.check_ready()
-        return "ok"
+        """The database answers; then, a line per read model: the events it set aside."""
+        statuses = service.probe(read_side)
+        return "ok\n" + "".join(f"{s.name}: {s.set_aside} set aside\n" for s in statuses)
 
     @app.get("/metrics", tags=["health"], response_class=PlainTextResponse)
     def metrics() -> PlainTextResponse:
-        """Prometheus text format: each projection's position and lag."""
-        body, content_type = projection_metrics(service)
+        """Prometheus text format: each projection's position, lag and events set aside."""
+        body, content_type = projection_metrics(service.probe(read_side))
         return PlainTextResponse(body, media_type=content_type)
 
     return app

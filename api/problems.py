@@ -38,6 +38,10 @@ class PayloadTooLarge(Exception):
     """The request body is over the limit."""
 
 
+class ReportTimedOut(Exception):
+    """A report's query ran past the statement timeout and was cancelled."""
+
+
 class UnsupportedMediaType(Exception):
     """The uploaded file is not one of the accepted kinds."""
 
@@ -62,6 +66,7 @@ TABLE: dict[type[BaseException], tuple[int, str, str]] = {
     RecordClosed: (422, "record-deregistered", "Record deregistered"),
     InvariantViolated: (422, "rule-broken", "A rule of the record forbids this"),
     DomainError: (422, "rule-broken", "A rule of the record forbids this"),
+    ReportTimedOut: (503, "report-timed-out", "The report took too long"),
     # The database is down or unreachable: nothing was acknowledged, so a retry is safe.
     PersistenceError: (503, "unavailable", "Service unavailable"),
 }

@@ -16,7 +16,7 @@ from service import access
 from service.access import NotFound, require_justification
 from service.auth import Principal
 from service.integrity import Verdict, verify_nominal
-from service.reading import Reading
+from service.reading import Reading, served_view
 from service.store.eventstore import read_stream
 
 
@@ -42,7 +42,7 @@ class Audit:
             raise NotFound("the record did not exist at that instant")
         nominal = self.ledger.load(nominal_id, version=version)
         assert nominal is not None
-        return nominal.view()
+        return served_view(nominal)
 
     def version_at(self, nominal_id: UUID, as_of: datetime) -> int:
         """The last version recorded at or before the instant (0: not yet registered)."""

@@ -7,6 +7,10 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import psycopg
+from eventsourcing.persistence import OperationalError
 
 from service.auth import TokenVerifier
 from service.devkeys import ensure_dev_key
@@ -18,6 +22,9 @@ from service.runtime.settings import Settings, SettingsError
 from service.store.migrate import migrate
 
 log = logging.getLogger(__name__)
+
+PROBE_WAIT = 3.0  # seconds a readiness or metrics request waits for a pooled connection
+T = TypeVar("T")
 
 
 class StartupError(Exception):
@@ -54,9 +61,23 @@ class Service(Application):
     db: Database
     verifier: TokenVerifier
 
-    def check_ready(self) -> None:
-        with self.db.connect(connect_timeout=3) as conn:
-            conn.execute("SELECT 1")
+    def probe(self, query: Callable[[psycopg.Connection[Any]], T]) -> T:
+        """`query` run on one of the event store's pooled connections (a health or metrics
+        read), waited for at most PROBE_WAIT seconds: probes open no connection of their own,
+        so a flood of them costs the server nothing new. A connection the server has closed
+        (a restart, a failover) has the pool's idle ones checked and the query run once more,
+        so readiness is back with the database. A database error is the store's (503)."""
+        pool = self.ledger.datastore.pool
+        for last in (False, True):
+            conn = None
+            try:
+                with pool.connection(timeout=PROBE_WAIT) as conn:
+                    return query(conn)
+            except psycopg.Error as e:
+                if last or conn is None or not conn.broken:
+                    raise OperationalError(f"the database did not answer: {e}") from e
+                pool.check()
+        raise AssertionError("unreachable")
 
 
 def build_verifier(settings: Settings) -> TokenVerifier:

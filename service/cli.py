@@ -260,8 +260,11 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--nominals", type=int, default=200)
     demo.add_argument("--seed", type=int, default=2026)
     demo.set_defaults(func=_demo)
-    proj = sub.add_parser("projections", help="run, rebuild or inspect the read models")
-    proj.add_argument("action", choices=["run", "rebuild", "status"])
+    proj = sub.add_parser(
+        "projections",
+        help="run, rebuild or inspect the read models, or retry the events they set aside",
+    )
+    proj.add_argument("action", choices=["run", "rebuild", "status", "retry"])
     proj.add_argument(
         "--workers",
         type=int,

@@ -82,7 +82,7 @@ class Reading:
         self, principal: Principal, nominal_id: UUID, justification: str | None
     ) -> dict[str, Any]:
         """The current record, consistent with every write acknowledged before this call."""
-        return _served(self._viewed(principal, nominal_id, justification))
+        return served_view(self._viewed(principal, nominal_id, justification))
 
     def view_json(
         self, principal: Principal, nominal_id: UUID, justification: str | None
@@ -203,14 +203,14 @@ def _answered(nominal: Nominal | None, consultation: Consultation) -> Nominal:
     return nominal
 
 
-def _served(nominal: Nominal) -> dict[str, Any]:
+def served_view(nominal: Nominal) -> dict[str, Any]:
     """The record's view as the service serves it: with the link to the whole history that
     its bounded lists point to."""
     return nominal.view() | {"history": f"/v1/nominals/{nominal.id}/history"}
 
 
 def _view_json(nominal: Nominal) -> bytes:
-    view = _served(nominal)
+    view = served_view(nominal)
     try:
         return orjson.dumps(view)
     except orjson.JSONEncodeError:  # an integer beyond 64 bits, which only json writes

@@ -30,7 +30,6 @@ from uuid import UUID
 
 from domain.nominal import Nominal
 
-
 LIVE_PER_PICKLED = 4  # a record's bytes in memory per byte of its pickle (upper end measured)
 REMEASURE_GROWTH = 1.25  # a record is pickled again to weigh it once it has grown this much
 
