@@ -9,6 +9,7 @@ from fastapi.security import HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from service.auth import Principal, TokenVerifier, Unauthenticated
+from service.payloads import StorableText
 from service.records import Records
 
 # The dependencies are `async def`: FastAPI runs a plain `def` dependency in the thread pool,
@@ -57,5 +58,6 @@ async def verified(verifier: TokenVerifier, token: str) -> Principal:
 RecordsDep = Annotated[Records, Depends(get_records)]
 PrincipalDep = Annotated[Principal, Depends(BearerAuth())]
 # A plain header parameter, not a dependency: each dependency FastAPI solves costs CPU on
-# every request. Routes give it the default None.
-JustificationHeader = Annotated[str | None, Header(alias="Justification", max_length=1000)]
+# every request. Routes give it the default None. It is written to the consultation log, so
+# it is held to the text the database can store (a 422 naming header.Justification).
+JustificationHeader = Annotated[StorableText | None, Header(alias="Justification", max_length=1000)]
