@@ -32,6 +32,10 @@ class BearerAuth(HTTPBearer):
         super().__init__(scheme_name="HTTPBearer", auto_error=False)
 
     async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
+        # Verified already, before the body was read (api/limits.py, Authenticate).
+        principal: Principal | None = getattr(request.state, "principal", None)
+        if principal is not None:
+            return principal
         token = bearer_token(request.headers.get("authorization"))
         if token is None:
             raise Unauthenticated("no bearer token")

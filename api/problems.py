@@ -97,6 +97,13 @@ def _printable(value: Any) -> Any:
     return value
 
 
+def unauthenticated(exc: Unauthenticated) -> JSONResponse:
+    """The one 401 answer, whatever was wrong with the token."""
+    # Say nothing that helps an attacker; the reason goes to the log only.
+    log.info("refused token: %s", exc)
+    return problem(401, "unauthenticated", "Not authenticated", "a valid bearer token is required")
+
+
 def _lookup(exc: BaseException) -> tuple[int, str, str] | None:
     for cls in type(exc).__mro__:
         if cls in TABLE:
@@ -109,9 +116,7 @@ async def _handle_known(request: Request, exc: Exception) -> JSONResponse:
     assert found is not None
     status, slug, title = found
     if isinstance(exc, Unauthenticated):
-        # Say nothing that helps an attacker; the reason goes to the log only.
-        log.info("refused token: %s", exc)
-        return problem(status, slug, title, "a valid bearer token is required")
+        return unauthenticated(exc)
     extra: dict[str, Any] = {}
     if isinstance(exc, DomainError) and exc.field:
         extra["errors"] = [{"field": exc.field, "message": exc.message}]
