@@ -32,7 +32,7 @@ from domain.nominal import Nominal
 from service import access
 from service.auth import Principal
 from service.payloads import first_unstorable
-from service.records import NewEvent, Records
+from service.records import Conflict, NewEvent, Records
 
 INBOUND_NAMESPACE = UUID("3d0c52f4-9a8e-4f0b-b1a7-6a2f6b0e7c41")
 LONDON = ZoneInfo("Europe/London")
@@ -479,6 +479,13 @@ def receive(records: Records, principal: Principal, body: Any) -> InboundResult:
             raise Skip("not_applied", e.message) from None
     except Skip as skip:
         return InboundResult(skip.outcome, skip.reason, message.key)
+    if any(p.nominal_id != str(nominal_id) for p in posted):
+        # The events a message's key makes were stored for someone else: a producer re-used
+        # a MessageId. Not "applied before", and the other record is not named.
+        raise Conflict(
+            f"message {message.key} was already applied to another person's record; "
+            "each message needs a MessageId of its own"
+        )
     created = any(p.created for p in posted)
     return InboundResult(
         "applied" if created else "already_applied",
