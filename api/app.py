@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 
 from api import problems
-from api.limits import BodySizeLimit, RateLimit
+from api.limits import Authenticate, BodySizeLimit, RateLimit
 from api.routes import audit, feed, inbound, minutes, nominals, reports
 from projections.metrics import projection_metrics, read_side
 from projections.runner import ProjectionRunner
@@ -52,8 +52,10 @@ def create_app(service: Service) -> FastAPI:
     app.state.verifier = service.verifier
     app.state.service = service
     problems.install(app)
-    # Added last runs first: the rate limit answers before a body is read.
-    app.add_middleware(BodySizeLimit, max_bytes=service.settings.max_body_bytes)
+    # Added last runs first: the rate limit, then the token, both before a body is read,
+    # then the body's size (api/limits.py).
+    app.add_middleware(BodySizeLimit, upload_bytes=service.settings.max_body_bytes)
+    app.add_middleware(Authenticate, verifier=service.verifier)
     app.add_middleware(
         RateLimit,
         verifier=service.verifier,

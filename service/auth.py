@@ -20,6 +20,7 @@ import jwt
 
 from domain.agencies import parse_agency
 from domain.errors import InvalidValue
+from service.payloads import unstorable
 
 logger = logging.getLogger(__name__)
 
@@ -299,6 +300,8 @@ def _principal(claims: Mapping[str, Any]) -> Principal:
             raise Unauthenticated(f"claim {name} is not a number")
     if not isinstance(sub, str) or not sub.strip():
         raise Unauthenticated("claim sub is empty or not a string")
+    if unstorable(sub) is not None:  # it is written with every post and read (recorded_by)
+        raise Unauthenticated(f"claim sub {unstorable(sub)}")
     if not isinstance(agency, str):
         raise Unauthenticated("claim agency is not a string")
     if not isinstance(scope, str):

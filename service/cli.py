@@ -6,12 +6,15 @@ import argparse
 import functools
 import logging
 import os
+import signal
 import sys
 import warnings
 from datetime import UTC, datetime
+from types import FrameType
 from typing import Any
 
 from service.bootstrap import StartupError, start
+from service.runtime.database import Database
 from service.runtime.settings import SettingsError, load_settings
 
 # One worker process per core, for the import's builders (the process that stores the
@@ -23,7 +26,8 @@ def _serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     settings = load_settings()
-    start(settings).close()  # migrations once, before any worker starts
+    service = start(settings)  # migrations once, before any worker starts
+    service.close()
     where = (
         "DATABASE_URL" if settings.database_url else f"embedded PostgreSQL in {settings.data_dir}"
     )
@@ -31,14 +35,53 @@ def _serve(args: argparse.Namespace) -> None:
         f"mappa-record serving on http://{args.host}:{args.port} ({where})",
         flush=True,
     )
-    uvicorn.run(
-        "api.main:build",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level="info",
-    )
+    # systemd and container runtimes stop a service with SIGTERM. uvicorn catches it, shuts
+    # down, and raises it again once its own handler is gone: by default that killed the
+    # process without its exit handlers, one of which stops the embedded PostgreSQL.
+    signal.signal(signal.SIGTERM, _stopped)
+    try:
+        uvicorn.run(
+            "api.main:build",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_level="info",
+        )
+    finally:
+        _let_go_of_embedded(service.db)
+
+
+def _stopped(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)  # asked to stop, and stopped: a clean exit for systemd
+
+
+def _let_go_of_embedded(db: Database) -> None:
+    """Let go of the embedded server, stopping it when no living process holds it any more.
+
+    A process holds it while its pid is in the server's list of handles. A process that
+    dies of a signal never takes its pid out (uvicorn's workers die of the SIGTERM they
+    re-raise), and the last process out would then leave the server running for them: the
+    pids of processes that no longer exist are dropped first."""
+    server = db.embedded
+    if server is None:
+        return
+    with server._lock:  # the library's own lock on its list of handles, across processes
+        handles = server.global_process_id_list
+        for pid in handles.get():
+            if pid != os.getpid() and not _exists(pid):
+                handles.get_and_remove(pid)
+    server.cleanup()  # stops the server if ours was the last handle
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
 
 
 def _migrate(args: argparse.Namespace) -> None:

@@ -54,12 +54,17 @@ async def close(app: FastAPI) -> None:
         await doorbell.close()
 
 
+MAX_POSITION = 2**62  # as `after` allows: a bigint, with room
+
+
 def _resume_from(after: int, last_event_id: str | None) -> int:
     if last_event_id is None or not last_event_id.strip():
         return after
-    if not last_event_id.strip().isdigit():
+    text = last_event_id.strip()
+    # ASCII digits only: str.isdigit() also says yes to "²", which int() then refuses.
+    if not (text.isascii() and text.isdigit()) or int(text) > MAX_POSITION:
         raise BadRequest("Last-Event-ID is the position of the last notice received")
-    return int(last_event_id)
+    return int(text)
 
 
 @router.get(
@@ -70,7 +75,7 @@ def _resume_from(after: int, last_event_id: str | None) -> int:
 async def read_feed(
     request: Request,
     principal: PrincipalDep,
-    after: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_POSITION)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
     accept: Annotated[str | None, Header()] = None,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
