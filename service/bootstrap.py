@@ -20,6 +20,7 @@ from service.records import Records
 from service.runtime.database import Database, DatabaseUnavailable, open_database
 from service.runtime.settings import Settings, SettingsError
 from service.store.migrate import migrate
+from service.transparency import TransparencyLog, signer_for
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class Service(Application):
     settings: Settings
     db: Database
     verifier: TokenVerifier
+    transparency: TransparencyLog
 
     def probe(self, query: Callable[[psycopg.Connection[Any]], T]) -> T:
         """`query` run on one of the event store's pooled connections (a health or metrics
@@ -113,6 +115,7 @@ def start(settings: Settings, *, run_migrations: bool = True) -> Service:
         verifier = build_verifier(settings)
         application = Application.build(settings, db)
         application.ledger.check_cipher()
+        signer = signer_for(settings.log_origin, settings.checkpoint_key_file, settings.data_dir)
     except (SettingsError, DatabaseUnavailable) as e:
         raise StartupError(str(e)) from None
     except ValueError as e:
@@ -124,4 +127,5 @@ def start(settings: Settings, *, run_migrations: bool = True) -> Service:
         settings=settings,
         db=db,
         verifier=verifier,
+        transparency=TransparencyLog(application.ledger.app, signer),
     )

@@ -113,6 +113,50 @@ def _token(args: argparse.Namespace) -> None:
     )
 
 
+def _checkpoint(args: argparse.Namespace) -> None:
+    service = start(load_settings())
+    try:
+        note = service.transparency.checkpoint()
+        if note is None:
+            latest = service.transparency.latest()
+            note = latest[1] if latest else None
+        print(note if note is not None else "the log is empty: no checkpoint", end="")
+    finally:
+        service.close()
+
+
+def _log_key(args: argparse.Namespace) -> None:
+    from service.transparency import signer_for
+
+    settings = load_settings()
+    signer = signer_for(settings.log_origin, settings.checkpoint_key_file, settings.data_dir)
+    print(signer.verifier)
+
+
+def _verify_against(service: Any, checkpoint: str, public_key: str | None) -> None:
+    from pathlib import Path
+
+    from service.signed_note import NoteError, Verifier
+
+    if public_key is None:
+        raise ValueError("--against needs --public-key: the key the checkpoint was signed with")
+    try:
+        verifier = Verifier.parse(Path(public_key).read_text())
+        found = service.transparency.verify_extends(Path(checkpoint).read_text(), verifier)
+    except NoteError as e:
+        raise ValueError(f"{checkpoint}: {e}") from None
+    if found.intact:
+        print(
+            f"the log ({found.log_size} events) extends the checkpoint of "
+            f"{found.checkpoint_size} events"
+        )
+        return
+    print(
+        f"the log does NOT extend the checkpoint of {found.checkpoint_size} events: {found.reason}"
+    )
+    raise SystemExit(1)
+
+
 def _verify(args: argparse.Namespace) -> None:
     import time
     from uuid import UUID
@@ -123,6 +167,9 @@ def _verify(args: argparse.Namespace) -> None:
     service = start(load_settings())
     try:
         app = service.ledger.app
+        if args.against:
+            _verify_against(service, args.against, args.public_key)
+            return
         if args.nominal:
             verdict = verify_nominal(app, UUID(args.nominal))
             if verdict.intact and verdict.events == 0:
@@ -284,8 +331,23 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="every record, the partner index and the consultation log, with a progress bar",
     )
+    which.add_argument(
+        "--against",
+        metavar="CHECKPOINT",
+        help="a checkpoint kept earlier (a file): does today's log extend it?",
+    )
+    ver.add_argument(
+        "--public-key",
+        metavar="FILE",
+        help="with --against: the log's verifier key (from GET /v1/log/public-key or log-key)",
+    )
     ver.add_argument("--quiet", action="store_true", help="no progress bar")
     ver.set_defaults(func=_verify)
+
+    cp = sub.add_parser("checkpoint", help="sign a checkpoint of the log now, if it has grown")
+    cp.set_defaults(func=_checkpoint)
+    key = sub.add_parser("log-key", help="print the verifier key that checks the checkpoints")
+    key.set_defaults(func=_log_key)
 
     imp = sub.add_parser("import", help="import NDJSON event lines (idempotent, resumable)")
     imp.add_argument("file", help="NDJSON, one event per line, grouped by nominal (.gz accepted)")

@@ -53,7 +53,7 @@ class Verifier:
     def parse(cls, text: str) -> Verifier:
         """A verifier key as `name+hash+base64(0x01 || key)`."""
         try:
-            name, key_hash, encoded = text.strip().split("+")
+            name, key_hash, encoded = text.strip().split("+", 2)
             raw = base64.b64decode(encoded, validate=True)
         except ValueError:
             raise NoteError("a verifier key is name+hash+base64(key)") from None

@@ -206,3 +206,13 @@ def test_a_checkpoint_round_trips_and_names_its_origin():
     with pytest.raises(NoteError, match="not mappa-record.test/other"):
         other = signer_from_seed("mappa-record.test/other", bytes(range(32)))
         open_checkpoint(other.sign(checkpoint.text()), other.verifier)
+
+
+def test_a_verifier_key_whose_base64_holds_a_plus_parses():
+    seed = next(
+        bytes([i]) * 32
+        for i in range(256)
+        if str(signer_from_seed("k", bytes([i]) * 32).verifier).count("+") > 2
+    )
+    verifier = signer_from_seed("k", seed).verifier
+    assert Verifier.parse(str(verifier)) == verifier
