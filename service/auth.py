@@ -56,6 +56,8 @@ class Principal:
     sub: str
     agency: str
     scopes: frozenset[str]
+    # When the token it came from expires (seconds since the epoch); None: not from a token.
+    expires_at: float | None = field(default=None, compare=False)
 
     def has(self, scope: str) -> bool:
         """Whether the token granted this scope."""
@@ -311,4 +313,9 @@ def _principal(claims: Mapping[str, Any]) -> Principal:
     except InvalidValue as error:
         raise Unauthenticated(f"claim agency invalid: {error}") from None
     # Scopes this service does not know are someone else's business, not an error.
-    return Principal(sub=sub, agency=normalised, scopes=frozenset(scope.split()) & SCOPES)
+    return Principal(
+        sub=sub,
+        agency=normalised,
+        scopes=frozenset(scope.split()) & SCOPES,
+        expires_at=float(claims["exp"]),
+    )
