@@ -1,4 +1,4 @@
-"""`mappa-record projections run|rebuild|status`: the runner as its own process."""
+"""`mappa-record projections run|rebuild|status|retry`: the runner as its own process."""
 
 from __future__ import annotations
 
@@ -13,12 +13,15 @@ from rich.table import Table
 
 from projections.runner import GroupRunner, ProjectionRunner
 
+LISTED = 20  # events set aside that `status` and `retry` list
+
 
 def run_command(
     service: Any, action: str, *, workers: int = 1, group_runner: GroupRunner | None = None
 ) -> None:
-    """Do one of run, rebuild, status against a started service (a rebuild in `workers`
-    processes, each made a runner by `group_runner`)."""
+    """Do one of run, rebuild, status, retry against a started service (a rebuild in
+    `workers` processes, each made a runner by `group_runner`). A retry that leaves events set
+    aside exits with status 1."""
     runner = ProjectionRunner.for_service(service)
     console = Console()
     try:
@@ -26,6 +29,8 @@ def run_command(
             _status(runner, console)
         elif action == "rebuild":
             _rebuild(runner, console, workers, group_runner)
+        elif action == "retry":
+            _retry(runner, console)
         else:
             _run(runner, console)
     finally:
@@ -33,10 +38,43 @@ def run_command(
 
 
 def _status(runner: ProjectionRunner, console: Console) -> None:
-    table = Table("projection", "position", "head", "lag (events)")
-    for s in runner.status():
-        table.add_row(s.name, str(s.position), str(s.head), str(s.lag))
+    table = Table("projection", "position", "head", "lag (events)", "set aside")
+    statuses = runner.status()
+    for s in statuses:
+        table.add_row(s.name, str(s.position), str(s.head), str(s.lag), str(s.set_aside))
     console.print(table)
+    if total := sum(s.set_aside for s in statuses):
+        _set_aside(runner, console, total)
+
+
+def _set_aside(runner: ProjectionRunner, console: Console, total: int) -> None:
+    """The first events set aside, one line each and its error on the next, and what to do."""
+    rows = runner.set_aside(LISTED)
+    shown = f"the first {len(rows)} listed" if len(rows) < total else "listed"
+    lines = [
+        f"{total} events set aside ({shown}); fix the projection, then "
+        "`mappa-record projections retry`:"
+    ]
+    for d in rows:
+        lines.append(
+            f"  position {d.position}: {d.projection}, record {d.nominal_id} version "
+            f"{d.version}, {d.attempts} attempt{'s' if d.attempts > 1 else ''}"
+        )
+        lines.append(f"    {d.error}")
+    # Plain text: an error may hold brackets that are not markup, and a long line wraps.
+    console.print("\n".join(lines), markup=False, highlight=False, soft_wrap=True)
+
+
+def _retry(runner: ProjectionRunner, console: Console) -> None:
+    held = sum(s.set_aside for s in runner.status())
+    if not held:
+        console.print("nothing is set aside")
+        return
+    applied, still = runner.retry()
+    console.print(f"applied {applied} of {held} events set aside; {still} still set aside")
+    if still:
+        _set_aside(runner, console, still)
+        raise SystemExit(1)
 
 
 def _rebuild(

@@ -17,10 +17,18 @@ can only be an id whose transaction is still running or was rolled back. The run
 stops at a gap while any transaction holds that lock; when none does, every id handed
 out so far is either committed (and visible to a fresh read) or never will be, so it
 reads again and passes the gap. No event that commits later is ever skipped.
+
+An event a projection cannot apply does not stop the others (docs/adr/018): the batch is
+applied inside a savepoint; if it fails, its halves are applied, each in a savepoint of its
+own, down to the one event that fails, which is tried projection by projection and set aside
+(projection_dead_letters) for those that cannot apply it. Every other event is applied once,
+and the positions move once, past all of them, in the same transaction. `retry` applies
+what was set aside again, in its place in its record's history; a rebuild sets aside afresh.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import multiprocessing
 import multiprocessing.queues
@@ -44,6 +52,7 @@ from projections import (
     actions,
     attendance,
     current_view,
+    dead_letters,
     disclosure_coverage,
     event_areas,
     late_minutes,
@@ -73,6 +82,12 @@ PROJECTIONS: tuple[Projection, ...] = (
 
 RUNNER_LOCK = 7_413_003  # pg_advisory_xact_lock key: one runner applies at a time
 EVENTS_TABLE = "nominals_events"
+END = 2**63  # past every notification id
+# PostgreSQL error classes that say nothing about the events being applied: the connection
+# (08), a conflict with another transaction (40), the server's resources (53), a lock or an
+# object in use (55), the operator or a timeout (57), the system (58), the configuration file
+# (F0), the server itself (XX). The batch is tried again later; nothing is set aside for them.
+TRANSIENT = frozenset({"08", "40", "53", "55", "57", "58", "F0", "XX"})
 
 # Builds, in a rebuild's worker process, a runner of the named projections that takes the
 # given advisory lock key. Picklable (a module-level function, or a partial of one): the
@@ -106,10 +121,19 @@ class ProjectionStatus:
     name: str
     position: int
     head: int
+    set_aside: int = 0  # events it could not apply (dead_letters)
 
     @property
     def lag(self) -> int:
         return max(self.head - self.position, 0)
+
+
+# Each projection's position and the number of events it has set aside.
+STATUS_SQL = (
+    "SELECT p.name, p.position, count(d.position) AS set_aside FROM projection_positions p"
+    " LEFT JOIN projection_dead_letters d ON d.projection = p.name"
+    " GROUP BY p.name, p.position ORDER BY p.name"
+)
 
 
 class Header(NamedTuple):
@@ -161,6 +185,10 @@ class ProjectionRunner:
         self._states_sql = sql.SQL(
             "SELECT notification_id, state FROM {} WHERE notification_id = ANY(%s)"
         ).format(table)
+        self._records_sql = sql.SQL(
+            "SELECT notification_id, originator_id, originator_version, topic FROM {}"
+            " WHERE originator_id = ANY(%s) AND notification_id <= %s ORDER BY notification_id"
+        ).format(table)
 
     @classmethod
     def for_service(cls, service: Any, **kwargs: Any) -> ProjectionRunner:
@@ -205,31 +233,24 @@ class ProjectionRunner:
         return int(self.recorder.max_notification_id() or 0)
 
     def status(self) -> list[ProjectionStatus]:
-        """Each projection's position, and the head of the log it lags behind."""
+        """Each projection's position, the head of the log it lags behind, and how many
+        events it has set aside."""
         head = self.head()
         with self.engine.connect() as conn:
-            rows = conn.execute(text("SELECT name, position FROM projection_positions")).all()
-        known = {r.name: int(r.position) for r in rows}
-        return [ProjectionStatus(p.name, known.get(p.name, 0), head) for p in self.projections]
+            rows = conn.execute(text(STATUS_SQL)).all()
+        known = {r.name: (int(r.position), int(r.set_aside)) for r in rows}
+        return [
+            ProjectionStatus(p.name, position, head, set_aside)
+            for p in self.projections
+            for position, set_aside in [known.get(p.name, (0, 0))]
+        ]
 
     # -- applying --------------------------------------------------------------------------
 
     def run_once(self) -> int:
         """Apply the next batch in one transaction; the number of events read (0: caught up)."""
         with self.engine.begin() as conn:
-            if not conn.execute(
-                text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": self.lock_key}
-            ).scalar():
-                raise Busy
-            # Only this runner's projections, locked in one order by every runner.
-            rows = conn.execute(
-                text(
-                    "SELECT name, position FROM projection_positions"
-                    " WHERE name = ANY(:names) ORDER BY name FOR UPDATE"
-                ),
-                {"names": [p.name for p in self.projections]},
-            ).all()
-            positions = {r.name: int(r.position) for r in rows}
+            positions = self._lock(conn)
             behind = [p for p in self.projections if p.name in positions]
             if not behind:
                 return 0
@@ -237,7 +258,7 @@ class ProjectionRunner:
             notifications = self._next(conn, start)
             if not notifications:
                 return 0
-            self._apply(conn, behind, positions, notifications)
+            self._apply_or_set_aside(conn, behind, positions, notifications)
             last = notifications[-1].id
             conn.execute(
                 text(
@@ -248,23 +269,93 @@ class ProjectionRunner:
             )
             return len(notifications)
 
+    def _lock(self, conn: Connection) -> dict[str, int]:
+        """Take the runners' lock (Busy if another runner holds it) and this runner's
+        projections' positions, each row locked, in one order by every runner."""
+        if not conn.execute(
+            text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": self.lock_key}
+        ).scalar():
+            raise Busy
+        rows = conn.execute(
+            text(
+                "SELECT name, position FROM projection_positions"
+                " WHERE name = ANY(:names) ORDER BY name FOR UPDATE"
+            ),
+            {"names": [p.name for p in self.projections]},
+        ).all()
+        return {r.name: int(r.position) for r in rows}
+
+    def _apply_or_set_aside(
+        self,
+        conn: Connection,
+        behind: Sequence[Projection],
+        positions: dict[str, int],
+        headers: Sequence[Header],
+        *,
+        until: dict[str, int] | None = None,
+        fresh: bool = True,
+    ) -> set[tuple[str, int]]:
+        """Apply the notifications as one batch; if that fails, apply its halves, each in a
+        savepoint, down to the one event that fails, which each projection applies alone or
+        sets aside. The (projection, position) pairs set aside."""
+        set_aside: set[tuple[str, int]] = set()
+        cur = _driver(conn).cursor()
+        apply = functools.partial(self._apply, conn, positions=positions, until=until, fresh=fresh)
+        chunks = [list(headers)]  # a stack: the next chunk to apply last
+        while chunks:
+            chunk = chunks.pop()
+            failed = _in_savepoint(cur, functools.partial(apply, behind, headers=chunk))
+            if failed is None:
+                continue
+            if len(chunk) > 1:
+                half = len(chunk) // 2
+                chunks += [chunk[half:], chunk[:half]]
+                continue
+            [h] = chunk
+            for p in behind:
+                error = (
+                    failed
+                    if len(behind) == 1
+                    else _in_savepoint(cur, functools.partial(apply, [p], headers=chunk))
+                )
+                if error is None:
+                    continue
+                log.warning("%s set aside the event at %d: %s", p.name, h.id, error)
+                dead_letters.set_aside(
+                    cur,
+                    p.name,
+                    position=h.id,
+                    nominal_id=h.originator_id,
+                    version=h.originator_version,
+                    topic=h.topic,
+                    error=error,
+                )
+                set_aside.add((p.name, h.id))
+        return set_aside
+
     def _apply(
         self,
         conn: Connection,
         behind: Sequence[Projection],
         positions: dict[str, int],
         headers: Sequence[Header],
+        *,
+        until: dict[str, int] | None = None,
+        fresh: bool = True,
     ) -> None:
-        """Apply the notifications to the projections behind them: load, fold, write."""
+        """Apply the notifications to the projections behind them (and, given `until`, not
+        past that position): load, fold, write. `fresh`: a record registered among them after
+        every position has no rows yet, and none are loaded for it."""
         cur = _driver(conn).cursor()
         events = self._events(cur, headers, frozenset().union(*(p.decodes for p in behind)))
-        # A record registered in this batch after every position has no rows yet.
-        newest = max(positions[p.name] for p in behind)
-        new = {
-            e.originator_id
-            for h, e in zip(headers, events, strict=True)
-            if e.type == "NominalRegistered" and h.id > newest
-        }
+        new: set[UUID] = set()
+        if fresh:
+            newest = max(positions[p.name] for p in behind)
+            new = {
+                e.originator_id
+                for h, e in zip(headers, events, strict=True)
+                if e.type == "NominalRegistered" and h.id > newest
+            }
         touched = {e.originator_id for e in events} - new
         # Only the tables of the projections these events change, and what those read: a
         # batch of posted entries changes one read model, not thirteen tables.
@@ -273,16 +364,18 @@ class ProjectionRunner:
         tables = list(dict.fromkeys(t for p in acting for t in (*p.tables, *p.reads)))
         batch = Batch(self._columns)
         batch.load(cur, tables, touched)
-        # Per event type: (position, handler) of each projection behind, in projection order.
-        steps: dict[str, list[tuple[int, Handler]]] = {}
+        # Per event type: (from, to, handler) of each projection behind, in projection order.
+        steps: dict[str, list[tuple[int, int, Handler]]] = {}
         for h, event in zip(headers, events, strict=True):
             todo = steps.get(event.type)
             if todo is None:
                 todo = steps[event.type] = [
-                    (positions[p.name], f) for p in behind for f in p.handlers_for(event.type)
+                    (positions[p.name], until[p.name] if until else END, f)
+                    for p in behind
+                    for f in p.handlers_for(event.type)
                 ]
-            for at, handler in todo:
-                if h.id > at:
+            for at, to, handler in todo:
+                if at < h.id <= to:
                     handler(batch, event, h.id)
         batch.flush(cur, tables)
 
@@ -400,11 +493,16 @@ class ProjectionRunner:
         return self._rebuild_in_processes(groups, group_runner, progress, timeout)
 
     def _empty(self, conn: Connection) -> None:
-        """Every read model emptied and its position set to 0, in `conn`'s transaction, under
-        the runners' lock (which a session already holding it is granted again)."""
+        """Every read model emptied, its events set aside forgotten and its position set to 0,
+        in `conn`'s transaction, under the runners' lock (which a session already holding it
+        is granted again)."""
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": RUNNER_LOCK})
         tables = [t.name for p in self.projections for t in p.tables]
         conn.execute(text(f"TRUNCATE {', '.join(tables)}"))  # noqa: S608 - our own names
+        conn.execute(
+            text("DELETE FROM projection_dead_letters WHERE projection = ANY(:names)"),
+            {"names": [p.name for p in self.projections]},
+        )
         conn.execute(
             text(
                 "UPDATE projection_positions SET position = 0, updated_at = now()"
@@ -472,6 +570,93 @@ class ProjectionRunner:
                 held.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": RUNNER_LOCK})
                 held.commit()
         return max(read.values())
+
+    # -- what was set aside ----------------------------------------------------------------
+
+    def set_aside(self, limit: int) -> list[dead_letters.DeadLetter]:
+        """The first `limit` events this runner's projections set aside, in the log's order."""
+        with self.engine.connect() as conn:
+            return dead_letters.listed(_driver(conn), [p.name for p in self.projections], limit)
+
+    def retry(self, *, timeout: float = 60.0) -> tuple[int, int]:
+        """Apply again the events this runner's projections set aside, each in its place in
+        its record's history; (events applied now, events still set aside)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with self.engine.begin() as conn:
+                    return self._retry(conn)
+            except Busy:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"another runner held the lock for {timeout} s") from None
+                time.sleep(0.05)
+
+    def _retry(self, conn: Connection) -> tuple[int, int]:
+        """Each record with an event set aside made again, from its first event, by the
+        projections that set one aside and those that read their tables (applied out of
+        order, an old LevelChanged would overwrite a newer one). Rows and dead letters
+        change in one transaction, under the runners' lock; positions do not move."""
+        positions = self._lock(conn)
+        cur = _driver(conn).cursor()
+        held = dead_letters.held(cur, list(positions))
+        if not held:
+            return 0, 0
+        by_record: dict[UUID, set[str]] = {}
+        for name, _, nominal_id in held:
+            by_record.setdefault(nominal_id, set()).add(name)
+        groups: dict[frozenset[str], list[UUID]] = {}
+        for nominal_id, names in by_record.items():
+            groups.setdefault(self._with_readers(names), []).append(nominal_id)
+        still: set[tuple[str, int]] = set()
+        for group, records in groups.items():
+            replayed = [p for p in self.projections if p.name in group and p.name in positions]
+            still |= self._replay(conn, replayed, positions, records)
+        applied = {(name, at) for name, at, _ in held} - still
+        dead_letters.release(cur, applied)
+        return len(applied), len(still)
+
+    def _with_readers(self, names: set[str]) -> frozenset[str]:
+        """These projections and, in turn, every projection that reads one of their tables."""
+        names = set(names)
+        while True:
+            owned = {t.name for p in self.projections if p.name in names for t in p.tables}
+            readers = {p.name for p in self.projections if any(t.name in owned for t in p.reads)}
+            if readers <= names:
+                return frozenset(names)
+            names |= readers
+
+    def _replay(
+        self,
+        conn: Connection,
+        replayed: Sequence[Projection],
+        positions: dict[str, int],
+        records: Sequence[UUID],
+    ) -> set[tuple[str, int]]:
+        """These records' rows of these projections emptied and made again from the records'
+        events, each projection up to its own position; what is set aside again."""
+        cur = _driver(conn).cursor()
+        for table in dict.fromkeys(t for p in replayed for t in p.tables):
+            cur.execute(
+                sql.SQL("DELETE FROM {} WHERE nominal_id = ANY(%s)").format(
+                    sql.Identifier(table.name)
+                ),
+                [list(records)],
+            )
+        until = {p.name: positions[p.name] for p in replayed}
+        with _driver(conn).cursor(row_factory=tuple_row) as read:
+            read.execute(self._records_sql, [list(records), max(until.values())])
+            headers = list(map(Header._make, read.fetchall()))
+        still: set[tuple[str, int]] = set()
+        for i in range(0, len(headers), self.batch_size):
+            still |= self._apply_or_set_aside(
+                conn,
+                replayed,
+                dict.fromkeys(until, 0),
+                headers[i : i + self.batch_size],
+                until=until,
+                fresh=False,
+            )
+        return still
 
     # -- in the background -----------------------------------------------------------------
 
@@ -542,6 +727,35 @@ def _exited_early(processes: Sequence[Any], done: dict[int, int], seen: set[int]
     for i in exited & seen:
         raise RuntimeError(f"a rebuild process exited ({processes[i].exitcode}) before it finished")
     return exited
+
+
+def _in_savepoint(cur: psycopg.Cursor[Any], apply: Callable[[], None]) -> str | None:
+    """Run `apply` inside a savepoint: None if it succeeded, else its error on one line, its
+    writes undone. A failure of the connection or of the server (not of the events) is raised:
+    the whole transaction is then tried again later, and nothing is set aside."""
+    cur.execute("SAVEPOINT apply")
+    try:
+        apply()
+    except Exception as e:
+        if _transient(e) or cur.connection.broken:
+            raise
+        cur.execute("ROLLBACK TO SAVEPOINT apply")
+        cur.execute("RELEASE SAVEPOINT apply")
+        return dead_letters.one_line(e)
+    cur.execute("RELEASE SAVEPOINT apply")
+    return None
+
+
+def _transient(error: Exception) -> bool:
+    """Whether the error is the connection's or the server's, not the events' (no SQLSTATE:
+    the connection failed; or a class of TRANSIENT)."""
+    if isinstance(error, psycopg.InterfaceError):
+        return True
+    if not isinstance(error, psycopg.Error):
+        return False
+    if error.sqlstate is None:
+        return isinstance(error, psycopg.OperationalError)
+    return error.sqlstate[:2] in TRANSIENT
 
 
 def _driver(conn: Connection) -> psycopg.Connection[Any]:

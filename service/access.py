@@ -54,8 +54,9 @@ def _lead_or_mappa(agency: str, nominal: Nominal, payload: dict[str, Any]) -> bo
 
 def _assigned_or_mappa(agency: str, nominal: Nominal, payload: dict[str, Any]) -> bool:
     action = nominal.actions.get(payload.get("action_id", ""))
-    assigned = action["assigned_agency"] if action else None
-    return agency_type(agency) == "mappa" or agency == assigned
+    if action is None:
+        return True  # no such action: the record refuses it, naming it (422, not 403)
+    return agency_type(agency) == "mappa" or agency == action["assigned_agency"]
 
 
 def _poster_or_mappa(agency: str, nominal: Nominal, payload: dict[str, Any]) -> bool:
@@ -69,8 +70,10 @@ def _any_partner(agency: str, nominal: Nominal, payload: dict[str, Any]) -> bool
 
 
 def _the_receiving_unit(agency: str, nominal: Nominal, payload: dict[str, Any]) -> bool:
-    # A transfer the record does not know is a 422 naming it (raised here, before any 403).
-    return nominal.known_transfer(payload.get("transfer"))["receiving"] == agency
+    transfer = nominal.transfers.get(str(payload.get("transfer")))
+    if transfer is None:
+        return True  # no such transfer: the record refuses it, naming it (422, not 403)
+    return agency == transfer["receiving"]
 
 
 MAY_REGISTER = frozenset({"police", "probation", "prison", "yot", "health"})

@@ -7,6 +7,10 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import psycopg
+from eventsourcing.persistence import OperationalError
 
 from service.auth import TokenVerifier
 from service.devkeys import ensure_dev_key
@@ -16,8 +20,12 @@ from service.records import Records
 from service.runtime.database import Database, DatabaseUnavailable, open_database
 from service.runtime.settings import Settings, SettingsError
 from service.store.migrate import migrate
+from service.transparency import TransparencyLog, signer_for
 
 log = logging.getLogger(__name__)
+
+PROBE_WAIT = 3.0  # seconds a readiness or metrics request waits for a pooled connection
+T = TypeVar("T")
 
 
 class StartupError(Exception):
@@ -53,10 +61,25 @@ class Service(Application):
     settings: Settings
     db: Database
     verifier: TokenVerifier
+    transparency: TransparencyLog
 
-    def check_ready(self) -> None:
-        with self.db.connect(connect_timeout=3) as conn:
-            conn.execute("SELECT 1")
+    def probe(self, query: Callable[[psycopg.Connection[Any]], T]) -> T:
+        """`query` run on one of the event store's pooled connections (a health or metrics
+        read), waited for at most PROBE_WAIT seconds: probes open no connection of their own,
+        so a flood of them costs the server nothing new. A connection the server has closed
+        (a restart, a failover) has the pool's idle ones checked and the query run once more,
+        so readiness is back with the database. A database error is the store's (503)."""
+        pool = self.ledger.datastore.pool
+        for last in (False, True):
+            conn = None
+            try:
+                with pool.connection(timeout=PROBE_WAIT) as conn:
+                    return query(conn)
+            except psycopg.Error as e:
+                if last or conn is None or not conn.broken:
+                    raise OperationalError(f"the database did not answer: {e}") from e
+                pool.check()
+        raise AssertionError("unreachable")
 
 
 def build_verifier(settings: Settings) -> TokenVerifier:
@@ -92,6 +115,7 @@ def start(settings: Settings, *, run_migrations: bool = True) -> Service:
         verifier = build_verifier(settings)
         application = Application.build(settings, db)
         application.ledger.check_cipher()
+        signer = signer_for(settings.log_origin, settings.checkpoint_key_file, settings.data_dir)
     except (SettingsError, DatabaseUnavailable) as e:
         raise StartupError(str(e)) from None
     except ValueError as e:
@@ -103,4 +127,5 @@ def start(settings: Settings, *, run_migrations: bool = True) -> Service:
         settings=settings,
         db=db,
         verifier=verifier,
+        transparency=TransparencyLog(application.ledger.app, signer),
     )

@@ -16,9 +16,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from api.deps import PrincipalDep
+from api.problems import ReportTimedOut
 from domain.agencies import parse_agency
 from domain.calendar import london_date
 from domain.mappa import parse_area, parse_level
@@ -40,6 +42,7 @@ router = APIRouter(prefix="/v1/reports", tags=["reports"])
 
 Query_ = Callable[[AsyncConnection, Filters], Awaitable[dict[str, Any]]]
 MAX_ROWS = 100_000
+QUERY_CANCELED = "57014"  # PostgreSQL's SQLSTATE for a statement stopped by its timeout
 
 
 def reports_engine(request: Request) -> AsyncEngine:
@@ -51,9 +54,15 @@ def reports_engine(request: Request) -> AsyncEngine:
             service.db.sqlalchemy_url("asyncpg"),
             pool_size=5,
             max_overflow=5,
-            # Filters are written "(:p IS NULL OR col = :p)": plan them with their values,
-            # never as a generic plan that must serve both branches.
-            connect_args={"server_settings": {"plan_cache_mode": "force_custom_plan"}},
+            connect_args={
+                "server_settings": {
+                    # Filters are written "(:p IS NULL OR col = :p)": plan them with their
+                    # values, never as a generic plan that must serve both branches.
+                    "plan_cache_mode": "force_custom_plan",
+                    # A report never holds a worker and a connection longer than a post may.
+                    "statement_timeout": str(service.settings.statement_timeout_ms),
+                }
+            },
         )
         request.app.state.reports_engine = engine
     return engine
@@ -86,8 +95,17 @@ FiltersDep = Annotated[Filters, Depends(filters)]
 
 async def _answer(request: Request, principal: Any, f: Filters, query: Query_, name: str) -> Any:
     require_scope(principal, "reports:read")
-    async with reports_engine(request).connect() as conn:
-        body = await query(conn, f)
+    try:
+        async with reports_engine(request).connect() as conn:
+            body = await query(conn, f)
+    except DBAPIError as e:
+        if getattr(e.orig, "sqlstate", None) != QUERY_CANCELED:
+            raise
+        seconds = request.app.state.service.settings.statement_timeout_ms / 1000
+        raise ReportTimedOut(
+            f"the report took longer than {seconds:g} s and was stopped: narrow its filters "
+            "(area, agency, level, dates), or try again later"
+        ) from None
     if "text/csv" in request.headers.get("accept", ""):
         rows = body.get("rows", body.get("cells", []))
         return Response(

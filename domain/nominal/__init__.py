@@ -410,10 +410,6 @@ class Nominal(Aggregate):
         """The MAPPA units an open transfer request names (each may accept its own)."""
         return custody.open_transfer_receivers(self)
 
-    def known_transfer(self, transfer_id: Any) -> dict[str, Any]:
-        """A transfer request of this record; InvariantViolated naming it otherwise."""
-        return custody.known_transfer(self, transfer_id)
-
     def restricted_from(self, agency: str) -> frozenset[str]:
         """The restricted entries of the current view this agency may not read whole."""
         return frozenset(

@@ -31,6 +31,7 @@ from domain.identifiers import normalise_identifier
 from domain.nominal import Nominal
 from service import access
 from service.auth import Principal
+from service.payloads import first_unstorable
 from service.records import Conflict, NewEvent, Records
 
 INBOUND_NAMESPACE = UUID("3d0c52f4-9a8e-4f0b-b1a7-6a2f6b0e7c41")
@@ -117,8 +118,10 @@ def read_message(body: Any) -> InboundMessage:
     """The domain event in a request body, bare or in an SNS notification."""
     if not isinstance(body, dict):
         raise MalformedMessage("the body is a JSON object", field="body")
+    _require_storable(body)
     if "Message" in body or "Type" in body:
         key, event, attribute_type = _unwrap_sns(body)
+        _require_storable(event)
     else:
         key, event, attribute_type = "", body, None
     if not key:
@@ -142,6 +145,15 @@ def read_message(body: Any) -> InboundMessage:
         additional=additional,
         detail_url=detail_url if isinstance(detail_url, str) else None,
     )
+
+
+def _require_storable(value: Any) -> None:
+    """Refuse a message holding text the database cannot store, wherever it is: its key and
+    type end up in the rationale of what it becomes (422 naming the field)."""
+    found = first_unstorable(value)
+    if found is not None:
+        where, reason = found
+        raise InvalidValue(f"{where} {reason}", field=where)
 
 
 def _unwrap_sns(body: dict[str, Any]) -> tuple[str, dict[str, Any], str | None]:
@@ -511,6 +523,13 @@ def receive(records: Records, principal: Principal, body: Any) -> InboundResult:
             raise Skip("not_applied", str(e)) from None
     except Skip as skip:
         return InboundResult(skip.outcome, skip.reason, message.key)
+    if any(p.nominal_id != str(nominal_id) for p in posted):
+        # The events a message's key makes were stored for someone else: a producer re-used
+        # a MessageId. Not "applied before", and the other record is not named.
+        raise Conflict(
+            f"message {message.key} was already applied to another person's record; "
+            "each message needs a MessageId of its own"
+        )
     created = any(p.created for p in posted)
     return InboundResult(
         "applied" if created else "already_applied",

@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     rate_limit_per_second: float = Field(default=500.0, gt=0)
     rate_limit_burst: int = Field(default=5000, ge=1)
     run_projections: bool = True
+    # The transparency log (docs/adr/020): its origin line (also the checkpoint key's name),
+    # the Ed25519 key that signs its checkpoints (PEM; unset: a development key made in the
+    # data directory), and how often `serve` issues one when the log has grown (0: never).
+    log_origin: str = Field(default="mappa-record.local/log", pattern=r"^[^\s+]{1,200}$")
+    checkpoint_key_file: Path | None = None
+    checkpoint_seconds: float = Field(default=60.0, ge=0)
 
     @field_validator("database_url")
     @classmethod

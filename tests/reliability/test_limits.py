@@ -4,8 +4,10 @@ Retry-After), PostgreSQL statement_timeout on the service's own connections."""
 from __future__ import annotations
 
 import httpx
+import psycopg
 import pytest
 from eventsourcing.persistence import OperationalError
+from sqlalchemy.engine import make_url
 
 from service.bootstrap import Application
 from tests.conftest import registration
@@ -174,3 +176,67 @@ def test_a_history_read_is_bounded_by_the_timeout_too(settings, db):
             assert curs.fetchone()["statement_timeout"] == "150ms"
     finally:
         layer.close()
+
+
+def test_report_queries_carry_the_statement_timeout(app_with, auth, db):
+    """A report held up (here by a lock on the table it reads) is cancelled at the timeout
+    and answered 503, instead of holding a worker and a connection for as long as it takes."""
+    app = app_with(statement_timeout_ms=300)
+    headers = auth("police:kent", "reports:read")
+    with served(app) as url, httpx.Client(base_url=url, timeout=30) as c:
+        assert c.get("/v1/reports/level-profile", headers=headers).status_code == 200
+        with db.connect() as holder:
+            holder.execute("LOCK TABLE rm_nominals IN ACCESS EXCLUSIVE MODE")
+            r = c.get("/v1/reports/level-profile", headers=headers)
+            holder.rollback()
+        again = c.get("/v1/reports/level-profile", headers=headers)
+    assert r.status_code == 503, r.text
+    assert r.headers["content-type"] == PROBLEM
+    assert "0.3 s" in r.json()["detail"]
+    assert again.status_code == 200  # the pool's connection is fine afterwards
+
+
+# -- probes reuse the pool -------------------------------------------------------------------
+
+
+def _sessions(conn) -> int:
+    """Sessions ever opened on this database (pg_stat_database), read afresh."""
+    conn.execute("SET stats_fetch_consistency = none")
+    row = conn.execute(
+        "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
+    ).fetchone()
+    return int(row[0])
+
+
+def test_readiness_and_metrics_reuse_pooled_connections(client, db):
+    import time
+
+    with db.connect(autocommit=True) as conn:
+        before = _sessions(conn)
+        answers = [client.get(path) for _ in range(15) for path in ("/health/ready", "/metrics")]
+        time.sleep(1.0)  # a closed session is counted when its server process exits
+        after = _sessions(conn)
+    assert [r.status_code for r in answers] == [200] * 30
+    assert after - before <= 2  # 30 before: a connection opened for each probe
+
+
+def test_readiness_is_back_at_once_when_the_server_dropped_the_pooled_connections(
+    database_url, data_dir
+):
+    """As after a restart or a failover: the pool's idle connections are dead. The first
+    probe finds that out, has the pool check them, and answers from a fresh one."""
+    from tests.audit.conftest import separate_service
+
+    name = f"{make_url(database_url).database}_probes"
+    with separate_service(database_url, data_dir, name, run_projections=False) as (_, __, c):
+        assert c.get("/health/ready").status_code == 200
+        with psycopg.connect(database_url, autocommit=True) as admin:
+            dropped = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s",
+                (name,),
+            ).fetchone()[0]
+        ready = c.get("/health/ready")
+        metrics = c.get("/metrics")
+    assert dropped >= 1
+    assert ready.status_code == 200, ready.text
+    assert metrics.status_code == 200, metrics.text

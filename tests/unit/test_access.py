@@ -222,11 +222,20 @@ def test_a_transfer_is_accepted_by_the_receiving_unit_only(agency_type):
     assert may_post("mappa:essex", "AreaTransferAccepted", payload, nominal) is True
 
 
-def test_an_unknown_transfer_is_a_422_naming_it_not_a_403():
+@pytest.mark.parametrize("agency", ["mappa:essex", "mappa:a1", "police:a1"])
+def test_an_unknown_transfer_is_left_to_the_record_to_refuse_naming_it_not_a_403(agency):
     nominal, _ = a_transfer()
     payload = {"transfer": str(uuid.uuid4()), "accepted_on": "2026-11-20"}
+    assert may_post(agency, "AreaTransferAccepted", payload, nominal) is True
     with pytest.raises(InvariantViolated) as refused:
-        may_post("mappa:essex", "AreaTransferAccepted", payload, nominal)
+        nominal.record(
+            "AreaTransferAccepted",
+            event_id=str(uuid.uuid4()),
+            occurred_at="2026-11-20",
+            recorded_at=T0,
+            recorded_by={"sub": "s", "agency": agency},
+            payload=payload,
+        )
     assert refused.value.field == "payload.transfer"
 
 
