@@ -42,6 +42,7 @@ from domain.errors import InvalidValue
 from domain.identifiers import IDENTIFIER_KINDS
 from domain.mappa import parse_area
 from domain.nominal.identity import ETHNICITIES
+from domain.nominal.outcomes import BREACH_OF
 from domain.postcodes import normalise_postcode
 
 
@@ -501,8 +502,24 @@ class AreaTransferAccepted(Strict):
     accepted_on: date
 
 
+def _breach_of(value: Any) -> str:
+    # One field, so a refusal names `of` whichever of the two kinds of value was meant.
+    if value in BREACH_OF:
+        return str(value)
+    try:
+        return str(UUID(str(value)))
+    except ValueError:
+        raise ValueError(
+            "of is licence, notification_requirements, or the event_id of a restriction"
+        ) from None
+
+
 class BreachRecorded(Strict):
-    of: Literal["licence", "notification_requirements"] | UUID
+    of: Annotated[
+        StorableText,
+        AfterValidator(_breach_of),
+        Field(description="licence, notification_requirements, or a restriction's event_id"),
+    ]
     occurred_on: date
     action: Literal["warning", "recall", "arrest", "charge", "none"]
 
