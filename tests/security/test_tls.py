@@ -73,9 +73,10 @@ def plain(database_url: str) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def front(pki: Pki, plain: dict[str, str]) -> Iterator[TLSFront]:
     host, port = plain.get("host", "/tmp"), plain.get("port", "5432")
-    if not host.startswith("/"):
-        pytest.skip("the TLS front carries sessions to the embedded server's Unix socket")
-    with TLSFront(f"{host}/.s.PGSQL.{port}", pki.server_cert, pki.server_key) as running:
+    if "," in host or plain.get("sslmode", "prefer") not in ("disable", "allow", "prefer"):
+        pytest.skip("the TLS front carries plain sessions to one server")
+    upstream = f"{host}/.s.PGSQL.{port}" if host.startswith("/") else (host, int(port))
+    with TLSFront(upstream, pki.server_cert, pki.server_key) as running:
         yield running
 
 

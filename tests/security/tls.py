@@ -126,9 +126,9 @@ class Authority:
 
 @dataclass
 class TLSFront:
-    """PostgreSQL's TLS on 127.0.0.1:<port>, carrying each session to a Unix socket."""
+    """PostgreSQL's TLS on 127.0.0.1:<port>, carrying each session to the server."""
 
-    upstream: str  # the embedded server's socket file (…/.s.PGSQL.<port>)
+    upstream: str | tuple[str, int]  # the server's socket file (…/.s.PGSQL.<port>), or TCP
     cert: Path
     key: Path
     outcomes: list[str] = field(default_factory=list)
@@ -212,9 +212,12 @@ class TLSFront:
                 return
             stack.enter_context(tls)
             self._record("tls")
-            server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            if isinstance(self.upstream, str):
+                server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                server.connect(self.upstream)
+            else:
+                server = socket.create_connection(self.upstream)
             stack.enter_context(server)
-            server.connect(self.upstream)
             self._relay(tls, server)
 
     @staticmethod
