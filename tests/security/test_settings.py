@@ -270,6 +270,6 @@ def test_a_cipher_key_file_reaches_the_event_store(tmp_path, database_url, clean
         clean_env.setenv(name_, value)
     service = start(load_settings())
     try:
-        assert service.records.app.env.get("CIPHER_KEY") == key
+        assert service.ledger.app.env.get("CIPHER_KEY") == key
     finally:
         service.close()

@@ -119,12 +119,6 @@ def durability_check(db: Database) -> None:
     check_durable(db)
 
 
-def readiness(db: Database) -> None:
-    from service.bootstrap import Service
-
-    Service(settings=None, db=db, records=None, verifier=None).check_ready()  # type: ignore[arg-type]
-
-
 def migrations(db: Database) -> None:
     from service.store.migrate import migrate
 
@@ -152,17 +146,22 @@ def consultation_log(db: Database) -> None:
         app.close()
 
 
-def records_as_the_runtime_role(db: Database) -> None:
-    """The service's own Records: the role switch (MAPPA_DB_ROLE), then the pool."""
-    from service.records import Records
+def ledger_as_the_runtime_role_and_its_probes(db: Database) -> None:
+    """The service's own ledger: the role switch (MAPPA_DB_ROLE), its pool, and readiness and
+    metrics, which are asked on that pool (Service.probe)."""
+    from service.bootstrap import Service
+    from service.ledger import Ledger
     from service.runtime.settings import Settings
 
     settings = Settings(database_url=db.url, dev_tokens=True, pool_size=1)
-    records = Records(settings, db)
+    ledger = Ledger(settings, db)
     try:
-        records.app.recorder.max_notification_id()
+        service = Service(
+            ledger=ledger, records=None, reading=None, settings=settings, db=db, verifier=None
+        )  # type: ignore[arg-type]
+        service.probe(lambda conn: conn.execute("SELECT 1").fetchone())
     finally:
-        records.close()
+        ledger.close()
 
 
 def projections(db: Database) -> None:
@@ -171,7 +170,7 @@ def projections(db: Database) -> None:
     app = _store(db)
     try:
         runner = ProjectionRunner.for_service(
-            SimpleNamespace(db=db, records=SimpleNamespace(app=app))
+            SimpleNamespace(db=db, ledger=SimpleNamespace(app=app))
         )
         runner.engine.dispose()
     finally:
@@ -221,11 +220,10 @@ def feed_listen(db: Database) -> None:
 
 PATHS: dict[str, Callable[[Database], None]] = {
     "durability check at start": durability_check,
-    "readiness": readiness,
     "migrations": migrations,
     "event store": event_store,
     "consultation log": consultation_log,
-    "records as the runtime role": records_as_the_runtime_role,
+    "ledger as the runtime role, readiness": ledger_as_the_runtime_role_and_its_probes,
     "projections": projections,
     "rebuild worker": rebuild_worker,
     "reports (asyncpg)": reports,
@@ -331,7 +329,7 @@ def test_the_service_on_verify_full_speaks_only_tls_and_names_every_connection(
                     break
                 assert time.monotonic() < deadline, report.text
                 time.sleep(0.2)
-            assert c.get("/health/ready").text == "ok"
+            assert c.get("/health/ready").text.startswith("ok")
             assert c.get("/metrics").status_code == 200
             with psycopg.connect(_url(plain)) as side:  # beside the front: not counted
                 named = side.execute(
