@@ -1,9 +1,10 @@
 """Where the database is: the server at DATABASE_URL, or an embedded one in the data directory.
 
 One libpq URL is the source of truth, and every connection honours all of it (DESIGN.md
-9.1; docs/adr/017): psycopg (readiness, the feed's LISTEN) takes the URL itself; the event
-store's pool takes it whole through `eventsourcing_env` (the library's factory asks for the
-parts too, and they are given, but the pool connects with the URL); SQLAlchemy's psycopg
+9.1; docs/adr/017): psycopg (the start's checks, the feed's LISTEN) takes the URL itself;
+the event store's pool (and so the consultation log and the readiness probes) takes it whole
+through `eventsourcing_env` (the library's factory asks for the parts too, and they are
+given, but the pool connects with the URL); SQLAlchemy's psycopg
 dialect (projections, migrations) takes every parameter in the query of
 `sqlalchemy_url`; asyncpg (the reports), which is not libpq, takes `asyncpg_arguments`.
 """
