@@ -156,8 +156,14 @@ def ledger_as_the_runtime_role_and_its_probes(db: Database) -> None:
     settings = Settings(database_url=db.url, dev_tokens=True, pool_size=1)
     ledger = Ledger(settings, db)
     try:
-        service = Service(
-            ledger=ledger, records=None, reading=None, settings=settings, db=db, verifier=None
+        service = Service(  # the parts a probe does not use are left out
+            ledger=ledger,
+            records=None,
+            reading=None,
+            settings=settings,
+            db=db,
+            verifier=None,
+            transparency=None,
         )  # type: ignore[arg-type]
         service.probe(lambda conn: conn.execute("SELECT 1").fetchone())
     finally:
