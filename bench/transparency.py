@@ -78,7 +78,9 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     url = fresh_database("mappa_bench_transparency")
     data_dir = Path("/tmp/mappa-bench/transparency")
-    service = start(Settings(database_url=url, data_dir=data_dir, checkpoint_seconds=0))
+    service = start(
+        Settings(database_url=url, data_dir=data_dir, checkpoint_seconds=0, dev_tokens=True)
+    )
     try:
         fill(url, args.leaves)
         log, n, rng = service.transparency, args.leaves, random.Random(7)

@@ -93,9 +93,15 @@ def _token(args: argparse.Namespace) -> None:
     from service.devkeys import ensure_dev_key, mint_token
 
     settings = load_settings()
-    if not settings.uses_dev_key:
+    if settings.jwks_configured:
         print(
             "warning: a JWKS is configured, so the service does not trust development tokens",
+            file=sys.stderr,
+        )
+    elif not settings.trusts_dev_key:
+        print(
+            "warning: with DATABASE_URL set the service trusts development tokens only when "
+            "MAPPA_DEV_TOKENS=true (never in production)",
             file=sys.stderr,
         )
     key = ensure_dev_key(settings.data_dir)

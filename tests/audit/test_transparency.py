@@ -54,6 +54,7 @@ def own_log(service, database_url: str, tmp_path: Path) -> Iterator[Service]:
         jwt_audience=AUDIENCE,
         checkpoint_seconds=0,
         run_projections=False,
+        dev_tokens=True,
     )
     own = start(settings)
     yield own
@@ -225,6 +226,7 @@ def test_the_last_events_deleted_are_caught_by_verify_against(own_log, tmp_path)
         "DATABASE_URL": svc.settings.database_url,
         "MAPPA_DATA_DIR": str(tmp_path),
         "MAPPA_JWT_ISSUER": ISSUER,
+        "MAPPA_DEV_TOKENS": "true",
     }
     args = ["verify", "--against", str(tmp_path / "kept.txt"), "--public-key"]
     cli = subprocess.run(

@@ -16,9 +16,9 @@ from domain.nominal import Nominal
 from service.store.eventstore import NominalRecorder
 
 # 100,000 is the figure the issue asks for; loading that many events takes minutes here, so
-# `make test` walks 10,000 and MAPPA_LONG_HISTORY=100000 runs the full size. Pages check
+# `make test` walks 10,000 and LONG_HISTORY_EVENTS=100000 runs the full size. Pages check
 # partnering from the partner index, not by rebuilding the record (docs/adr/010).
-LONG = int(os.environ.get("MAPPA_LONG_HISTORY", "10000"))
+LONG = int(os.environ.get("LONG_HISTORY_EVENTS", "10000"))
 SHORT = 1_000
 PAGE = 1000
 INSERT_BATCH = 100
