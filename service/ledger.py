@@ -26,7 +26,15 @@ from service.runtime.database import Database
 from service.runtime.settings import Settings, SettingsError
 from service.store.cache import RecordCache, RecordLocks
 from service.store.committer import Batched, GroupCommitter
-from service.store.eventstore import Nominals, act_as, moved_on, read_newer, replayed, store_env
+from service.store.eventstore import (
+    Nominals,
+    act_as,
+    moved_on,
+    read_indexed,
+    read_newer,
+    replayed,
+    store_env,
+)
 
 R = TypeVar("R")
 
@@ -55,6 +63,8 @@ class Ledger:
         # A cached record is brought up to date before it is read: the reads waiting ask the
         # store together, in one query (docs/adr/011).
         self.catch_up = Batched("catch-up", functools.partial(read_newer, self.app), max_batch=128)
+        # A retried post is answered from the event index, the retries waiting asked together.
+        self.replays = Batched("replays", functools.partial(read_indexed, self.app), max_batch=128)
         self.cache = RecordCache(settings.aggregate_cache, settings.aggregate_cache_mb * 2**20)
         self.locks = RecordLocks()
         self._clock = clock
@@ -64,6 +74,7 @@ class Ledger:
         self._blocking.shutdown(cancel_futures=True)  # what runs there may still need a save
         self.committer.close()
         self.catch_up.close()
+        self.replays.close()
         self.consultations.close()
         self.app.close()
 

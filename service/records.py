@@ -153,9 +153,15 @@ class Records:
         The usual post (its record cached here, no other post of this process at it, the
         cached record allowing it, no other writer first) is decided on the loop and waits
         there for its group commit: the hop to a worker thread and back cost more CPU than
-        deciding it (ADR 011). Anything else is handed whole to `post_event` in a worker
-        thread, which decides it afresh on the stored record, and finds a stored retry."""
+        deciding it (ADR 011). A retry of a post this process's cached record already holds is
+        answered from the event index, waiting neither for the record's turn nor for a
+        commit. Anything else is handed whole to `post_event` in a worker thread, which
+        decides it afresh on the stored record, and finds a stored retry."""
         access.require_scope(principal, "records:write")
+        if self.ledger.cache.holds_event(nominal_id, str(new.event_id)):
+            replayed = await self._replayed(principal, nominal_id, new)
+            if replayed is not None:
+                return replayed
         with self.ledger.locks.hold(nominal_id, timeout=0) as my_turn:
             usual = my_turn and new.type not in CLAIMING
             nominal = self.ledger.cache.take(nominal_id) if usual else None
@@ -174,6 +180,19 @@ class Records:
                     self.ledger.cache.put(nominal)
                     return Posted(stored_event(position, event), created=True)
         return await self.ledger.in_thread(self.post_event, principal, nominal_id, new, if_match)
+
+    async def _replayed(
+        self, principal: Principal, nominal_id: UUID, new: NewEvent
+    ) -> Posted | None:
+        """The stored event a retried post names, as `_already_stored` answers it (the same
+        refusals: another body, another record, a stranger), or None to decide it afresh."""
+        found = await awaited(self.ledger.replays.submit(new.event_id))
+        if found is None or found.event.originator_id != nominal_id:
+            return None  # not stored after all, or under another record: the long way
+        digest = request_digest(principal, nominal_id, new.type, new.occurred_at, new.payload)
+        if found.request_digest != digest:
+            return None  # another body: refused the long way, with its own answer
+        return Posted(stored_event(found.position, found.event), created=False)
 
     def _post_event(
         self,

@@ -97,6 +97,14 @@ class RecordCache:
             nominal = entry.shared = _unpickled(state)
         return nominal
 
+    def holds_event(self, nominal_id: UUID, event_id: str) -> bool:
+        """Whether the cached record already holds an event of this id (a retried post):
+        asked without handing the record to anyone."""
+        with self._lock:
+            entry = self._entries.get(nominal_id)
+            nominal = entry.live or entry.shared if entry is not None else None
+            return nominal is not None and event_id in nominal.event_log
+
     def _used(self, nominal_id: UUID) -> _Entry | None:
         """The record's entry, now the most recently used; the caller holds the lock."""
         entry = self._entries.get(nominal_id)

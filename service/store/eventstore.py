@@ -373,6 +373,40 @@ def read_newer(app: Nominals, wanted: Sequence[tuple[UUID, int]]) -> list[list[N
     return newer
 
 
+_INDEXED = (
+    "SELECT w.n, i.request_digest, e.notification_id, e.originator_id, e.originator_version,"
+    " e.topic, e.state"
+    " FROM unnest(%s::uuid[]) WITH ORDINALITY AS w(event_id, n)"
+    " JOIN event_index i ON i.event_id = w.event_id"
+    " JOIN {}.{} e ON e.originator_id = i.nominal_id AND e.originator_version = i.version"
+)
+
+
+@dataclass(frozen=True)
+class Indexed:
+    """A stored event found by its event_id, with the digest of the request that stored it."""
+
+    request_digest: str
+    position: int
+    event: Nominal.Event
+
+
+def read_indexed(app: Nominals, event_ids: Sequence[UUID]) -> list[Indexed | None]:
+    """For each event_id, the event stored under it (None if none): one query for them all."""
+    recorder = app.recorder
+    assert isinstance(recorder, NominalRecorder)
+    statement = _rendered(_INDEXED, recorder.datastore.schema, recorder.events_table_name)
+    found: list[Indexed | None] = [None] * len(event_ids)
+    with recorder.datastore.get_connection() as conn, conn.cursor() as curs:
+        curs.execute(statement, (list(event_ids),))
+        rows = curs.fetchall()
+    for row in rows:
+        found[row["n"] - 1] = Indexed(
+            row["request_digest"], row["notification_id"], _event_of(app, row)
+        )
+    return found
+
+
 def moved_on(app: Nominals, curs: Cursor[DictRow], seen: Sequence[tuple[UUID, int]]) -> list[bool]:
     """For each (nominal, version seen), whether the store holds a later version: one query,
     in the caller's transaction."""
