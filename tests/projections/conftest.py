@@ -83,3 +83,23 @@ def enrol(writer) -> Callable[..., str]:
         return posted.nominal_id
 
     return make
+
+
+@pytest.fixture
+def report(client, auth, runner) -> Callable[..., dict[str, Any]]:
+    """report(name, **params) -> the report's JSON, after the runner has caught up."""
+
+    def get(name: str, **params: Any) -> dict[str, Any]:
+        runner.catch_up()
+        r = client.get(
+            f"/v1/reports/{name}", params=params, headers=auth("mappa:national", "reports:read")
+        )
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    return get
+
+
+def at(text: str) -> datetime:
+    """An instant written as in the tests, `2026-11-02T10:00` (UTC)."""
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)

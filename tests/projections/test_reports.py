@@ -15,6 +15,15 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.conftest import registration
+from tests.projections.shapes import (
+    action,
+    completed,
+    decision,
+    meeting,
+    minutes,
+    referral,
+    unique,
+)
 
 REPORTS = [
     "late-minutes",
@@ -27,49 +36,6 @@ REPORTS = [
     "referrals",
     "level-profile",
 ]
-
-
-def unique(kind: str) -> str:
-    return f"{kind}:t-{uuid.uuid4().hex[:12]}"
-
-
-@pytest.fixture
-def report(client, auth, runner):
-    def get(name: str, **params):
-        runner.catch_up()
-        r = client.get(
-            f"/v1/reports/{name}", params=params, headers=auth("mappa:national", "reports:read")
-        )
-        assert r.status_code == 200, r.text
-        return r.json()
-
-    return get
-
-
-def meeting(meeting_id: str, level: int, held_on: str, invited=(), attended=(), apologies=()):
-    return {
-        "meeting_id": meeting_id,
-        "level": level,
-        "held_on": held_on,
-        "chair": "Chair",
-        "invited": list(invited),
-        "attended": [{"agency": a, "name": "N", "role": "R"} for a in attended],
-        "apologies": list(apologies),
-    }
-
-
-def minutes(meeting_id: str, level: int, meeting_date: str):
-    return {
-        "meeting_id": meeting_id,
-        "meeting_date": meeting_date,
-        "level": level,
-        "document": {
-            "sha256": "a" * 64,
-            "filename": "m.pdf",
-            "media_type": "application/pdf",
-            "size": 10,
-        },
-    }
 
 
 # -- late minutes (000, para 5.37) ---------------------------------------------------------
@@ -411,18 +377,80 @@ def test_attendance_per_agency_invited_attended_apologies_absent(enrol, post, re
     assert rows[probation]["apologies"] == 1 and rows[probation]["absent"] == 0
 
 
-def referral(referral_id: str, release: str | None = None) -> dict:
-    body = {
-        "referral_id": referral_id,
-        "requested_level": 2,
-        "reasons": "needs a multi-agency plan",
-        "rosh_level": "high",
-        "imminence": "within weeks",
-        "agencies_to_invite": [{"agency": "health:trust", "why": "treatment"}],
-    }
-    if release:
-        body["expected_release_on"] = release
-    return body
+def test_attendance_counts_an_agency_the_referral_required_and_the_meeting_never_invited(
+    enrol, post, report
+):
+    """The bug of issue 18 (000, para 3.3, KPI MAP008): an agency required by the referral
+    and never invited was invisible, so the meeting's attendance looked complete."""
+    police, health, housing = unique("police"), unique("health"), unique("housing")
+    nid = enrol(police, level=1, category=2)
+    post(police, nid, "ReferralMade", referral("r1", invite=[health, housing]))
+    post(police, nid, "MeetingHeld", meeting("m1", 2, "2026-11-20", [police, housing], [police]))
+    # Only the first meeting after the referral is held to its list.
+    post(police, nid, "MeetingHeld", meeting("m2", 2, "2026-11-21", [police], [police]))
+
+    missed = report("attendance", agency=health)
+    invited = report("attendance", agency=housing)
+
+    assert missed["rows"] == [
+        {
+            "agency": health,
+            "invited": 0,
+            "attended": 0,
+            "apologies": 0,
+            "absent": 0,
+            "required": 1,
+            "required_not_invited": 1,
+            "share_attended": None,
+        }
+    ]
+    assert missed["summary"]["required_not_invited"] == 1
+    assert invited["rows"][0]["required"] == 1
+    assert invited["rows"][0]["required_not_invited"] == 0 and invited["rows"][0]["absent"] == 1
+
+
+def test_a_referral_decided_level_one_before_any_meeting_requires_no_one(enrol, post, report):
+    police, mappa, health = unique("police"), unique("mappa"), unique("health")
+    nid = enrol(police, level=1, category=2)
+    post(police, nid, "AgencyPartnered", {"agency": mappa, "reason": "coordinates"})
+    post(police, nid, "ReferralMade", referral("r1", invite=[health]))
+    post(mappa, nid, "ReferralDecided", decision("r1", "2026-11-20", "level_1"))
+    post(police, nid, "MeetingHeld", meeting("m1", 2, "2026-11-20", [police], [police]))
+
+    assert report("attendance", agency=health)["rows"] == []
+
+
+def test_actions_completed_late_and_completion_rates_per_agency(enrol, post, report):
+    """000, paras 5.11 and 6.10: completed on time, per agency."""
+    police, probation = unique("police"), unique("probation")
+    nid = enrol(police, level=2, category=2)
+    post(police, nid, "AgencyPartnered", {"agency": probation, "reason": "supervises"})
+    for action_id, agency, due in (
+        ("on-time", police, "2026-11-10"),
+        ("late", police, "2026-11-10"),
+        ("open", police, "2026-12-10"),
+        ("p", probation, "2026-11-10"),
+    ):
+        post(police, nid, "ActionSet", action(action_id, agency, due))
+    post(police, nid, "ActionCompleted", completed("on-time", "2026-11-10"))
+    post(police, nid, "ActionCompleted", completed("late", "2026-11-11"))
+    post(probation, nid, "ActionCompleted", completed("p", "2026-11-09"))
+
+    summary = report("actions-outstanding", agency=police, as_of="2026-11-20")["summary"]
+
+    assert summary["completed_late"] == 1 and summary["share_completed_on_time"] == 0.5
+    assert summary["agencies"] == [
+        {
+            "agency": police,
+            "actions": 3,
+            "completed": 2,
+            "completed_late": 1,
+            "outstanding": 1,
+            "overdue": 0,
+            "share_completed": 0.6667,
+            "share_completed_on_time": 0.5,
+        }
+    ]
 
 
 def test_referrals_answered_on_day_ten_on_time_day_eleven_late_and_undecided(
