@@ -5,7 +5,7 @@ The one place that knows what a weekend and a bank holiday are. Bank holidays co
 included, Scotland's and Northern Ireland's own days not).
 """
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -78,3 +78,24 @@ def london_date(instant: datetime) -> date:
             f"{instant.isoformat()} has no time zone: give the instant with its UTC offset."
         )
     return instant.astimezone(LONDON).date()
+
+
+def end_of_london_day(d: date) -> datetime:
+    """The instant the London day `d` ends (midnight starting the next day), in UTC: what was
+    recorded before it was known by the end of that day."""
+    return datetime.combine(d + timedelta(days=1), time(0), tzinfo=LONDON).astimezone(UTC)
+
+
+def quarter_of(d: date) -> tuple[date, date]:
+    """The first and last day of the calendar quarter holding `d` (January-March, ...)."""
+    first = date(d.year, 3 * ((d.month - 1) // 3) + 1, 1)
+    after = date(first.year + first.month // 10, (first.month + 2) % 12 + 1, 1)
+    return first, after - timedelta(days=1)
+
+
+def quarters_to(d: date, n: int) -> list[tuple[date, date]]:
+    """The `n` calendar quarters up to and including the one holding `d`, oldest first."""
+    out = [quarter_of(d)]
+    while len(out) < n:
+        out.insert(0, quarter_of(out[0][0] - timedelta(days=1)))
+    return out

@@ -166,7 +166,9 @@ def minutes_timeliness(
 # --- Reviews ---------------------------------------------------------------------------
 
 REVIEW_INTERVAL_WEEKS = {Level.TWO: 16, Level.THREE: 8}  # 000, para 5.1
-LEVEL1_REVIEW_WEEKS = 16  # good practice; 000 para 4.9; 004 North Wales
+# Good practice; 000 para 4.9; 004 North Wales. Counted from the latest of the registration,
+# the last level 1 review and the day the level last fell to 1 (DESIGN.md s. 4, as amended).
+LEVEL1_REVIEW_WEEKS = 16
 
 
 def next_review_due(held_on: date, level: Level) -> date:
@@ -176,7 +178,8 @@ def next_review_due(held_on: date, level: Level) -> date:
 
 
 def level1_review_due(since: date) -> date:
-    """The date a level 1 review is due, after registration or the last level 1 review."""
+    """The date a level 1 review is due, 16 weeks after `since`: the latest of the day the
+    record was registered, the last level 1 review and the day the level fell to 1."""
     return since + timedelta(weeks=LEVEL1_REVIEW_WEEKS)
 
 
@@ -190,6 +193,11 @@ CUSTODY_REFERRAL_MONTHS = 6  # calendar months before release; 000, para 4.11
 def registered_late(sentence_date: date, recorded_at: datetime) -> bool:
     """Whether a registration came more than three days after sentence."""
     return (london_date(recorded_at) - sentence_date).days > IDENTIFICATION_DAYS
+
+
+def referral_answer_due(referred_on: date) -> date:
+    """The last day a referral received on `referred_on` is answered in time."""
+    return referred_on + timedelta(days=REFERRAL_ANSWER_DAYS)
 
 
 def referral_answered_late(referred_at: datetime, decided_on: date | None, today: date) -> bool:
@@ -212,3 +220,64 @@ def add_calendar_months(d: date, months: int) -> date:
 def referral_from_custody_late(referred_on: date, expected_release_on: date) -> bool:
     """Whether a referral from custody came less than six months before the expected release."""
     return expected_release_on < add_calendar_months(referred_on, CUSTODY_REFERRAL_MONTHS)
+
+
+# --- Before release (000, paras 4.11 and 6.39; 004, early identification) -------------------
+
+# Prisons tell the offender manager of the release date eight months before it; the referral
+# to MAPPA is due six months before (000, para 6.39; CUSTODY_REFERRAL_MONTHS).
+RELEASE_NOTICE_MONTHS = 8
+
+
+def releasing_within(today: date, expected_release_on: date, months: int) -> bool:
+    """Whether an expected release falls on or before the day `months` calendar months on."""
+    return expected_release_on <= add_calendar_months(today, months)
+
+
+# --- Recording ----------------------------------------------------------------------------
+
+# A Responsible Authority partner that posted nothing on a record in the last 12 months, and
+# has been a partner at least that long (000, paras 5.28 and 5.33).
+RECORDING_SILENCE_MONTHS = 12
+
+
+def silence_threshold(today: date) -> date:
+    """The day 12 calendar months before `today`: a partner whose last sign on the record
+    (its last posting, or its partnering if it has posted nothing since) is before it has
+    been silent too long."""
+    return add_calendar_months(today, -RECORDING_SILENCE_MONTHS)
+
+
+def recording_silent(last_sign: date, today: date) -> bool:
+    """Whether a partner whose last sign on the record was `last_sign` is silent on `today`."""
+    return last_sign < silence_threshold(today)
+
+
+# --- Profile ------------------------------------------------------------------------------
+
+# Age bands for the profile of MAPPA cases by protected characteristics (004, standards:
+# "an analysis of the profile of MAPPA cases, including by protected characteristics").
+AGE_BANDS: tuple[tuple[int, str], ...] = (
+    (18, "under 18"),
+    (21, "18-20"),
+    (25, "21-24"),
+    (30, "25-29"),
+    (40, "30-39"),
+    (50, "40-49"),
+    (60, "50-59"),
+    (70, "60-69"),
+    (200, "70 and over"),
+)
+
+
+def age_on(born: date, on: date) -> int:
+    """Whole years from `born` to `on`."""
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+def age_band(born: date | None, on: date) -> str:
+    """The age band of a person born on `born`, on the day `on`; "not recorded" without it."""
+    if born is None:
+        return "not recorded"
+    age = age_on(born, on)
+    return next(label for below, label in AGE_BANDS if age < below)

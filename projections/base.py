@@ -34,11 +34,15 @@ Row = dict[str, Any]
 
 @dataclass(frozen=True, slots=True)
 class Stored:
-    """What a notification says without decoding its state: its type, record and version."""
+    """What a notification says without decoding its state: its type, record and version;
+    and, for a projection that reads every event's envelope (`Projection.envelopes`), when
+    it was recorded and by whom, read from the state without building the event."""
 
     type: str
     originator_id: UUID
     originator_version: int
+    timestamp: datetime | None = None
+    recorded_by: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,9 @@ class Projection:
     tables: tuple[Table, ...]
     handlers: Mapping[str, Handler]
     reads: tuple[Table, ...] = ()
+    # Its EVERY_EVENT handler reads `timestamp` and `recorded_by` of events it does not
+    # decode too (a `Stored` then carries them).
+    envelopes: bool = False
 
     @property
     def decodes(self) -> frozenset[str]:
@@ -182,23 +189,32 @@ def day(value: Any) -> date | None:
 
 @dataclass(frozen=True)
 class Filters:
-    """The filters every report accepts (DESIGN.md section 5); None means any."""
+    """The filters every report accepts (DESIGN.md section 5); None means any.
+
+    `today` is the day overdue and due-soon rules are judged on. `cutoff` is the instant the
+    figures are taken at: only facts recorded before it count (the end of the London day
+    `as_of`); None counts everything recorded, as the read models stand now."""
 
     today: date
+    cutoff: datetime | None = None
     area: str | None = None
     agency: str | None = None
     level: int | None = None
+    category: int | None = None
     date_from: date | None = None
     date_to: date | None = None
     limit: int = 1000
     offset: int = 0
+    within_days: int = 28
 
     def params(self) -> dict[str, Any]:
         return {
             "today": self.today,
+            "cutoff": self.cutoff,
             "area": self.area,
             "agency": self.agency,
             "level": self.level,
+            "category": self.category,
             "date_from": self.date_from,
             "date_to": self.date_to,
             "limit": self.limit,
@@ -206,18 +222,105 @@ class Filters:
         }
 
 
+def known(recorded_at: str) -> str:
+    """SQL: the fact recorded at `recorded_at` was known at the cutoff (always, without one).
+
+    Written `(:cutoff IS NULL OR ...)` like the filters: the reports' engine plans every
+    statement with its values (plan_cache_mode), so the branch not taken costs nothing."""
+    return f"(CAST(:cutoff AS timestamptz) IS NULL OR {recorded_at} < :cutoff)"
+
+
+def partner_at_cutoff(record: str) -> str:
+    """SQL: the filter's agency was a partner of the record at the cutoff (now, without one)."""
+    return f"""(CAST(:agency AS text) IS NULL OR EXISTS (
+        SELECT 1 FROM rm_partnerships p WHERE p.nominal_id = {record} AND p.agency = :agency
+        AND {known("p.since")} AND {not_ended("p.until")}))"""  # noqa: S608 - our own names
+
+
+def not_ended(until: str) -> str:
+    """SQL: what ended at `until` (NULL: has not) had not ended by the cutoff."""
+    return f"({until} IS NULL OR (CAST(:cutoff AS timestamptz) IS NOT NULL AND {until} >= :cutoff))"
+
+
+def as_it_stood(current: Table, past: Table, columns: str) -> str:
+    """SQL for a history kept as a current table and an append-only table of the rows it
+    replaced (`supersede`): the rows as they stood at the cutoff (the current rows without
+    one). `columns` are selected from both; each has `since` and the past one `until`."""
+    return f"""
+        SELECT {columns} FROM {current.name}
+        WHERE (CAST(:cutoff AS timestamptz) IS NULL OR since < :cutoff)
+        UNION ALL
+        SELECT {columns} FROM {past.name}
+        WHERE CAST(:cutoff AS timestamptz) IS NOT NULL AND since < :cutoff AND until >= :cutoff
+    """  # noqa: S608 - our own table and column names
+
+
+def area_join(f: Filters, alias: str, *, level: bool = False) -> str:
+    """SQL joining a fact (`alias`, with nominal_id and the version of its event) to the area
+    its record was in when the event was recorded, kept to the filter's area, and with
+    `level`, to the record's level then, kept to the filter's level; nothing when neither
+    filter applies (docs/adr/022)."""
+    conditions = []
+    if f.area is not None:
+        conditions.append("ea.area = :area")
+    if level and f.level is not None:
+        conditions.append("ea.level = :level")
+    if not conditions:
+        return ""
+    return (
+        f"JOIN rm_event_areas ea ON ea.nominal_id = {alias}.nominal_id"
+        f" AND ea.version = {alias}.version AND " + " AND ".join(conditions)
+    )
+
+
+def with_area(page: str, order: str) -> str:
+    """SQL adding to a page of facts (each with nominal_id and version) the area its record
+    was in when the fact was recorded: joined after the page is cut, so only its rows are
+    looked up."""
+    return (
+        f"SELECT p.*, ea.area FROM ({page}) p LEFT JOIN rm_event_areas ea"  # noqa: S608
+        f" ON ea.nominal_id = p.nominal_id AND ea.version = p.version ORDER BY {order}"
+    )
+
+
+def supersede(
+    b: Batch,
+    current: Table,
+    past: Table,
+    e: Any,
+    position: int,
+    tracked: Iterable[str],
+    changes: Mapping[str, Any],
+) -> None:
+    """Change the record's current row of a history: if a `tracked` column changes, the row
+    as it was goes to `past` with `until` (this event's instant) and the current row is
+    stamped `since` this event. A row this same event made is changed in place."""
+    row = b.row(current, e.originator_id)
+    if row is None:
+        return
+    if all(row.get(k) == v for k, v in changes.items()):
+        return
+    if row["since_position"] != position:
+        old = {k: row[k] for k in ("nominal_id", "since", "since_position", *tracked)}
+        key = (e.originator_id, row["since_position"])
+        b.rows(past, e.originator_id)[key] = old | {"until": e.timestamp}
+        row["since"], row["since_position"] = e.timestamp, position
+    row.update(changes)
+
+
 def report_filters(
-    *, level: str, date: str, agency: str | None = None, area: str | None = "n.area"
+    *, level: str | None, date: str, agency: str | None = None, area: str | None = None
 ) -> str:
-    """The conditions of the report filters (area, level, from, to, agency), given the column
+    """The conditions of the report filters (level, from, to, agency, area), given the column
     each filter means in this report: the one place a filter's meaning is spelled out in SQL.
-    The area is the nominal's own (`n`, rm_nominals); `area=None` leaves the area condition
-    out, for a query that runs only when no area is asked for."""
+    A filter given None is left out: the area and the level of the record when a fact was
+    recorded are joined from rm_event_areas instead (`area_join`)."""
     conditions = [
-        f"(CAST(:level AS integer) IS NULL OR {level} = :level)",
         f"(CAST(:date_from AS date) IS NULL OR {date} >= :date_from)",
         f"(CAST(:date_to AS date) IS NULL OR {date} <= :date_to)",
     ]
+    if level is not None:
+        conditions.insert(0, f"(CAST(:level AS integer) IS NULL OR {level} = :level)")
     if area is not None:
         conditions.insert(0, f"(CAST(:area AS text) IS NULL OR {area} = :area)")
     if agency is not None:

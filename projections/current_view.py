@@ -1,19 +1,54 @@
-"""What is each record's current state, without names or identifiers? (rm_nominals)
+"""What is each record's state, now and at any past instant, without names or identifiers?
+(rm_nominals, rm_nominals_past)
 
-The row the reports join on for area, level, category, lead agency and custody. The
-authoritative current view of one record is still the fold of its events
-(`GET /v1/nominals/{id}`, read-your-writes); this is the same fold kept as a table.
-`events_applied` counts the events applied to the row, so a double application shows as
-`events_applied != version`.
+The row the reports join on for area, level, category, lead agency, custody and the
+characteristics the profile counts (gender, ethnicity, month of birth). The authoritative
+current view of one record is still the fold of its events (`GET /v1/nominals/{id}`,
+read-your-writes); this is the same fold kept as a table. `events_applied` counts the events
+applied to the row, so a double application shows as `events_applied != version`.
+
+When one of the `TRACKED` values changes, the row as it was goes to `rm_nominals_past` with
+the instant it stopped holding (`base.supersede`), so a report as of a past day reads the
+state that stood then (`base.as_it_stood`, docs/adr/025). The month of birth, not the day, is
+kept: enough for an age band, less to identify a person by (docs/adr/025).
 """
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
-from projections.base import EVERY_EVENT, Batch, Projection, Table, day
+from projections.base import EVERY_EVENT, Batch, Projection, Table, as_it_stood, day, supersede
 
 NOMINALS = Table("rm_nominals", key=("nominal_id",))
+NOMINALS_PAST = Table("rm_nominals_past", key=("nominal_id", "since_position"), append_only=True)
+
+TRACKED = (
+    "area",
+    "category",
+    "level",
+    "lead_agency",
+    "status",
+    "custody_status",
+    "custody_establishment",
+    "expected_release_on",
+    "custody_since",
+    "gender",
+    "ethnicity",
+    "born_in",
+)
+IN_CUSTODY = ("received", "transferred")
+
+
+def born_in(date_of_birth: str | None) -> date | None:
+    """The first day of the month of birth (the day itself is not kept)."""
+    born = day(date_of_birth)
+    return born.replace(day=1) if born else None
+
+
+def gender(value: str | None) -> str | None:
+    """Gender as recorded, in one case, so the profile counts one spelling once."""
+    return " ".join(value.split()).lower() if value and value.strip() else None
 
 
 def _registered(b: Batch, e: Any, position: int) -> None:
@@ -32,38 +67,64 @@ def _registered(b: Batch, e: Any, position: int) -> None:
         "expected_release_on": None,
         "registered_at": e.timestamp,
         "registered_by": e.recorded_by["agency"],
+        "custody_since": None,
+        "gender": gender(p.get("gender")),
+        "ethnicity": p.get("ethnicity"),
+        "born_in": born_in(p.get("date_of_birth")),
+        "since": e.timestamp,
+        "since_position": position,
     }
 
 
-def _set(b: Batch, e: Any, **values: Any) -> None:
-    row = b.row(NOMINALS, e.originator_id)
-    if row is not None:
-        row.update(values)
+def _set(b: Batch, e: Any, position: int, **values: Any) -> None:
+    supersede(b, NOMINALS, NOMINALS_PAST, e, position, TRACKED, values)
 
 
 def _setter(column: str, payload_key: str):  # noqa: ANN202 - a handler
     def handle(b: Batch, e: Any, position: int) -> None:
-        _set(b, e, **{column: e.payload[payload_key]})
+        _set(b, e, position, **{column: e.payload[payload_key]})
 
     return handle
 
 
 def _status(value: str):  # noqa: ANN202 - a handler
     def handle(b: Batch, e: Any, position: int) -> None:
-        _set(b, e, status=value)
+        _set(b, e, position, status=value)
 
     return handle
 
 
 def _custody(b: Batch, e: Any, position: int) -> None:
     p = e.payload
+    row = b.row(NOMINALS, e.originator_id)
+    if row is None:
+        return
+    # A custody spell begins when the person is received and lasts through transfers
+    # between prisons until release (pre-release work counts referrals made within it).
+    held = p["status"] in IN_CUSTODY
+    began = row["custody_since"] if row["custody_status"] in IN_CUSTODY else e.timestamp
     _set(
         b,
         e,
+        position,
         custody_status=p["status"],
         custody_establishment=p.get("establishment"),
         expected_release_on=day(p.get("expected_release_on")),
+        custody_since=began if held else None,
     )
+
+
+def _personal_details(b: Batch, e: Any, position: int) -> None:
+    p = e.payload
+    changes: dict[str, Any] = {}
+    if p.get("gender") is not None:
+        changes["gender"] = gender(p["gender"])
+    if p.get("ethnicity") is not None:
+        changes["ethnicity"] = p["ethnicity"]
+    if p.get("date_of_birth") is not None:
+        changes["born_in"] = born_in(p["date_of_birth"])
+    if changes:
+        _set(b, e, position, **changes)
 
 
 def _every(b: Batch, e: Any, position: int) -> None:
@@ -76,7 +137,7 @@ def _every(b: Batch, e: Any, position: int) -> None:
 
 PROJECTION = Projection(
     name="current_view",
-    tables=(NOMINALS,),
+    tables=(NOMINALS, NOMINALS_PAST),
     handlers={
         "NominalRegistered": _registered,
         "LevelChanged": _setter("level", "to"),
@@ -85,8 +146,13 @@ PROJECTION = Projection(
         "AreaTransferred": _setter("area", "to_area"),
         "AreaTransferAccepted": _setter("area", "to_area"),
         "CustodyChanged": _custody,
+        "PersonalDetailsCorrected": _personal_details,
         "NominalDeregistered": _status("deregistered"),
         "NominalReregistered": _status("active"),
         EVERY_EVENT: _every,
     },
 )
+
+# Each record's state as it stood at the cutoff (as it stands, without one): `n` in reports.
+COLUMNS = "nominal_id, " + ", ".join(TRACKED)
+NOMINALS_AS_IT_STOOD = as_it_stood(NOMINALS, NOMINALS_PAST, COLUMNS)

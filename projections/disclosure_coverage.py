@@ -1,7 +1,9 @@
 """Which disclosure decisions were recorded, and which meetings considered none?
 
 Disclosure considered at each review (000, para 5.23): a gap for each meeting that no
-`DisclosureDecisionRecorded` names.
+`DisclosureDecisionRecorded` names. As of a past day, only the meetings and decisions
+recorded by then count; a meeting counts in the area its record was in when it was recorded
+(docs/adr/022).
 """
 
 from __future__ import annotations
@@ -16,10 +18,16 @@ from projections.base import (
     Filters,
     Projection,
     Table,
+    area_join,
     day,
+    fetch_all,
+    fetch_one,
+    known,
+    partner_at_cutoff,
+    plain,
     report_filters,
     share,
-    summary_and_page,
+    with_area,
 )
 
 DECISIONS = Table("rm_disclosure_decisions", key=("event_id",), append_only=True)
@@ -36,6 +44,7 @@ def _decision(b: Batch, e: Any, position: int) -> None:
         "meeting_id": p.get("meeting_id"),
         "decision": p["decision"],
         "decided_on": day(p["decided_on"]),
+        "recorded_at": e.timestamp,
     }
     meeting = p.get("meeting_id")
     if meeting:
@@ -53,41 +62,54 @@ PROJECTION = Projection(
     handlers={"DisclosureDecisionRecorded": _decision},
 )
 
-# The agency filter means a current partner of the meeting's record.
-_CONDITIONS = f"""{report_filters(level="m.level", date="m.held_on")}
-      AND (CAST(:agency AS text) IS NULL OR EXISTS (
-           SELECT 1 FROM rm_partnerships p WHERE p.nominal_id = m.nominal_id
-           AND p.agency = :agency AND p.until IS NULL))
-"""  # noqa: S608 - our own fragments; every value is a bound parameter
-# Each meeting's decisions are counted as they are recorded (rm_meeting_disclosures,
-# migration 0005), so coverage joins one row per meeting, and the rows are a page of
-# meetings in held_on order (an index walk, not a sort of every meeting).
-_FROM = """
-    FROM rm_meetings m JOIN rm_nominals n ON n.nominal_id = m.nominal_id
-    LEFT JOIN rm_meeting_disclosures c
-        ON c.nominal_id = m.nominal_id AND c.meeting_id = m.meeting_id
-"""
-_SUMMARY = f"""
-    SELECT count(*) AS meetings, count(*) FILTER (WHERE c.decisions IS NULL) AS without_decision,
-           coalesce(sum(c.decisions), 0) AS decisions
-    {_FROM} WHERE {_CONDITIONS}
-"""  # noqa: S608 - our own fragments; every value is a bound parameter
-_ROWS = f"""
-    SELECT m.nominal_id, m.meeting_id, m.level, m.held_on, n.area,
-           coalesce(c.decisions, 0) AS decisions, coalesce(c.disclosed, 0) AS disclosed,
-           (c.decisions IS NULL) AS gap
-    {_FROM} WHERE {_CONDITIONS}
-    ORDER BY m.held_on, m.nominal_id, m.meeting_id
-"""  # noqa: S608 - our own fragments; every value is a bound parameter
+
+def _decisions(f: Filters) -> str:
+    # Each meeting's decisions are counted as they are recorded (rm_meeting_disclosures,
+    # migration 0005), so coverage joins one row per meeting; as of a past day they are
+    # counted from the decisions recorded by then.
+    if f.cutoff is None:
+        return "rm_meeting_disclosures"
+    return """(
+        SELECT nominal_id, meeting_id, count(*) AS decisions,
+               count(*) FILTER (WHERE decision = 'disclose') AS disclosed
+        FROM rm_disclosure_decisions
+        WHERE meeting_id IS NOT NULL AND recorded_at < :cutoff
+        GROUP BY nominal_id, meeting_id)"""
+
+
+def _meetings(f: Filters) -> str:
+    """SQL: the meetings the filters select, with their decisions as they stood."""
+    return f"""
+        SELECT m.nominal_id, m.version, m.meeting_id, m.level, m.held_on,
+               coalesce(c.decisions, 0) AS decisions, coalesce(c.disclosed, 0) AS disclosed,
+               (c.decisions IS NULL) AS gap
+        FROM rm_meetings m {area_join(f, "m")}
+        LEFT JOIN {_decisions(f)} c ON c.nominal_id = m.nominal_id AND c.meeting_id = m.meeting_id
+        WHERE {report_filters(level="m.level", date="m.held_on")}
+          AND {known("m.recorded_at")} AND {partner_at_cutoff("m.nominal_id")}
+    """  # noqa: S608 - our own fragments; every value is a bound parameter
 
 
 async def report(conn: AsyncConnection, f: Filters) -> dict[str, Any]:
     """Per meeting: the disclosure decisions naming it; a gap where there are none."""
-    s, rows = await summary_and_page(conn, f.params(), summary=_SUMMARY, rows=_ROWS)
+    params = f.params()
+    s = await fetch_one(
+        conn,
+        "SELECT count(*) AS meetings, count(*) FILTER (WHERE gap) AS without_decision,"  # noqa: S608
+        f" coalesce(sum(decisions), 0) AS decisions FROM ({_meetings(f)}) m",
+        params,
+    )
+    # A page of meetings in held_on order (an index walk, not a sort of every meeting).
+    page = (
+        f"SELECT * FROM ({_meetings(f)}) m"  # noqa: S608
+        " ORDER BY m.held_on, m.nominal_id, m.meeting_id LIMIT :limit OFFSET :offset"
+    )
+    rows = await fetch_all(conn, with_area(page, "p.held_on, p.nominal_id, p.meeting_id"), params)
     summary = {
         "meetings": s["meetings"],
         "without_decision": s["without_decision"],
         "decisions": int(s["decisions"]),
         "share_covered": share(s["meetings"] - s["without_decision"], s["meetings"]),
+        "as_of": f.today.isoformat(),
     }
-    return {"summary": summary, "rows": rows}
+    return {"summary": summary, "rows": [plain(r) for r in rows]}

@@ -1,4 +1,5 @@
-"""In which area was each record when each of its events was recorded? (rm_event_areas)
+"""In which area, category and level was each record when each of its events was recorded?
+(rm_event_areas)
 
 An area figure counts a fact in the area the record was in when it happened, not the area it
 is in today (DESIGN.md section 4, "where a fact belongs"): a breach recorded in Kent stays a
@@ -6,8 +7,13 @@ Kent breach after the person moves to Essex. Each event gets a row naming that a
 (`AreaTransferred`, `AreaTransferAccepted`) is the sending area's, the events after it the
 receiving area's. Reports join it on (nominal_id, version), or read it by area and type.
 
-The area a record is in now is kept beside it (rm_record_areas), so the projection needs no
-other read model; nothing here names or identifies a person (docs/adr/022).
+The category and level are kept the same way (migration 0013): an outcome, an action or a
+registration counts at the category and level its record had when it was recorded, as the
+annual report counts them (docs/adr/025).
+
+The area, category and level a record has now are kept beside it (rm_record_areas), so the
+projection needs no other read model; nothing here names or identifies a person
+(docs/adr/022).
 """
 
 from __future__ import annotations
@@ -25,19 +31,27 @@ MOVES = ("AreaTransferred", "AreaTransferAccepted")
 
 
 def _registered(b: Batch, e: Any, position: int) -> None:
-    nid = e.originator_id
-    b.rows(RECORD_AREAS, nid)[(nid,)] = {"nominal_id": nid, "area": e.payload["area"]}
+    nid, p = e.originator_id, e.payload
+    b.rows(RECORD_AREAS, nid)[(nid,)] = {
+        "nominal_id": nid,
+        "area": p["area"],
+        "category": p["category"],
+        "level": p["level"],
+    }
 
 
-def _moved(b: Batch, e: Any, position: int) -> None:
-    row = b.row(RECORD_AREAS, e.originator_id)
-    if row is not None:
-        row["area"] = e.payload["to_area"]
+def _setter(column: str, payload_key: str):  # noqa: ANN202 - a handler
+    def handle(b: Batch, e: Any, position: int) -> None:
+        row = b.row(RECORD_AREAS, e.originator_id)
+        if row is not None:
+            row[column] = e.payload[payload_key]
+
+    return handle
 
 
 def _every(b: Batch, e: Any, position: int) -> None:
     # Runs after the type's own handler: a move has already changed the record's area, and
-    # is counted where it started.
+    # is counted where it started; a change of level or category is counted at the new one.
     nid = e.originator_id
     now = b.row(RECORD_AREAS, nid)
     if now is None:
@@ -49,6 +63,8 @@ def _every(b: Batch, e: Any, position: int) -> None:
         "position": position,
         "type": e.type,
         "area": area,
+        "category": now["category"],
+        "level": now["level"],
     }
 
 
@@ -57,7 +73,9 @@ PROJECTION = Projection(
     tables=(EVENT_AREAS, RECORD_AREAS),
     handlers={
         "NominalRegistered": _registered,
-        **dict.fromkeys(MOVES, _moved),
+        **dict.fromkeys(MOVES, _setter("area", "to_area")),
+        "LevelChanged": _setter("level", "to"),
+        "CategoryChanged": _setter("category", "to"),
         EVERY_EVENT: _every,
     },
 )

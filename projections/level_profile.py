@@ -1,7 +1,8 @@
 """How many active records are there in each MAPPA category at each level?
 
 The category x level table of the annual MAPPA report (000, para 2.10), counted over the
-current-view read model (`current_view.py`): it needs no table of its own.
+current-view read model (`current_view.py`), as it stands or, as of a past day, as it stood
+then (a record in the area it was in on that day): it needs no table of its own.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.mappa import Category, Level
 from projections.base import Filters
+from projections.current_view import NOMINALS_AS_IT_STOOD
 
 
 async def report(conn: AsyncConnection, f: Filters) -> dict[str, Any]:
@@ -20,11 +22,13 @@ async def report(conn: AsyncConnection, f: Filters) -> dict[str, Any]:
     counted = (
         await conn.execute(
             text(
-                "SELECT category, level, count(*) AS count FROM rm_nominals n"
+                "SELECT category, level, count(*) AS count"  # noqa: S608
+                f" FROM ({NOMINALS_AS_IT_STOOD}) n"
                 " WHERE n.status = 'active'"
                 "   AND (CAST(:area AS text) IS NULL OR n.area = :area)"
                 "   AND (CAST(:agency AS text) IS NULL OR n.lead_agency = :agency)"
                 "   AND (CAST(:level AS integer) IS NULL OR n.level = :level)"
+                "   AND (CAST(:category AS integer) IS NULL OR n.category = :category)"
                 " GROUP BY category, level"
             ),
             f.params(),
@@ -35,6 +39,10 @@ async def report(conn: AsyncConnection, f: Filters) -> dict[str, Any]:
         {"category": int(c), "level": int(lv), "count": counts.get((int(c), int(lv)), 0)}
         for c in Category
         for lv in Level
-        if f.level is None or int(lv) == f.level
+        if (f.level is None or int(lv) == f.level) and (f.category is None or int(c) == f.category)
     ]
-    return {"cells": cells, "total": sum(cell["count"] for cell in cells)}
+    return {
+        "cells": cells,
+        "total": sum(cell["count"] for cell in cells),
+        "as_of": f.today.isoformat(),
+    }

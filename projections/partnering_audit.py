@@ -5,6 +5,10 @@ The gaps are the rules of DESIGN.md section 4 about who should be on a record:
 - a lead agency is recorded (000, para 4.15),
 - a named police offender manager at levels 2 and 3 (000, recommendations),
 - the recorded level matches the level of the latest meeting (000, para 5.29).
+
+The gaps are a history (`base.supersede`): when a record's flags change, the row they
+replace is kept in `rm_partnering_gaps_past`, so the audit as of a past day reads the flags,
+the state and the partners (since, until) that stood then.
 """
 
 from __future__ import annotations
@@ -20,15 +24,28 @@ from projections.base import (
     Filters,
     Projection,
     Table,
+    as_it_stood,
     fetch_all,
     fetch_one,
+    known,
+    not_ended,
+    partner_at_cutoff,
     plain,
+    supersede,
 )
-from projections.current_view import NOMINALS
+from projections.current_view import NOMINALS, NOMINALS_AS_IT_STOOD
 
 PARTNERSHIPS = Table("rm_partnerships", key=("nominal_id", "agency", "since_position"))
 OFFICERS = Table("rm_officers", key=("nominal_id", "agency"))
 GAPS = Table("rm_partnering_gaps", key=("nominal_id",))
+GAPS_PAST = Table("rm_partnering_gaps_past", key=("nominal_id", "since_position"), append_only=True)
+FLAGS = (
+    "prison_not_partnered",
+    "no_lead_agency",
+    "no_police_offender_manager",
+    "latest_meeting_level",
+    "level_mismatch",
+)
 
 
 def _partner(b: Batch, nominal_id: UUID, agency: str, e: Any, position: int, reason: str) -> None:
@@ -111,8 +128,7 @@ def _recompute(b: Batch, e: Any, position: int) -> None:
     current = {p["agency"] for p in b.rows(PARTNERSHIPS, nid).values() if p["until"] is None}
     meetings = b.rows(MEETINGS, nid).values()
     latest = max(meetings, key=lambda m: m["position"])["level"] if meetings else None
-    b.rows(GAPS, nid)[(nid,)] = {
-        "nominal_id": nid,
+    flags = {
         "prison_not_partnered": n["custody_status"] in ("received", "transferred")
         and n["custody_establishment"] not in current,
         "no_lead_agency": n["lead_agency"] is None,
@@ -124,11 +140,19 @@ def _recompute(b: Batch, e: Any, position: int) -> None:
         "latest_meeting_level": latest,
         "level_mismatch": latest is not None and latest != n["level"],
     }
+    if b.row(GAPS, nid) is None:
+        b.rows(GAPS, nid)[(nid,)] = {
+            "nominal_id": nid,
+            "since": e.timestamp,
+            "since_position": position,
+        } | flags
+    else:
+        supersede(b, GAPS, GAPS_PAST, e, position, FLAGS, flags)
 
 
 GAPS_PROJECTION = Projection(
     name="partnering_gaps",
-    tables=(GAPS,),
+    tables=(GAPS, GAPS_PAST),
     handlers={
         kind: _recompute
         for kind in (
@@ -146,24 +170,31 @@ GAPS_PROJECTION = Projection(
     reads=(NOMINALS, PARTNERSHIPS, OFFICERS, MEETINGS),
 )
 
-_GAPS = """
+_GAPS = f"""
     SELECT n.nominal_id, n.area, n.category, n.level, n.lead_agency,
            n.custody_status, n.custody_establishment,
            g.prison_not_partnered, g.no_lead_agency, g.no_police_offender_manager,
            g.latest_meeting_level, g.level_mismatch
-    FROM rm_nominals n JOIN rm_partnering_gaps g ON g.nominal_id = n.nominal_id
+    FROM ({NOMINALS_AS_IT_STOOD}) n
+    JOIN ({as_it_stood(GAPS, GAPS_PAST, "nominal_id, " + ", ".join(FLAGS))}) g
+        ON g.nominal_id = n.nominal_id
     WHERE n.status = 'active'
       AND (CAST(:area AS text) IS NULL OR n.area = :area)
       AND (CAST(:level AS integer) IS NULL OR n.level = :level)
-      AND (CAST(:agency AS text) IS NULL OR EXISTS (
-           SELECT 1 FROM rm_partnerships p WHERE p.nominal_id = n.nominal_id
-           AND p.agency = :agency AND p.until IS NULL))
-"""
+      AND (CAST(:category AS integer) IS NULL OR n.category = :category)
+      AND {partner_at_cutoff("n.nominal_id")}
+"""  # noqa: S608 - our own fragments; every value is a bound parameter
 
 
 def _utc(column: str) -> str:
     """SQL for an instant as the API writes it (format_instant): UTC, microseconds, Z."""
     return f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+
+
+# A partnership stood at the cutoff if it began before it and had not ended by it; it was
+# past if it had ended before it.
+_CURRENT = f"{known('p.since')} AND {not_ended('p.until')}"
+_PAST = f"p.until IS NOT NULL AND {known('p.until')}"
 
 
 async def report(conn: AsyncConnection, f: Filters) -> dict[str, Any]:
@@ -178,7 +209,7 @@ async def report(conn: AsyncConnection, f: Filters) -> dict[str, Any]:
         " count(*) FILTER (WHERE level_mismatch) AS level_mismatch,"
         " count(*) FILTER (WHERE prison_not_partnered OR no_lead_agency"
         "   OR no_police_offender_manager OR level_mismatch) AS with_any_gap"
-        f" FROM ({_GAPS}) g",  # noqa: S608
+        f" FROM ({_GAPS}) g",
         params,
     )
     rows = await fetch_all(
@@ -186,14 +217,17 @@ async def report(conn: AsyncConnection, f: Filters) -> dict[str, Any]:
         "SELECT g.*,"  # noqa: S608
         " (SELECT coalesce(json_agg(json_build_object('agency', p.agency,"
         f"   'since', {_utc('p.since')}, 'by', p.by_agency) ORDER BY p.agency), '[]')"
-        "   FROM rm_partnerships p"
-        "   WHERE p.nominal_id = g.nominal_id AND p.until IS NULL) AS partners,"
+        f"   FROM rm_partnerships p WHERE p.nominal_id = g.nominal_id AND {_CURRENT})"
+        "   AS partners,"
         " (SELECT coalesce(json_agg(json_build_object('agency', p.agency,"
         f"   'since', {_utc('p.since')}, 'by', p.by_agency, 'until', {_utc('p.until')},"
         "   'ended_by', p.ended_by) ORDER BY p.since_position), '[]')"
-        "   FROM rm_partnerships p"
-        "   WHERE p.nominal_id = g.nominal_id AND p.until IS NOT NULL) AS past_partners"
-        f" FROM ({_GAPS}) g ORDER BY g.nominal_id LIMIT :limit OFFSET :offset",  # noqa: S608
+        f"   FROM rm_partnerships p WHERE p.nominal_id = g.nominal_id AND {_PAST})"
+        "   AS past_partners"
+        f" FROM ({_GAPS}) g ORDER BY g.nominal_id LIMIT :limit OFFSET :offset",
         params,
     )
-    return {"summary": dict(summary), "rows": [plain(r) for r in rows]}
+    return {
+        "summary": dict(summary) | {"as_of": f.today.isoformat()},
+        "rows": [plain(r) for r in rows],
+    }

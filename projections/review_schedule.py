@@ -1,11 +1,16 @@
-"""When is each record's next review due, and which are overdue?
+"""When is each record's next review due, and which are overdue, now or on a past day?
 
 - levels 2 and 3: the next meeting is due 16 / 8 weeks after the last meeting's held_on
   (000, para 5.1; `mappa.next_review_due`), at the level the record is managed at now;
   a level 2 or 3 record with no meeting yet has no due date and is counted apart;
-- level 1: a review is due 16 weeks after registration or the last
-  `Level1ReviewRecorded` (000, para 4.9; 004, North Wales; `mappa.level1_review_due`).
+- level 1: a review is due 16 weeks after the latest of the registration, the last
+  `Level1ReviewRecorded` and the day the level fell to 1 (the `decided_on` of the
+  `LevelChanged` that lowered it) (000, para 4.9; 004, North Wales;
+  `mappa.level1_review_due`; DESIGN.md s. 4 as amended by issue 18).
 Overdue when today is after the due date.
+
+The schedule is a history (`base.supersede`): each change keeps the row it replaced in
+`rm_review_schedule_past`, so the report as of a past day reads the schedule that stood then.
 """
 
 from __future__ import annotations
@@ -22,13 +27,20 @@ from projections.base import (
     Filters,
     Projection,
     Table,
+    as_it_stood,
     day,
     fetch_all,
     fetch_one,
     plain,
+    supersede,
 )
+from projections.current_view import NOMINALS_AS_IT_STOOD
 
 SCHEDULE = Table("rm_review_schedule", key=("nominal_id",))
+SCHEDULE_PAST = Table(
+    "rm_review_schedule_past", key=("nominal_id", "since_position"), append_only=True
+)
+TRACKED = ("level", "last_meeting_on", "level1_since", "review_due")
 
 
 def review_due(level: int, last_meeting_on: date | None, level1_since: date) -> date | None:
@@ -53,6 +65,8 @@ def _registered(b: Batch, e: Any, position: int) -> None:
         "last_meeting_on": None,
         "level1_since": since,
         "review_due": review_due(level, None, since),
+        "since": e.timestamp,
+        "since_position": position,
     }
 
 
@@ -61,27 +75,33 @@ def _update(change):  # noqa: ANN001, ANN202 - a handler factory
         row = b.row(SCHEDULE, e.originator_id)
         if row is None:
             return
-        change(row, e.payload)
-        row["review_due"] = review_due(row["level"], row["last_meeting_on"], row["level1_since"])
+        values = {k: row[k] for k in TRACKED} | change(row, e.payload)
+        values["review_due"] = review_due(
+            values["level"], values["last_meeting_on"], values["level1_since"]
+        )
+        supersede(b, SCHEDULE, SCHEDULE_PAST, e, position, TRACKED, values)
 
     return handle
 
 
-def _level(row: dict[str, Any], p: dict[str, Any]) -> None:
-    row["level"] = p["to"]
+def _level(row: dict[str, Any], p: dict[str, Any]) -> dict[str, Any]:
+    if p["to"] == Level.ONE and row["level"] != Level.ONE:
+        # The day the level fell to 1 starts the 16 weeks, unless a later day already has.
+        return {"level": p["to"], "level1_since": _later(row["level1_since"], day(p["decided_on"]))}
+    return {"level": p["to"]}
 
 
-def _meeting(row: dict[str, Any], p: dict[str, Any]) -> None:
-    row["last_meeting_on"] = _later(row["last_meeting_on"], day(p["held_on"]))
+def _meeting(row: dict[str, Any], p: dict[str, Any]) -> dict[str, Any]:
+    return {"last_meeting_on": _later(row["last_meeting_on"], day(p["held_on"]))}
 
 
-def _level1_review(row: dict[str, Any], p: dict[str, Any]) -> None:
-    row["level1_since"] = _later(row["level1_since"], day(p["reviewed_on"]))
+def _level1_review(row: dict[str, Any], p: dict[str, Any]) -> dict[str, Any]:
+    return {"level1_since": _later(row["level1_since"], day(p["reviewed_on"]))}
 
 
 PROJECTION = Projection(
     name="review_schedule",
-    tables=(SCHEDULE,),
+    tables=(SCHEDULE, SCHEDULE_PAST),
     handlers={
         "NominalRegistered": _registered,
         "LevelChanged": _update(_level),
@@ -90,13 +110,18 @@ PROJECTION = Projection(
     },
 )
 
-_SCHEDULE = """
-    FROM rm_review_schedule r JOIN rm_nominals n ON n.nominal_id = r.nominal_id
+# Each record's schedule and state as they stood at the cutoff (now, without one).
+SCHEDULE_AS_IT_STOOD = f"""
+    SELECT r.nominal_id, n.area, r.level, n.lead_agency, r.last_meeting_on, r.level1_since,
+           r.review_due
+    FROM ({as_it_stood(SCHEDULE, SCHEDULE_PAST, "nominal_id, " + ", ".join(TRACKED))}) r
+    JOIN ({NOMINALS_AS_IT_STOOD}) n ON n.nominal_id = r.nominal_id
     WHERE n.status = 'active'
       AND (CAST(:area AS text) IS NULL OR n.area = :area)
       AND (CAST(:level AS integer) IS NULL OR r.level = :level)
+      AND (CAST(:category AS integer) IS NULL OR n.category = :category)
       AND (CAST(:agency AS text) IS NULL OR n.lead_agency = :agency)
-"""
+"""  # noqa: S608 - our own fragments; every value is a bound parameter
 
 
 async def report(conn: AsyncConnection, f: Filters) -> dict[str, Any]:
@@ -104,23 +129,23 @@ async def report(conn: AsyncConnection, f: Filters) -> dict[str, Any]:
     params = f.params()
     s = await fetch_one(
         conn,
-        "SELECT count(*) AS records,"
+        "SELECT count(*) AS records,"  # noqa: S608
         " count(*) FILTER (WHERE r.review_due < :today) AS overdue,"
         " count(*) FILTER (WHERE r.level >= 2 AND r.review_due < :today)"
         "   AS overdue_levels_2_and_3,"
         " count(*) FILTER (WHERE r.level = 1 AND r.review_due < :today)"
         "   AS overdue_level_1,"
         " count(*) FILTER (WHERE r.level >= 2 AND r.last_meeting_on IS NULL)"
-        f"   AS no_meeting_recorded {_SCHEDULE}",  # noqa: S608
+        f"   AS no_meeting_recorded FROM ({SCHEDULE_AS_IT_STOOD}) r",
         params,
     )
     rows = await fetch_all(
         conn,
-        "SELECT r.nominal_id, n.area, r.level, n.lead_agency, r.last_meeting_on,"
+        "SELECT r.nominal_id, r.area, r.level, r.lead_agency, r.last_meeting_on,"  # noqa: S608
         " CASE WHEN r.level = 1 THEN r.level1_since END AS level1_review_since,"
         " r.review_due, :today - r.review_due AS days_overdue"
-        f" {_SCHEDULE} AND r.review_due < :today"
-        " ORDER BY r.review_due, r.nominal_id LIMIT :limit OFFSET :offset",  # noqa: S608
+        f" FROM ({SCHEDULE_AS_IT_STOOD}) r WHERE r.review_due < :today"
+        " ORDER BY r.review_due, r.nominal_id LIMIT :limit OFFSET :offset",
         params,
     )
     return {"summary": dict(s) | {"as_of": f.today.isoformat()}, "rows": [plain(r) for r in rows]}

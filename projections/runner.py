@@ -37,9 +37,11 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, NamedTuple
 from uuid import UUID
 
+import orjson
 import psycopg
 from eventsourcing.persistence import Notification
 from eventsourcing.utils import resolve_topic
@@ -56,7 +58,10 @@ from projections import (
     disclosure_coverage,
     event_areas,
     late_minutes,
+    outcomes,
     partnering_audit,
+    plans_out_of_date,
+    recording_activity,
     referrals,
     registration_timeliness,
     review_schedule,
@@ -76,6 +81,9 @@ PROJECTIONS: tuple[Projection, ...] = (
     review_schedule.PROJECTION,
     registration_timeliness.PROJECTION,
     event_areas.PROJECTION,
+    plans_out_of_date.PROJECTION,
+    recording_activity.PROJECTION,
+    outcomes.PROJECTION,
     # Last: its rows are computed from the read models above, at the same position.
     partnering_audit.GAPS_PROJECTION,
 )
@@ -347,7 +355,12 @@ class ProjectionRunner:
         past that position): load, fold, write. `fresh`: a record registered among them after
         every position has no rows yet, and none are loaded for it."""
         cur = _driver(conn).cursor()
-        events = self._events(cur, headers, frozenset().union(*(p.decodes for p in behind)))
+        events = self._events(
+            cur,
+            headers,
+            frozenset().union(*(p.decodes for p in behind)),
+            envelopes=any(p.envelopes for p in behind),
+        )
         new: set[UUID] = set()
         if fresh:
             newest = max(positions[p.name] for p in behind)
@@ -379,11 +392,21 @@ class ProjectionRunner:
                     handler(batch, event, h.id)
         batch.flush(cur, tables)
 
-    def _events(self, cur: Any, headers: Sequence[Header], decodes: frozenset[str]) -> list[Any]:
+    def _events(
+        self,
+        cur: Any,
+        headers: Sequence[Header],
+        decodes: frozenset[str],
+        envelopes: bool = False,
+    ) -> list[Any]:
         """Domain events, decoded by the library's mapper where a handler reads the payload;
-        for the others the header (base.Stored) is enough, and their state is not read."""
+        for the others the header (base.Stored) is enough, and their state is not read,
+        unless a projection reads every event's envelope (`envelopes`): then the instant and
+        the poster are read from the state, without building the event."""
         kinds = [self._kind(h.topic) for h in headers]
-        wanted = [h.id for h, kind in zip(headers, kinds, strict=True) if kind in decodes]
+        wanted = [
+            h.id for h, kind in zip(headers, kinds, strict=True) if envelopes or kind in decodes
+        ]
         states: dict[int, bytes] = {}
         if wanted:
             cur.execute(self._states_sql, [wanted])
@@ -392,7 +415,11 @@ class ProjectionRunner:
         for h, kind in zip(headers, kinds, strict=True):
             nid = h.originator_id if isinstance(h.originator_id, UUID) else UUID(h.originator_id)
             if kind not in decodes:
-                out.append(Stored(kind, nid, h.originator_version))
+                if envelopes:
+                    timestamp, recorded_by = self._envelope(states[h.id])
+                    out.append(Stored(kind, nid, h.originator_version, timestamp, recorded_by))
+                else:
+                    out.append(Stored(kind, nid, h.originator_version))
                 continue
             event = self.mapper.to_domain_event(
                 Notification(
@@ -406,6 +433,17 @@ class ProjectionRunner:
             assert isinstance(event, Nominal.Event)
             out.append(event)
         return out
+
+    def _envelope(self, state: bytes) -> tuple[datetime, dict[str, str]]:
+        """An event's instant and poster, from its stored state (as the mapper would read
+        it: deciphered, decompressed), with orjson and no event built: about a quarter of a
+        full decoding's time."""
+        if self.mapper.cipher:
+            state = self.mapper.cipher.decrypt(state)
+        if self.mapper.compressor:
+            state = self.mapper.compressor.decompress(state)
+        obj = orjson.loads(state)
+        return datetime.fromisoformat(obj["timestamp"]["_data_"]), obj["recorded_by"]
 
     def _kind(self, topic: str) -> str:
         kind = self._types.get(topic)

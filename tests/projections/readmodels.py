@@ -8,9 +8,11 @@ from uuid import UUID
 
 from sqlalchemy import Engine, text
 
+from domain.agencies import is_responsible_authority
 from domain.calendar import london_date
-from domain.mappa import registered_late
+from domain.mappa import recording_silent, registered_late
 from domain.nominal import Nominal
+from projections import current_view
 from projections.review_schedule import review_due
 from projections.runner import PROJECTIONS
 
@@ -38,7 +40,8 @@ def observed(engine: Engine, nominal_id: UUID) -> dict[str, Any]:
         return {
             "nominal": q(
                 "SELECT version, events_applied, area, category, level, lead_agency, status,"
-                " custody_status, custody_establishment, expected_release_on, registered_by"
+                " custody_status, custody_establishment, expected_release_on, registered_by,"
+                " custody_since, gender, ethnicity, born_in"
                 " FROM rm_nominals WHERE nominal_id = :id"
             ),
             "partners": sorted(
@@ -98,8 +101,24 @@ def observed(engine: Engine, nominal_id: UUID) -> dict[str, Any]:
                 "SELECT sentence_date, late FROM rm_registrations WHERE nominal_id = :id"
             ),
             "areas": q(
-                "SELECT version, type, area FROM rm_event_areas WHERE nominal_id = :id"
-                " ORDER BY version"
+                "SELECT version, type, area, category, level FROM rm_event_areas"
+                " WHERE nominal_id = :id ORDER BY version"
+            ),
+            "plans": q(
+                "SELECT plan_on, meeting_on, level_changed_on, restriction_on FROM rm_plans"
+                " WHERE nominal_id = :id"
+            ),
+            "spans": q(
+                "SELECT agency, first_on, last_on, postings FROM rm_posting_spans"
+                " WHERE nominal_id = :id ORDER BY agency, first_on"
+            ),
+            "required": q(
+                "SELECT referral_id, agency, meeting_id, invited FROM rm_required_invitations"
+                " WHERE nominal_id = :id ORDER BY referral_id, agency"
+            ),
+            "outcomes": q(
+                "SELECT version, kind, detail, serious, occurred_on FROM rm_outcomes"
+                " WHERE nominal_id = :id ORDER BY version"
             ),
         }
 
@@ -108,11 +127,17 @@ def _d(value: str | None) -> date | None:
     return date.fromisoformat(value) if value else None
 
 
-def expected(n: Nominal) -> dict[str, Any]:
-    """What the read models must hold for a record, from the aggregate's own fold."""
+def expected(n: Nominal, events: list[Any]) -> dict[str, Any]:
+    """What the read models must hold for a record, from the aggregate's own fold (and, for
+    what the aggregate does not keep, such as the days its level fell to 1, its events)."""
     registered_on = london_date(n.created_on)
     reviewed = [_d(r["reviewed_on"]) for r in n.level1_reviews]
-    level1_since = max([registered_on, *reviewed])
+    fell_to_1 = [
+        _d(e.payload["decided_on"])
+        for e in events
+        if e.type == "LevelChanged" and e.payload["to"] == 1 and e.payload["from"] != 1
+    ]
+    level1_since = max([registered_on, *reviewed, *fell_to_1])
     held = [_d(m["held_on"]) for m in n.meetings.values()]
     last_meeting = max(held) if held else None
     custody = n.custody or {}
@@ -155,6 +180,10 @@ def expected(n: Nominal) -> dict[str, Any]:
                 custody.get("establishment"),
                 _d(custody.get("expected_release_on")),
                 n.registered_by["agency"],
+                _custody_since(events),
+                current_view.gender(n.gender),
+                n.ethnicity,
+                current_view.born_in(n.date_of_birth),
             )
         ],
         "partners": sorted((a, p["by"]) for a, p in n.partners.items()),
@@ -189,13 +218,18 @@ def expected(n: Nominal) -> dict[str, Any]:
             (n.level, last_meeting, level1_since, review_due(n.level, last_meeting, level1_since))
         ],
         "registration": [(sentence, registered_late(sentence, n.created_on) if sentence else None)],
-        "areas": _event_areas(n),
+        "areas": _event_areas(n, events),
+        "plans": [_plans(events)],
+        "spans": _spans(events),
+        "required": _required(events),
+        "outcomes": _outcomes(n),
     }
 
 
-def _event_areas(n: Nominal) -> list[tuple[int, str, str]]:
-    """Each event's (version, type, area): the area the record was in when it was recorded,
-    a move counted in the area it left."""
+def _event_areas(n: Nominal, events: list[Any]) -> list[tuple[int, str, str, int, int]]:
+    """Each event's (version, type, area, category, level): the area the record was in when
+    it was recorded (a move counted in the area it left), and its category and level then
+    (a change counted at the new value)."""
     types = {e["version"]: e["type"] for e in n.event_log.values()}
     moves = {
         n.event_log[a["event_id"]]["version"]: a["area"]
@@ -203,7 +237,82 @@ def _event_areas(n: Nominal) -> list[tuple[int, str, str]]:
         if a.get("event_id") in n.event_log
     }
     area, rows = n.area_history[0]["area"], []
-    for version in range(1, n.version + 1):
-        rows.append((version, types[version], area))
+    category = level = 0
+    for version, e in zip(range(1, n.version + 1), events, strict=True):
+        if e.type == "NominalRegistered":
+            category, level = e.payload["category"], e.payload["level"]
+        category = e.payload["to"] if e.type == "CategoryChanged" else category
+        level = e.payload["to"] if e.type == "LevelChanged" else level
+        rows.append((version, types[version], area, category, level))
         area = moves.get(version, area)
     return rows
+
+
+def _custody_since(events: list[Any]) -> Any:
+    since = None
+    for e in events:
+        if e.type == "CustodyChanged":
+            held = e.payload["status"] in ("received", "transferred")
+            since = (since or e.timestamp) if held else None
+    return since
+
+
+def _plans(events: list[Any]) -> tuple[Any, ...]:
+    def latest(kind: str, when: Any) -> date | None:
+        return max((when(e) for e in events if e.type == kind), default=None)
+
+    return (
+        latest("RiskManagementPlanUpdated", lambda e: london_date(e.timestamp)),
+        latest("MeetingHeld", lambda e: _d(e.payload["held_on"])),
+        latest("LevelChanged", lambda e: _d(e.payload["decided_on"])),
+        latest("RestrictionRecorded", lambda e: london_date(e.timestamp)),
+    )
+
+
+def _spans(events: list[Any]) -> list[tuple[str, date, date, int]]:
+    """Each Responsible Authority poster's postings as spans, folded by the rule itself."""
+    spans: dict[str, list[list[Any]]] = {}
+    for e in events:
+        agency = e.recorded_by["agency"]
+        if not is_responsible_authority(agency):
+            continue
+        on, mine = london_date(e.timestamp), spans.setdefault(agency, [])
+        if mine and not recording_silent(mine[-1][1], on):
+            mine[-1][1], mine[-1][2] = max(mine[-1][1], on), mine[-1][2] + 1
+        else:
+            mine.append([on, on, 1])
+    return sorted((a, f, last, c) for a, rows in spans.items() for f, last, c in rows)
+
+
+def _required(events: list[Any]) -> list[tuple[str, str, str | None, bool | None]]:
+    """The agencies each referral requires, and whether the next meeting invited them."""
+    waiting: dict[tuple[str, str], Any] = {}
+    judged: dict[tuple[str, str], tuple[str, bool]] = {}
+    for e in events:
+        p = e.payload
+        if e.type == "ReferralMade":
+            for i in p["agencies_to_invite"]:
+                waiting[(p["referral_id"], i["agency"])] = london_date(e.timestamp)
+        if e.type == "ReferralDecided" and p["decision"] == "level_1":
+            waiting = {k: v for k, v in waiting.items() if k[0] != p["referral_id"]}
+        if e.type == "MeetingHeld":
+            for key, referred_on in list(waiting.items()):
+                if _d(p["held_on"]) >= referred_on:
+                    judged[key] = (p["meeting_id"], key[1] in (p.get("invited") or []))
+                    del waiting[key]
+    rows = [(r, a, m, i) for (r, a), (m, i) in judged.items()]
+    rows += [(r, a, None, None) for (r, a) in waiting]
+    return sorted(rows)
+
+
+def _outcomes(n: Nominal) -> list[tuple[int, str, str | None, bool, date | None]]:
+    def version(item: dict[str, Any]) -> int:
+        return n.event_log[item["event_id"]]["version"]
+
+    rows = [(version(b), "breach", b["action"], False, _d(b["occurred_on"])) for b in n.breaches]
+    rows += [(version(r), "recall", None, False, _d(r["recalled_on"])) for r in n.recalls]
+    rows += [
+        (version(f), "further_offence", f["outcome"], f["serious"], _d(f["charged_on"]))
+        for f in n.further_offences
+    ]
+    return sorted(rows)

@@ -97,9 +97,7 @@ def test_as_of_counts_what_was_recorded_by_the_end_of_that_london_day(enrol, pos
     assert day_before["summary"]["as_of"] == "2026-09-30"
 
 
-def test_as_of_sees_an_action_open_before_its_completion_and_done_after(
-    enrol, post, clock, report
-):
+def test_as_of_sees_an_action_open_before_its_completion_and_done_after(enrol, post, clock, report):
     police = unique("police")
     clock.now = at("2026-10-01T10:00")
     nid = enrol(police, level=2, category=2, sentence_date=None)
@@ -150,11 +148,20 @@ def test_by_quarter_gives_each_quarter_as_it_stood_at_its_end(enrol, post, clock
     post(police, nid, "ActionSet", action("q3", police, "2026-08-01"))
     post(police, nid, "ActionSet", action("q4", police, "2026-11-01"))
     clock.now = at("2026-10-05T10:00")
-    post(police, nid, "ActionCompleted", {"action_id": "q3", "outcome": "x", "completed_on": "2026-10-05"})
+    post(
+        police,
+        nid,
+        "ActionCompleted",
+        {"action_id": "q3", "outcome": "x", "completed_on": "2026-10-05"},
+    )
 
-    body = report("actions-outstanding", agency=police, by="quarter", quarters=3, as_of="2026-11-15")
+    body = report(
+        "actions-outstanding", agency=police, by="quarter", quarters=3, as_of="2026-11-15"
+    )
 
-    assert [(p["quarter"], p["from"], p["to"], p["as_of"], p["complete"]) for p in body["series"]] == [
+    assert [
+        (p["quarter"], p["from"], p["to"], p["as_of"], p["complete"]) for p in body["series"]
+    ] == [
         ("2026-Q2", "2026-04-01", "2026-06-30", "2026-06-30", True),
         ("2026-Q3", "2026-07-01", "2026-09-30", "2026-09-30", True),
         ("2026-Q4", "2026-10-01", "2026-12-31", "2026-11-15", False),

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.conftest import registration
+from tests.projections.conftest import at
 from tests.projections.shapes import (
     action,
     completed,
@@ -27,14 +28,21 @@ from tests.projections.shapes import (
 
 REPORTS = [
     "late-minutes",
+    "minutes-outstanding",
     "partnering-audit",
     "reviews-overdue",
+    "due-soon",
     "actions-outstanding",
     "disclosure-coverage",
     "attendance",
     "registration-timeliness",
     "referrals",
+    "pre-release",
+    "recording-activity",
+    "plans-out-of-date",
+    "outcomes",
     "level-profile",
+    "profile",
 ]
 
 
@@ -60,6 +68,9 @@ def test_minutes_on_the_due_date_are_on_time_and_the_day_after_late(enrol, post,
         "late": 1,
         "share_late": 0.5,
         "median_working_days": 10.5,
+        "missing": 0,
+        "share_late_or_missing": 0.5,
+        "as_of": body["summary"]["as_of"],
     }
 
 
@@ -120,9 +131,10 @@ def test_late_minutes_filter_on_meeting_dates(enrol, post, clock, report):
 # -- reviews (000, para 5.1; 4.9) ----------------------------------------------------------
 
 
-def test_level_two_review_due_at_exactly_sixteen_weeks(enrol, post, report):
+def test_level_two_review_due_at_exactly_sixteen_weeks(enrol, post, clock, report):
     lead = unique("probation")
-    nid = enrol(lead, level=2, category=2, lead_agency=lead)
+    clock.now = at("2026-07-01T16:00")  # as_of counts what was recorded by then
+    nid = enrol(lead, level=2, category=2, lead_agency=lead, sentence_date=None)
     post(lead, nid, "MeetingHeld", meeting("m", 2, "2026-07-01"))
 
     on_the_day = report("reviews-overdue", agency=lead, as_of="2026-10-21")
@@ -134,9 +146,10 @@ def test_level_two_review_due_at_exactly_sixteen_weeks(enrol, post, report):
     assert day_after["rows"][0]["days_overdue"] == 1 and day_after["rows"][0]["nominal_id"] == nid
 
 
-def test_level_three_review_due_at_exactly_eight_weeks(enrol, post, report):
+def test_level_three_review_due_at_exactly_eight_weeks(enrol, post, clock, report):
     lead = unique("probation")
-    nid = enrol(lead, level=3, category=2, lead_agency=lead)
+    clock.now = at("2026-07-01T16:00")
+    nid = enrol(lead, level=3, category=2, lead_agency=lead, sentence_date=None)
     post(lead, nid, "MeetingHeld", meeting("m", 3, "2026-07-01"))
 
     assert report("reviews-overdue", agency=lead, as_of="2026-08-26")["rows"] == []
@@ -146,9 +159,10 @@ def test_level_three_review_due_at_exactly_eight_weeks(enrol, post, report):
     )
 
 
-def test_a_level_change_moves_the_review_to_the_new_interval(enrol, post, report):
+def test_a_level_change_moves_the_review_to_the_new_interval(enrol, post, clock, report):
     lead = unique("probation")
-    nid = enrol(lead, level=2, category=2, lead_agency=lead)
+    clock.now = at("2026-07-02T16:00")
+    nid = enrol(lead, level=2, category=2, lead_agency=lead, sentence_date=None)
     post(lead, nid, "MeetingHeld", meeting("m", 2, "2026-07-01"))
     post(
         lead, nid, "LevelChanged", {"to": 3, "rationale": "escalating", "decided_on": "2026-07-02"}
@@ -306,6 +320,7 @@ def test_a_meeting_with_no_disclosure_decision_is_a_gap(enrol, post, report):
         "without_decision": 1,
         "decisions": 1,
         "share_covered": 0.5,
+        "as_of": body["summary"]["as_of"],
     }
 
 
@@ -333,11 +348,14 @@ def test_actions_outstanding_overdue_and_completed(enrol, post, report):
 
     body = report("actions-outstanding", agency=police, as_of="2026-11-20")
 
-    assert body["summary"] == {
+    assert {k: v for k, v in body["summary"].items() if k != "agencies"} == {
         "actions": 3,
         "completed": 1,
+        "completed_late": 0,
         "outstanding": 2,
         "overdue": 1,
+        "share_completed": 0.3333,
+        "share_completed_on_time": 1.0,
         "as_of": "2026-11-20",
     }
     assert [(r["action_id"], r["overdue"]) for r in body["rows"]] == [
@@ -372,6 +390,8 @@ def test_attendance_per_agency_invited_attended_apologies_absent(enrol, post, re
         "attended": 0,
         "apologies": 0,
         "absent": 1,
+        "required": 0,
+        "required_not_invited": 0,
         "share_attended": 0.0,
     }
     assert rows[probation]["apologies"] == 1 and rows[probation]["absent"] == 0
@@ -551,34 +571,59 @@ def test_a_bad_filter_is_a_validation_problem(client, auth):
     assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
 
 
-def test_reports_carry_no_names_or_identifiers_of_people(client, auth, writer, report, post):
+def test_reports_carry_no_names_or_identifiers_of_people(writer, report, post, clock):
+    """Every report, each with a row of this record where it lists records: its id, never
+    its name, identifiers, date or month of birth."""
     from tests.projections.conftest import principal
 
     police = unique("police")
-    body = registration(name={"family": "Zzyzxfamily", "given": ["Qqgiven"]}, level=2, category=2)
+    prison, elsewhere = police.replace("police", "prison"), unique("prison")
+    clock.now = at("2025-06-02T10:00")
+    body = registration(
+        name={"family": "Zzyzxfamily", "given": ["Qqgiven"]},
+        level=2,
+        category=2,
+        lead_agency=police,
+        sentence_date=None,
+    )
     body["identifiers"]["noms"] = "A9876ZZ"
     event_id = uuid.UUID(body.pop("event_id"))
     nid = writer.records.register(principal(police), event_id, None, body).nominal_id
+    post(police, nid, "AgencyPartnered", {"agency": prison, "reason": "never records"})
+    plan = {p: "x" for p in ("supervision", "monitoring_and_control")}
+    plan |= {"interventions_and_treatment": "x", "victim_safety_planning": "x"}
+    post(police, nid, "RiskManagementPlanUpdated", plan | {"contingency": "x"})
+    clock.now = at("2026-11-20T10:00")
     post(police, nid, "MeetingHeld", meeting("m", 2, "2026-11-19", invited=[police]))
+    post(police, nid, "MeetingHeld", meeting("gone", 2, "2026-10-01", invited=[police]))
     post(police, nid, "MinutesUploaded", minutes("m", 2, "2026-11-19"))
     post(police, nid, "ReferralMade", referral("r"))
-    post(
-        police,
-        nid,
-        "ActionSet",
-        {"action_id": "a", "description": "x", "assigned_agency": police, "due_on": "2026-12-01"},
-    )
+    post(police, nid, "ActionSet", action("a", police, "2026-12-01"))
+    release = {"status": "received", "establishment": elsewhere}
+    post(police, nid, "CustodyChanged", release | {"expected_release_on": "2027-03-01"})
+    breach = {"of": "licence", "occurred_on": "2026-11-19", "action": "warning"}
+    post(police, nid, "BreachRecorded", breach)
 
+    # Counted, not listed (or, for reviews, not overdue).
+    listed = set(REPORTS) - {
+        "attendance",
+        "outcomes",
+        "level-profile",
+        "profile",
+        "reviews-overdue",
+    }
     for name in REPORTS:
-        text = str(report(name, agency=police))
-        assert nid in text or name not in ("late-minutes", "partnering-audit", "referrals")
+        # The partner that records nothing is the prison; everything else is police's.
+        agency = prison if name == "recording-activity" else police
+        text = str(report(name, agency=agency, as_of="2026-11-25"))
+        assert (nid in text) == (name in listed), name
         for secret in (
             "Zzyzxfamily",
             "Qqgiven",
             body["identifiers"]["pnc"],
             "A9876ZZ",
             body["identifiers"]["crn"],
-            "1980-02-01",
+            "1980-02",
         ):
             assert secret not in text, (name, secret)
 
@@ -621,6 +666,7 @@ def test_attendance_agrees_whichever_query_answers_it(enrol, post, report):
     joined = report("attendance", agency=health, **{"from": "2000-01-01"})
 
     expected = {"agency": health, "invited": 2, "attended": 0, "apologies": 1, "absent": 1}
+    expected |= {"required": 0, "required_not_invited": 0}
     assert national["rows"] == joined["rows"] == [expected | {"share_attended": 0.0}]
     assert joined["summary"]["invited"] == national["summary"]["invited"] == 2
 
@@ -631,15 +677,15 @@ def test_disclosure_coverage_counts_each_meeting_decisions_once(enrol, post, rep
     post(police, nid, "AgencyPartnered", {"agency": mappa, "reason": "chairs"})
     post(mappa, nid, "MeetingHeld", meeting("a", 2, "2026-11-18"))
     post(mappa, nid, "MeetingHeld", meeting("b", 2, "2026-11-19"))
-    for decision in ("disclose", "do_not_disclose"):
+    for kind in ("disclose", "do_not_disclose"):
         post(
             mappa,
             nid,
             "DisclosureDecisionRecorded",
             {
                 "meeting_id": "a",
-                "decision": decision,
-                "recipient": "the employer" if decision == "disclose" else None,
+                "decision": kind,
+                "recipient": "the employer" if kind == "disclose" else None,
                 "rationale": "the risk to the employer's staff",
                 "decided_on": "2026-11-18",
             },
@@ -652,6 +698,7 @@ def test_disclosure_coverage_counts_each_meeting_decisions_once(enrol, post, rep
         "without_decision": 1,
         "decisions": 2,
         "share_covered": 0.5,
+        "as_of": body["summary"]["as_of"],
     }
     assert [(r["meeting_id"], r["decisions"], r["disclosed"], r["gap"]) for r in body["rows"]] == [
         ("a", 2, 1, False),
