@@ -149,10 +149,18 @@ def _required(f: Filters) -> str:
 
 
 def _meetings(f: Filters) -> str:
+    # With an agency: the meetings it was invited to, attended, sent apologies to or was
+    # required at.
     return f"""
         SELECT count(*) AS meetings FROM rm_meetings m {area_join(f, "m")}
         WHERE {report_filters(level="m.level", date="m.held_on")}
           AND {known("m.recorded_at")}
+          AND (CAST(:agency AS text) IS NULL
+               OR EXISTS (SELECT 1 FROM rm_attendance a WHERE a.nominal_id = m.nominal_id
+                          AND a.meeting_id = m.meeting_id AND a.agency = :agency)
+               OR EXISTS (SELECT 1 FROM rm_required_invitations q
+                          WHERE q.nominal_id = m.nominal_id AND q.meeting_id = m.meeting_id
+                          AND q.agency = :agency))
     """  # noqa: S608 - our own fragments; every value is a bound parameter
 
 
