@@ -27,7 +27,6 @@ from projections.base import (
     Projection,
     Table,
     area_join,
-    day,
     fetch_all,
     fetch_one,
     known,
