@@ -22,6 +22,7 @@ from domain.identifiers import CHECK_LETTERS
 from tests.conftest import (
     AUDIENCE,
     ISSUER,
+    NOTHING,
     event,
     random_crn,
     random_noms,
@@ -216,18 +217,21 @@ def test_a_strangers_look_up_answers_as_for_an_identifier_no_one_holds(client, a
     assert known.json() == unknown.json() == {"results": []}
 
 
-def test_no_token_at_all_is_401(client, record):
+def test_no_token_at_all_is_401(client, record, footprint):
+    mark = footprint.mark()
     r = client.get(f"/v1/nominals/{record.nominal_id}")
     assert_problem(r, 401)
     r = client.get(
         f"/v1/nominals/{record.nominal_id}", headers={"Authorization": "Bearer not-a-jwt"}
     )
     assert_problem(r, 401)
+    assert footprint.since(mark) == NOTHING  # not even a consultation row
 
 
-def test_a_token_signed_with_another_key_is_401(client, record):
+def test_a_token_signed_with_another_key_is_401(client, record, footprint):
     from cryptography.hazmat.primitives.asymmetric import ec
 
+    mark = footprint.mark()
     other = ec.generate_private_key(ec.SECP256R1())
     forged = jwt.encode(
         claims(PARTNER, "records:read"), other, algorithm="ES256", headers={"kid": "unknown"}
@@ -236,6 +240,14 @@ def test_a_token_signed_with_another_key_is_401(client, record):
         f"/v1/nominals/{record.nominal_id}", headers={"Authorization": f"Bearer {forged}"}
     )
     assert_problem(r, 401)
+    body = event("EntryRecorded", {"entry_type": "other", "subject": "s", "body": "b"})
+    r = client.post(
+        f"/v1/nominals/{record.nominal_id}/events",
+        json=body,
+        headers={"Authorization": f"Bearer {forged}"},
+    )
+    assert_problem(r, 401)
+    assert footprint.since(mark) == NOTHING
 
 
 # -- idempotency and If-Match -------------------------------------------------------------
