@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+import rfc8785
 
 from domain.chain import chain_hash
 from domain.identifiers import CHECK_LETTERS
@@ -652,10 +653,13 @@ def test_every_event_type_of_the_catalogue_is_posted_and_read_back(client, auth,
     assert [e["version"] for e in events] == list(range(1, len(events) + 1))
     for before, after in zip(events, events[1:], strict=False):
         assert after["prev_hash"] == before["hash"]
-    # The hash covers every field shown but position and hash (DESIGN.md section 7).
+    # The hash covers every field shown but position and hash (docs/design.md#integrity),
+    # in RFC 8785's canonical form: a standard JCS library recomputes every one.
     for e in events:
         covered = {k: v for k, v in e.items() if k not in ("position", "hash")}
         assert chain_hash(e["prev_hash"], covered) == e["hash"], e["type"]
+        jcs = hashlib.sha256(e["prev_hash"].encode() + rfc8785.dumps(covered)).hexdigest()
+        assert jcs == e["hash"], e["type"]
 
     view = client.get(f"/v1/nominals/{record.nominal_id}", headers=auth(PARTNER))
     assert view.headers["etag"] == f'"{len(events)}"'
