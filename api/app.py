@@ -2,21 +2,35 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
+from starlette.concurrency import run_in_threadpool
 
 from api import problems
-from api.limits import BodySizeLimit, RateLimit
+from api.limits import Authenticate, BodySizeLimit, RateLimit
 from api.routes import audit, feed, inbound, minutes, nominals, reports
+from api.routes import log as transparency_log
 from projections.metrics import projection_metrics, read_side
 from projections.runner import ProjectionRunner
 from service.bootstrap import Service
 
 log = logging.getLogger(__name__)
+
+
+async def _issue_checkpoints(service: Service) -> None:
+    """Sign a checkpoint every MAPPA_CHECKPOINT_SECONDS while the log grows (docs/adr/020);
+    the processes of a deployment take turns, and only one signs each size."""
+    while True:
+        await asyncio.sleep(service.settings.checkpoint_seconds)
+        try:
+            await run_in_threadpool(service.transparency.checkpoint)
+        except Exception:  # noqa: BLE001 - logged; the next turn tries again
+            log.exception("could not issue a checkpoint")
 
 
 def create_app(service: Service) -> FastAPI:
@@ -31,9 +45,14 @@ def create_app(service: Service) -> FastAPI:
             runner = ProjectionRunner.for_service(service, batch_size=500)
             runner.start()
         app.state.projection_runner = runner
+        checkpoints = None
+        if service.settings.checkpoint_seconds > 0:
+            checkpoints = asyncio.create_task(_issue_checkpoints(service))
         try:
             yield
         finally:
+            if checkpoints is not None:
+                checkpoints.cancel()
             await feed.close(app)
             if runner is not None:
                 runner.stop()
@@ -52,8 +71,10 @@ def create_app(service: Service) -> FastAPI:
     app.state.verifier = service.verifier
     app.state.service = service
     problems.install(app)
-    # Added last runs first: the rate limit answers before a body is read.
-    app.add_middleware(BodySizeLimit, max_bytes=service.settings.max_body_bytes)
+    # Added last runs first: the rate limit, then the token, both before a body is read,
+    # then the body's size (api/limits.py).
+    app.add_middleware(BodySizeLimit, upload_bytes=service.settings.max_body_bytes)
+    app.add_middleware(Authenticate, verifier=service.verifier)
     app.add_middleware(
         RateLimit,
         verifier=service.verifier,
@@ -66,6 +87,7 @@ def create_app(service: Service) -> FastAPI:
     app.include_router(feed.router)
     app.include_router(inbound.router)
     app.include_router(reports.router)
+    app.include_router(transparency_log.router)
 
     @app.get("/health/live", tags=["health"], response_class=PlainTextResponse)
     def live() -> str:

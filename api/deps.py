@@ -9,6 +9,7 @@ from fastapi.security import HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from service.auth import Principal, TokenVerifier, Unauthenticated
+from service.payloads import StorableText
 from service.reading import Reading
 from service.records import Records
 
@@ -37,6 +38,10 @@ class BearerAuth(HTTPBearer):
         super().__init__(scheme_name="HTTPBearer", auto_error=False)
 
     async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
+        # Verified already, before the body was read (api/limits.py, Authenticate).
+        principal: Principal | None = getattr(request.state, "principal", None)
+        if principal is not None:
+            return principal
         token = bearer_token(request.headers.get("authorization"))
         if token is None:
             raise Unauthenticated("no bearer token")
@@ -64,5 +69,6 @@ RecordsDep = Annotated[Records, Depends(get_records)]
 ReadingDep = Annotated[Reading, Depends(get_reading)]
 PrincipalDep = Annotated[Principal, Depends(BearerAuth())]
 # A plain header parameter, not a dependency: each dependency FastAPI solves costs CPU on
-# every request. Routes give it the default None.
-JustificationHeader = Annotated[str | None, Header(alias="Justification", max_length=1000)]
+# every request. Routes give it the default None. It is written to the consultation log, so
+# it is held to the text the database can store (a 422 naming header.Justification).
+JustificationHeader = Annotated[StorableText | None, Header(alias="Justification", max_length=1000)]

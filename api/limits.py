@@ -1,11 +1,14 @@
-"""Resource limits at the edge: request body size and a per-client rate limit.
+"""The edge: a per-client rate limit, the bearer token, the request body's size.
 
-Both are pure ASGI middleware, so they act before FastAPI reads or parses anything.
+Each is pure ASGI middleware, so it acts before FastAPI reads or parses anything; in that
+order (app.py), so an unauthenticated request is refused before its body is read.
 """
 
 from __future__ import annotations
 
+import logging
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,8 +17,21 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.deps import bearer_token, verified
-from api.problems import problem
-from service.auth import TokenVerifier, Unauthenticated
+from api.problems import problem, unauthenticated
+from service.auth import Principal, TokenVerifier, Unauthenticated
+
+log = logging.getLogger(__name__)
+
+# A JSON body's limit. The largest payloads the schemas allow fit with room to spare even
+# with every character written as a \uXXXX escape, as json.dumps writes by default: an
+# entry's body of 20,000 characters outside the Basic Multilingual Plane is 240 kB on the
+# wire, a registration with 50 aliases of ten given names, every name at its 200
+# characters of an accented letter, about 700 kB. docs/adr/008.
+MAX_JSON_BYTES = 1024 * 1024
+# The one route that takes a file: the minutes upload, up to MAPPA_MAX_BODY_BYTES.
+UPLOAD_PATHS = re.compile(r"/v1/nominals/[^/]+/minutes")
+# Every route under it wants a bearer token (DESIGN.md section 5).
+AUTHENTICATED_PREFIX = "/v1/"
 
 
 class _BodyTooLarge(Exception):
@@ -23,23 +39,27 @@ class _BodyTooLarge(Exception):
 
 
 class BodySizeLimit:
-    """413 for a body over `max_bytes`: by Content-Length up front, else by counting the stream.
+    """413 for a body over its route's limit: by Content-Length up front, else by counting
+    the stream. The minutes upload may send `upload_bytes`; any other route the smaller of
+    that and `json_bytes`.
 
     A chunked or lying client is cut off at the first chunk over the limit; whatever the
     app makes of the interrupted body is dropped and the 413 goes out instead.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, upload_bytes: int, json_bytes: int = MAX_JSON_BYTES) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.upload_bytes = upload_bytes
+        self.json_bytes = min(json_bytes, upload_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.upload_bytes if UPLOAD_PATHS.fullmatch(scope["path"]) else self.json_bytes
         declared = _header(scope, b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(scope, receive, send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._refuse(scope, receive, send, limit)
             return
         received = 0
         exceeded = False
@@ -50,7 +70,7 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     exceeded = True
                     raise _BodyTooLarge
             return message
@@ -69,17 +89,61 @@ class BodySizeLimit:
             if not exceeded:
                 raise
         if exceeded and not started:
-            await self._refuse(scope, receive, send)
+            await self._refuse(scope, receive, send, limit)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         response = problem(
             413,
             "payload-too-large",
             "Payload too large",
-            f"the request body is over {self.max_bytes} bytes",
+            f"the request body is over {limit} bytes",
         )
         response.headers["Connection"] = "close"
         await response(scope, receive, send)
+
+
+class Authenticate:
+    """401 for a request under /v1/ without a valid bearer token, before its body is read.
+
+    FastAPI reads and parses a route's body before it solves the route's dependencies, the
+    token among them: a 20 MiB body without a token was read and parsed only to be refused
+    (issue 16). Here the token is verified from the headers alone, and the principal left
+    in the request's state for the route's dependency (api/deps.py, BearerAuth). A refused
+    request that announced a body is answered with `Connection: close`, so the server does
+    not read the body to find the next request on the connection.
+    """
+
+    def __init__(self, app: ASGIApp, verifier: TokenVerifier) -> None:
+        self.app = app
+        self.verifier = verifier
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(AUTHENTICATED_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})
+        if state.get("principal") is None:  # the rate limit may have verified it already
+            try:
+                state["principal"] = await _principal(self.verifier, scope)
+            except Unauthenticated as e:
+                response = unauthenticated(e)
+                if _has_body(scope):
+                    response.headers["Connection"] = "close"
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+async def _principal(verifier: TokenVerifier, scope: Scope) -> Principal:
+    token = bearer_token(_header(scope, b"authorization"))
+    if token is None:
+        raise Unauthenticated("no bearer token")
+    return await verified(verifier, token)
+
+
+def _has_body(scope: Scope) -> bool:
+    length = _header(scope, b"content-length")
+    return _header(scope, b"transfer-encoding") is not None or length not in (None, "0")
 
 
 @dataclass
@@ -160,14 +224,13 @@ class RateLimit:
         await response(scope, receive, send)
 
     async def _client(self, scope: Scope) -> str:
-        token = bearer_token(_header(scope, b"authorization"))
-        if token is not None:
-            try:
-                principal = await verified(self.verifier, token)
-            except Unauthenticated:
-                pass
-            else:
-                return f"token:{principal.agency}:{principal.sub}"
+        try:
+            principal = await _principal(self.verifier, scope)
+        except Unauthenticated:
+            pass
+        else:
+            scope.setdefault("state", {})["principal"] = principal  # for Authenticate
+            return f"token:{principal.agency}:{principal.sub}"
         client: Any = scope.get("client")
         return f"peer:{client[0] if client else 'unknown'}"
 

@@ -22,6 +22,7 @@ from service.access import Forbidden, JustificationRequired, NotFound
 from service.auth import Unauthenticated
 from service.integrations.inbound import MalformedMessage
 from service.minutes import DocumentTooLarge, UnsupportedDocument
+from service.payloads import escaped
 from service.records import Conflict, PreconditionFailed
 
 log = logging.getLogger(__name__)
@@ -80,11 +81,32 @@ def problem(
     headers: dict[str, str] | None = None,
     **extra: Any,
 ) -> JSONResponse:
-    body = {"type": TYPE_BASE + slug, "title": title, "status": status, "detail": detail}
-    body.update(extra)
+    body = _printable(
+        {"type": TYPE_BASE + slug, "title": title, "status": status, "detail": detail} | extra
+    )
     if status == 401:
         headers = {"WWW-Authenticate": "Bearer"} | (headers or {})
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def _printable(value: Any) -> Any:
+    """The problem with any NUL or lone surrogate it would echo (a field named by a client,
+    say) written as \\uXXXX: a lone surrogate has no UTF-8 form, so the answer could not be
+    sent at all."""
+    if isinstance(value, str):
+        return escaped(value)
+    if isinstance(value, dict):
+        return {escaped(str(k)): _printable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_printable(v) for v in value]
+    return value
+
+
+def unauthenticated(exc: Unauthenticated) -> JSONResponse:
+    """The one 401 answer, whatever was wrong with the token."""
+    # Say nothing that helps an attacker; the reason goes to the log only.
+    log.info("refused token: %s", exc)
+    return problem(401, "unauthenticated", "Not authenticated", "a valid bearer token is required")
 
 
 def _lookup(exc: BaseException) -> tuple[int, str, str] | None:
@@ -99,9 +121,7 @@ async def _handle_known(request: Request, exc: Exception) -> JSONResponse:
     assert found is not None
     status, slug, title = found
     if isinstance(exc, Unauthenticated):
-        # Say nothing that helps an attacker; the reason goes to the log only.
-        log.info("refused token: %s", exc)
-        return problem(status, slug, title, "a valid bearer token is required")
+        return unauthenticated(exc)
     extra: dict[str, Any] = {}
     if isinstance(exc, DomainError) and exc.field:
         extra["errors"] = [{"field": exc.field, "message": exc.message}]
@@ -121,7 +141,8 @@ async def _handle_known(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body",)]
+    # Only the leading "body" is pydantic's: a field may be called body (an entry's text).
+    parts = [str(p) for p in (loc[1:] if loc[:1] == ("body",) else loc)]
     return ".".join(parts) or "body"
 
 

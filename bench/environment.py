@@ -68,7 +68,13 @@ def workspace() -> Iterator[Workspace]:
 
 def service_env(ws: Workspace, **extra: str) -> dict[str, str]:
     """The environment a `mappa-record` command gets: the bench database and data directory."""
-    env = {**os.environ, "DATABASE_URL": ws.db.url, "MAPPA_DATA_DIR": str(ws.data_dir), **extra}
+    env = {
+        **os.environ,
+        "DATABASE_URL": ws.db.url,
+        "MAPPA_DATA_DIR": str(ws.data_dir),
+        "MAPPA_DEV_TOKENS": "true",  # DATABASE_URL is set: the bench's key is trusted only so
+        **extra,
+    }
     for name in ("MAPPA_JWKS_URL", "MAPPA_JWKS_FILE", "MAPPA_JWT_ISSUER", "MAPPA_JWT_AUDIENCE"):
         env.pop(name, None)
     return env
@@ -121,6 +127,7 @@ class ServiceProcess:
             "DATABASE_URL": ws.db.url,
             "MAPPA_DATA_DIR": str(ws.data_dir),
             "MAPPA_POOL_SIZE": str(pool_size),
+            "MAPPA_DEV_TOKENS": "true",
         }
         for name in ("MAPPA_JWKS_URL", "MAPPA_JWKS_FILE", "MAPPA_JWT_ISSUER", "MAPPA_JWT_AUDIENCE"):
             env.pop(name, None)

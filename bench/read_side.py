@@ -337,7 +337,10 @@ def run(
 
     data_dir = Path(".data-bench")
     settings = Settings(
-        database_url=_database("mappa_bench"), data_dir=data_dir, run_projections=False
+        database_url=_database("mappa_bench"),
+        data_dir=data_dir,
+        run_projections=False,
+        dev_tokens=True,
     )
     service = start(settings)
     figures: dict[str, Any] = {"nominals": nominals}

@@ -153,7 +153,9 @@ def main() -> None:
         url = make_url(server).set(database=name).render_as_string(hide_password=False)
     else:
         url = fresh_database(name)
-    settings = Settings(database_url=url, data_dir=Path("/tmp/mappa-bench/data"), pool_size=2)
+    settings = Settings(
+        database_url=url, data_dir=Path("/tmp/mappa-bench/data"), pool_size=2, dev_tokens=True
+    )
     service = start(settings)
     try:
         if not args.keep:

@@ -2,7 +2,9 @@
 
 Canonical forms matter because an identifier belongs to at most one nominal: two spellings
 of the same PNC ID must collide, so every identifier is normalised before it is stored or
-looked up.
+looked up. For the same reason identifiers are ASCII, checked before anything else: Python
+counts Arabic-Indic, full-width and many other digits as digits, and upper-cases a dotless
+i or a long s to I and S, so `X١٢٣٤٥٦` passed as a CRN beside `X123456` (issue 16).
 """
 
 import re
@@ -17,11 +19,12 @@ IDENTIFIER_KINDS = ("pnc", "crn", "noms", "cro")
 # and S (too easily read as digits) are taken out.
 CHECK_LETTERS = "ZABCDEFGHJKLMNPQRTUVWXY"
 
-_PNC = re.compile(r"(?P<year>\d{2}|\d{4})/(?P<serial>\d{1,7})(?P<letter>[A-Z])")
-_CRN = re.compile(r"[A-Z]\d{6}")
-_NOMS = re.compile(r"[A-Z]\d{4}[A-Z]{2}")
-_CRO = re.compile(r"(?P<serial>\d{1,6})/(?P<year>\d{2})(?P<letter>[A-Z])")
-_CRO_SF = re.compile(r"SF(?P<year>\d{2})/(?P<serial>\d{1,6})(?P<letter>[A-Z])")
+# re.ASCII: \d is 0-9 only (the ASCII check below comes first; this is the second lock).
+_PNC = re.compile(r"(?P<year>\d{2}|\d{4})/(?P<serial>\d{1,7})(?P<letter>[A-Z])", re.ASCII)
+_CRN = re.compile(r"[A-Z]\d{6}", re.ASCII)
+_NOMS = re.compile(r"[A-Z]\d{4}[A-Z]{2}", re.ASCII)
+_CRO = re.compile(r"(?P<serial>\d{1,6})/(?P<year>\d{2})(?P<letter>[A-Z])", re.ASCII)
+_CRO_SF = re.compile(r"SF(?P<year>\d{2})/(?P<serial>\d{1,6})(?P<letter>[A-Z])", re.ASCII)
 
 # No worked example in these sentences: a valid example could be the very identifier the
 # user mistyped, and the message would then reveal its check letter.
@@ -37,7 +40,17 @@ _CRO_FORMAT = (
 def _cleaned(raw: object, kind: str) -> str:
     if not isinstance(raw, str):
         raise InvalidValue(f"the {kind} identifier must be text", field=kind)
-    return raw.strip().upper()
+    value = raw.strip()
+    # Before upper(): it turns a dotless i into I and a long s into S.
+    if not value.isascii():
+        odd = next(c for c in value if not c.isascii())
+        raise InvalidValue(
+            f"{value!r} is not a {kind.upper()}: identifiers are written with the ASCII letters "
+            f"A to Z, the digits 0 to 9 and a slash only, and {odd!r} (U+{ord(odd):04X}) is none "
+            "of them.",
+            field=kind,
+        )
+    return value.upper()
 
 
 def _check_letter(two_digit_year: int, serial: int, serial_digits: int) -> str:

@@ -20,6 +20,7 @@ import jwt
 
 from domain.agencies import parse_agency
 from domain.errors import InvalidValue
+from service.payloads import unstorable
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,8 @@ class Principal:
     sub: str
     agency: str
     scopes: frozenset[str]
+    # When the token it came from expires (seconds since the epoch); None: not from a token.
+    expires_at: float | None = field(default=None, compare=False)
 
     def has(self, scope: str) -> bool:
         """Whether the token granted this scope."""
@@ -299,6 +302,8 @@ def _principal(claims: Mapping[str, Any]) -> Principal:
             raise Unauthenticated(f"claim {name} is not a number")
     if not isinstance(sub, str) or not sub.strip():
         raise Unauthenticated("claim sub is empty or not a string")
+    if unstorable(sub) is not None:  # it is written with every post and read (recorded_by)
+        raise Unauthenticated(f"claim sub {unstorable(sub)}")
     if not isinstance(agency, str):
         raise Unauthenticated("claim agency is not a string")
     if not isinstance(scope, str):
@@ -308,4 +313,9 @@ def _principal(claims: Mapping[str, Any]) -> Principal:
     except InvalidValue as error:
         raise Unauthenticated(f"claim agency invalid: {error}") from None
     # Scopes this service does not know are someone else's business, not an error.
-    return Principal(sub=sub, agency=normalised, scopes=frozenset(scope.split()) & SCOPES)
+    return Principal(
+        sub=sub,
+        agency=normalised,
+        scopes=frozenset(scope.split()) & SCOPES,
+        expires_at=float(claims["exp"]),
+    )

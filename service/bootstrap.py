@@ -20,6 +20,7 @@ from service.records import Records
 from service.runtime.database import Database, DatabaseUnavailable, open_database
 from service.runtime.settings import Settings, SettingsError
 from service.store.migrate import migrate
+from service.transparency import TransparencyLog, signer_for
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class Service(Application):
     settings: Settings
     db: Database
     verifier: TokenVerifier
+    transparency: TransparencyLog
 
     def probe(self, query: Callable[[psycopg.Connection[Any]], T]) -> T:
         """`query` run on one of the event store's pooled connections (a health or metrics
@@ -81,38 +83,47 @@ class Service(Application):
 
 
 def build_verifier(settings: Settings) -> TokenVerifier:
-    """The JWKS the settings name, or the development key when none is configured."""
+    """The JWKS the settings name; without one, the development key where it may be
+    trusted (DESIGN.md section 6), and SettingsError elsewhere."""
     algorithms = tuple(settings.jwt_algorithms.split())
     common = {
         "issuer": settings.jwt_issuer,
         "audience": settings.jwt_audience,
         "algorithms": algorithms,
     }
-    if settings.uses_dev_key:
-        key = ensure_dev_key(settings.data_dir)
-        log.warning(
-            "no MAPPA_JWKS_URL or MAPPA_JWKS_FILE: trusting the development key %s in %s "
-            "(tokens from `mappa-record token`); configure a JWKS in production",
-            key.kid,
-            settings.data_dir,
+    if settings.jwks_configured:
+        return TokenVerifier(
+            jwks_file=settings.jwks_file,
+            jwks_url=settings.jwks_url,
+            **common,  # type: ignore[arg-type]
         )
-        return TokenVerifier(jwks=key.jwks(), **common)  # type: ignore[arg-type]
-    return TokenVerifier(
-        jwks_file=settings.jwks_file,
-        jwks_url=settings.jwks_url,
-        **common,  # type: ignore[arg-type]
+    if not settings.trusts_dev_key:
+        raise SettingsError(
+            "no MAPPA_JWKS_URL or MAPPA_JWKS_FILE: with DATABASE_URL set the service trusts "
+            "only a JWKS (MAPPA_DEV_TOKENS=true trusts the development key instead, never in "
+            "production)"
+        )
+    key = ensure_dev_key(settings.data_dir)
+    log.warning(
+        "no MAPPA_JWKS_URL or MAPPA_JWKS_FILE and %s: trusting the development key %s in %s "
+        "(tokens from `mappa-record token`); configure a JWKS in production",
+        "the embedded database" if settings.embedded else "MAPPA_DEV_TOKENS=true",
+        key.kid,
+        settings.data_dir,
     )
+    return TokenVerifier(jwks=key.jwks(), **common)  # type: ignore[arg-type]
 
 
 def start(settings: Settings, *, run_migrations: bool = True) -> Service:
     """Open the database, apply migrations and build the service; StartupError if it can't."""
     try:
+        verifier = build_verifier(settings)  # whom to trust is settled before the database
         db = open_database(settings)
         if run_migrations:
             migrate(db)
-        verifier = build_verifier(settings)
         application = Application.build(settings, db)
         application.ledger.check_cipher()
+        signer = signer_for(settings.log_origin, settings.checkpoint_key_file, settings.data_dir)
     except (SettingsError, DatabaseUnavailable) as e:
         raise StartupError(str(e)) from None
     except ValueError as e:
@@ -124,4 +135,5 @@ def start(settings: Settings, *, run_migrations: bool = True) -> Service:
         settings=settings,
         db=db,
         verifier=verifier,
+        transparency=TransparencyLog(application.ledger.app, signer),
     )

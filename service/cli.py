@@ -6,12 +6,15 @@ import argparse
 import functools
 import logging
 import os
+import signal
 import sys
 import warnings
 from datetime import UTC, datetime
+from types import FrameType
 from typing import Any
 
 from service.bootstrap import StartupError, start
+from service.runtime.database import Database
 from service.runtime.settings import SettingsError, load_settings
 
 # One worker process per core, for the import's builders (the process that stores the
@@ -23,7 +26,8 @@ def _serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     settings = load_settings()
-    start(settings).close()  # migrations once, before any worker starts
+    service = start(settings)  # migrations once, before any worker starts
+    service.close()
     where = (
         "DATABASE_URL" if settings.database_url else f"embedded PostgreSQL in {settings.data_dir}"
     )
@@ -31,14 +35,53 @@ def _serve(args: argparse.Namespace) -> None:
         f"mappa-record serving on http://{args.host}:{args.port} ({where})",
         flush=True,
     )
-    uvicorn.run(
-        "api.main:build",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level="info",
-    )
+    # systemd and container runtimes stop a service with SIGTERM. uvicorn catches it, shuts
+    # down, and raises it again once its own handler is gone: by default that killed the
+    # process without its exit handlers, one of which stops the embedded PostgreSQL.
+    signal.signal(signal.SIGTERM, _stopped)
+    try:
+        uvicorn.run(
+            "api.main:build",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_level="info",
+        )
+    finally:
+        _let_go_of_embedded(service.db)
+
+
+def _stopped(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)  # asked to stop, and stopped: a clean exit for systemd
+
+
+def _let_go_of_embedded(db: Database) -> None:
+    """Let go of the embedded server, stopping it when no living process holds it any more.
+
+    A process holds it while its pid is in the server's list of handles. A process that
+    dies of a signal never takes its pid out (uvicorn's workers die of the SIGTERM they
+    re-raise), and the last process out would then leave the server running for them: the
+    pids of processes that no longer exist are dropped first."""
+    server = db.embedded
+    if server is None:
+        return
+    with server._lock:  # the library's own lock on its list of handles, across processes
+        handles = server.global_process_id_list
+        for pid in handles.get():
+            if pid != os.getpid() and not _exists(pid):
+                handles.get_and_remove(pid)
+    server.cleanup()  # stops the server if ours was the last handle
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
 
 
 def _migrate(args: argparse.Namespace) -> None:
@@ -50,9 +93,15 @@ def _token(args: argparse.Namespace) -> None:
     from service.devkeys import ensure_dev_key, mint_token
 
     settings = load_settings()
-    if not settings.uses_dev_key:
+    if settings.jwks_configured:
         print(
             "warning: a JWKS is configured, so the service does not trust development tokens",
+            file=sys.stderr,
+        )
+    elif not settings.trusts_dev_key:
+        print(
+            "warning: with DATABASE_URL set the service trusts development tokens only when "
+            "MAPPA_DEV_TOKENS=true (never in production)",
             file=sys.stderr,
         )
     key = ensure_dev_key(settings.data_dir)
@@ -70,6 +119,50 @@ def _token(args: argparse.Namespace) -> None:
     )
 
 
+def _checkpoint(args: argparse.Namespace) -> None:
+    service = start(load_settings())
+    try:
+        note = service.transparency.checkpoint()
+        if note is None:
+            latest = service.transparency.latest()
+            note = latest[1] if latest else None
+        print(note if note is not None else "the log is empty: no checkpoint", end="")
+    finally:
+        service.close()
+
+
+def _log_key(args: argparse.Namespace) -> None:
+    from service.transparency import signer_for
+
+    settings = load_settings()
+    signer = signer_for(settings.log_origin, settings.checkpoint_key_file, settings.data_dir)
+    print(signer.verifier)
+
+
+def _verify_against(service: Any, checkpoint: str, public_key: str | None) -> None:
+    from pathlib import Path
+
+    from service.signed_note import NoteError, Verifier
+
+    if public_key is None:
+        raise ValueError("--against needs --public-key: the key the checkpoint was signed with")
+    try:
+        verifier = Verifier.parse(Path(public_key).read_text())
+        found = service.transparency.verify_extends(Path(checkpoint).read_text(), verifier)
+    except NoteError as e:
+        raise ValueError(f"{checkpoint}: {e}") from None
+    if found.intact:
+        print(
+            f"the log ({found.log_size} events) extends the checkpoint of "
+            f"{found.checkpoint_size} events"
+        )
+        return
+    print(
+        f"the log does NOT extend the checkpoint of {found.checkpoint_size} events: {found.reason}"
+    )
+    raise SystemExit(1)
+
+
 def _verify(args: argparse.Namespace) -> None:
     import time
     from uuid import UUID
@@ -80,6 +173,9 @@ def _verify(args: argparse.Namespace) -> None:
     service = start(load_settings())
     try:
         app = service.ledger.app
+        if args.against:
+            _verify_against(service, args.against, args.public_key)
+            return
         if args.nominal:
             verdict = verify_nominal(app, UUID(args.nominal))
             if verdict.intact and verdict.events == 0:
@@ -241,8 +337,23 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="every record, the partner index and the consultation log, with a progress bar",
     )
+    which.add_argument(
+        "--against",
+        metavar="CHECKPOINT",
+        help="a checkpoint kept earlier (a file): does today's log extend it?",
+    )
+    ver.add_argument(
+        "--public-key",
+        metavar="FILE",
+        help="with --against: the log's verifier key (from GET /v1/log/public-key or log-key)",
+    )
     ver.add_argument("--quiet", action="store_true", help="no progress bar")
     ver.set_defaults(func=_verify)
+
+    cp = sub.add_parser("checkpoint", help="sign a checkpoint of the log now, if it has grown")
+    cp.set_defaults(func=_checkpoint)
+    key = sub.add_parser("log-key", help="print the verifier key that checks the checkpoints")
+    key.set_defaults(func=_log_key)
 
     imp = sub.add_parser("import", help="import NDJSON event lines (idempotent, resumable)")
     imp.add_argument("file", help="NDJSON, one event per line, grouped by nominal (.gz accepted)")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,3 +143,53 @@ class Doorbell:
 class StreamLimits:
     heartbeat_seconds: float = 15.0  # a comment line keeps proxies from closing the stream
     max_seconds: float = 300.0  # then the client reconnects with Last-Event-ID
+    per_officer: int = 4  # open streams of one officer (token agency and sub), per process
+    total: int = 200  # open streams of everyone, per process
+
+
+class TooManyStreams(Exception):
+    """The officer, or everyone together, already holds as many streams as allowed."""
+
+    def __init__(self, message: str, *, everyone: bool) -> None:
+        super().__init__(message)
+        self.everyone = everyone
+
+
+class OpenStreams:
+    """The streams open in this process, counted per officer, within `StreamLimits`.
+
+    Used from the event loop only, so plain counts need no lock."""
+
+    def __init__(self) -> None:
+        self._by_officer: dict[tuple[str, str], int] = {}
+        self.total = 0
+
+    def admit(self, officer: tuple[str, str], limits: StreamLimits) -> Callable[[], None]:
+        """Count one more stream for the officer; the function that ends it (once)."""
+        if self.total >= limits.total:
+            raise TooManyStreams(
+                f"the service holds {self.total} streams, its most: retry later", everyone=True
+            )
+        held = self._by_officer.get(officer, 0)
+        if held >= limits.per_officer:
+            raise TooManyStreams(
+                f"{held} streams are open for this officer, the most allowed: close one",
+                everyone=False,
+            )
+        self._by_officer[officer] = held + 1
+        self.total += 1
+        ended = False
+
+        def end() -> None:
+            nonlocal ended
+            if ended:
+                return
+            ended = True
+            self.total -= 1
+            left = self._by_officer[officer] - 1
+            if left:
+                self._by_officer[officer] = left
+            else:
+                del self._by_officer[officer]
+
+        return end

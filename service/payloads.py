@@ -9,10 +9,16 @@ Every model forbids unknown fields, so a client cannot set what the server owns
 (`recorded_at`, `recorded_by`, `version`, `position`, `hash`, `prev_hash`, `from`,
 `due_on`, ...). Values that the domain knows how to check (agency codes, areas) are
 checked here too, through the domain's own functions, so the error names the field.
+
+Every text field refuses what PostgreSQL cannot store (`unstorable`): a NUL character, or a
+lone surrogate, which has no UTF-8 form. One such payload accepted stopped every projection
+for good (issue 16); the check is here, once, and the routes that take text outside these
+models (headers, a filename, HMPPS messages, a token's `sub`) call the same function.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -44,9 +50,69 @@ def _domain_check(parse: Any) -> Any:
     return AfterValidator(check)
 
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5_000)]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Body = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
+# PostgreSQL's text and jsonb hold neither NUL nor a surrogate code point: in a Python str a
+# surrogate is always a lone one (a pair arrives as the one character it encodes).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def unstorable(text: str) -> str | None:
+    """Why the database could not store this text, or None when it can."""
+    found = _UNSTORABLE.search(text)
+    if found is None:
+        return None
+    if found.group() == "\x00":
+        return "may not contain a NUL character (U+0000)"
+    return f"may not contain a lone surrogate (U+{ord(found.group()):04X}), which has no UTF-8 form"
+
+
+def first_unstorable(value: Any, path: str = "") -> tuple[str, str] | None:
+    """(field path, reason) of the first key or string in a JSON value that the database
+    could not store, or None; the path is dotted, with list indices as numbers."""
+    # A stack, not recursion: a body nested as deep as the JSON parser allows is walked too.
+    stack: list[tuple[str, Any]] = [(path, value)]
+    while stack:
+        where, item = stack.pop()
+        if isinstance(item, str):
+            if (reason := unstorable(item)) is not None:
+                return where or "body", reason
+            continue
+        if isinstance(item, dict):
+            children = list(item.items())
+        elif isinstance(item, list):
+            children = list(enumerate(item))
+        else:
+            continue
+        named = [(f"{where}.{key}" if where else str(key), key, child) for key, child in children]
+        for inner, key, _ in named:
+            if isinstance(key, str) and (reason := unstorable(key)) is not None:
+                return inner, reason
+        stack.extend((inner, child) for inner, _, child in reversed(named))
+    return None
+
+
+def escaped(text: str) -> str:
+    """The text with each character the database could not store written as \\uXXXX."""
+    return _UNSTORABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def _storable(value: str) -> str:
+    reason = unstorable(value)
+    if reason is not None:
+        raise ValueError(reason)
+    return value
+
+
+Storable = AfterValidator(_storable)
+StorableText = Annotated[str, Storable]
+Text = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5_000), Storable
+]
+ShortText = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Storable
+]
+Body = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000), Storable
+]
 Ref = Annotated[
     str,
     StringConstraints(

@@ -191,7 +191,7 @@ class Records:
                 if not current:
                     current = True  # refused on what may be an old state: decide again
                     continue
-                found = self._already_stored(new.event_id, digest)
+                found = self._already_stored(new.event_id, digest, principal)
                 if found is not None:
                     return found
                 raise
@@ -201,7 +201,7 @@ class Records:
                 self.ledger.cache.put(nominal)
                 return stored
             current = True
-            found = self._already_stored(new.event_id, digest)
+            found = self._already_stored(new.event_id, digest, principal)
             if found is not None:
                 return found
         raise Conflict("the record is busy: try again")
@@ -307,8 +307,12 @@ class Records:
             return None
         return Posted(stored_event(position, event), created=True)
 
-    def _already_stored(self, event_id: UUID, digest: str | None) -> Posted | None:
-        """The stored event of this id; Conflict if its body differs (None: don't compare)."""
+    def _already_stored(
+        self, event_id: UUID, digest: str | None, poster: Principal | None = None
+    ) -> Posted | None:
+        """The stored event of this id; Conflict if its body differs (None: don't compare),
+        or NotFound when `poster` is given and is no partner of the record holding it: that
+        the event exists is not for a stranger to learn (hardening point 10)."""
         with self.ledger.datastore.transaction() as curs:
             curs.execute(
                 "SELECT nominal_id, version, request_digest FROM event_index WHERE event_id = %s",
@@ -318,6 +322,10 @@ class Records:
         if row is None:
             return None
         if digest is not None and row["request_digest"] != digest:
+            if poster is not None:
+                holder = self.ledger.load(row["nominal_id"], read_only=True)
+                if holder is None or not holder.is_partner(poster.agency):
+                    raise NotFound("no such record")
             raise Conflict(f"event {event_id} is already stored with a different body")
         for position, event in read_stream(
             self.ledger.app, row["nominal_id"], after_version=row["version"] - 1, limit=1

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import PrincipalDep
-from api.problems import BadRequest
+from api.problems import BadRequest, problem
 from service import access
-from service.feed import MAX_PAGE, Doorbell, Feed, StreamLimits
+from service.feed import MAX_PAGE, Doorbell, Feed, OpenStreams, StreamLimits, TooManyStreams
 
 router = APIRouter(prefix="/v1/feed", tags=["feed"])
 
@@ -47,6 +49,13 @@ def _feed(app: FastAPI) -> tuple[Feed, Doorbell, StreamLimits]:
     return state.feed, state.feed_doorbell, state.feed_limits
 
 
+def _open_streams(app: FastAPI) -> OpenStreams:
+    if not hasattr(app.state, "open_streams"):
+        app.state.open_streams = OpenStreams()
+    streams: OpenStreams = app.state.open_streams
+    return streams
+
+
 async def close(app: FastAPI) -> None:
     """Stop the feed's listener (at shutdown)."""
     doorbell = getattr(app.state, "feed_doorbell", None)
@@ -54,12 +63,17 @@ async def close(app: FastAPI) -> None:
         await doorbell.close()
 
 
+MAX_POSITION = 2**62  # as `after` allows: a bigint, with room
+
+
 def _resume_from(after: int, last_event_id: str | None) -> int:
     if last_event_id is None or not last_event_id.strip():
         return after
-    if not last_event_id.strip().isdigit():
+    text = last_event_id.strip()
+    # ASCII digits only: str.isdigit() also says yes to "²", which int() then refuses.
+    if not (text.isascii() and text.isdigit()) or int(text) > MAX_POSITION:
         raise BadRequest("Last-Event-ID is the position of the last notice received")
-    return int(last_event_id)
+    return int(text)
 
 
 @router.get(
@@ -70,7 +84,7 @@ def _resume_from(after: int, last_event_id: str | None) -> int:
 async def read_feed(
     request: Request,
     principal: PrincipalDep,
-    after: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_POSITION)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
     accept: Annotated[str | None, Header()] = None,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
@@ -80,10 +94,17 @@ async def read_feed(
     feed, doorbell, limits = _feed(request.app)
     after = _resume_from(after, last_event_id)
     if accept is not None and EVENT_STREAM in accept:
+        try:
+            end = _open_streams(request.app).admit((principal.agency, principal.sub), limits)
+        except TooManyStreams as e:
+            status, slug = (503, "streams-full") if e.everyone else (429, "too-many-streams")
+            return problem(status, slug, "Too many streams", str(e), headers={"Retry-After": "5"})
+        # Released however the stream ends: by itself, by the client, or never started.
         return StreamingResponse(
-            _stream(request, feed, doorbell, limits, after, limit),
+            _stream(request, feed, doorbell, limits, after, limit, principal.expires_at, end),
             media_type=EVENT_STREAM,
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            background=BackgroundTask(end),
         )
     notices = await run_in_threadpool(feed.notices, principal, after=after, limit=limit)
     return {"notices": notices, "next_after": notices[-1]["position"] if notices else after}
@@ -96,10 +117,34 @@ async def _stream(
     limits: StreamLimits,
     after: int,
     limit: int,
+    expires_at: float | None,
+    end: Callable[[], None],
+) -> AsyncIterator[str]:
+    """Notices as they commit, until the stream's time is up or its token expires (the
+    client reconnects with a fresh token and Last-Event-ID)."""
+    loop = asyncio.get_running_loop()
+    seconds = limits.max_seconds
+    if expires_at is not None:
+        seconds = min(seconds, max(expires_at - time.time(), 0))
+    deadline = loop.time() + seconds
+    try:
+        yield "retry: 2000\n\n"
+        async for chunk in _notices(request, feed, doorbell, limits, after, limit, deadline):
+            yield chunk
+    finally:
+        end()
+
+
+async def _notices(
+    request: Request,
+    feed: Feed,
+    doorbell: Doorbell,
+    limits: StreamLimits,
+    after: int,
+    limit: int,
+    deadline: float,
 ) -> AsyncIterator[str]:
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + limits.max_seconds
-    yield "retry: 2000\n\n"
     while loop.time() < deadline:
         if await request.is_disconnected():
             return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import date
 from typing import Annotated, Any
 from uuid import UUID
@@ -13,7 +14,9 @@ from pydantic import StringConstraints
 from api.deps import JustificationHeader, PrincipalDep
 from api.problems import PayloadTooLarge
 from api.schemas import StoredEventOut
+from domain.errors import InvalidValue
 from service.minutes import MAX_DOCUMENT_BYTES, Minutes
+from service.payloads import unstorable
 
 router = APIRouter(prefix="/v1/nominals", tags=["minutes"])
 
@@ -41,7 +44,14 @@ def _read_limited(upload: UploadFile) -> bytes:
 
 
 def _filename(upload: UploadFile) -> str:
-    name = (upload.filename or "minutes").replace("\\", "/").rsplit("/", 1)[-1].strip()
+    """The name the file is stored under: its last path segment without control or
+    invisible formatting characters (a line break, a right-to-left override), at most 200
+    characters; a name the database could not store at all is refused."""
+    raw = upload.filename or "minutes"
+    if (reason := unstorable(raw)) is not None:
+        raise InvalidValue(f"the file's name {reason}", field="file.filename")
+    visible = "".join(c for c in raw if unicodedata.category(c) not in ("Cc", "Cf"))
+    name = visible.replace("\\", "/").rsplit("/", 1)[-1].strip()
     return name[:200] or "minutes"
 
 

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
+from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -37,6 +38,7 @@ from projections import (
 )
 from projections.base import Filters
 from service.access import require_scope
+from service.runtime.database import Database
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 
@@ -50,22 +52,25 @@ def reports_engine(request: Request) -> AsyncEngine:
     engine: AsyncEngine | None = getattr(request.app.state, "reports_engine", None)
     if engine is None:
         service = request.app.state.service
-        engine = create_async_engine(
-            service.db.sqlalchemy_url("asyncpg"),
-            pool_size=5,
-            max_overflow=5,
-            connect_args={
-                "server_settings": {
-                    # Filters are written "(:p IS NULL OR col = :p)": plan them with their
-                    # values, never as a generic plan that must serve both branches.
-                    "plan_cache_mode": "force_custom_plan",
-                    # A report never holds a worker and a connection longer than a post may.
-                    "statement_timeout": str(service.settings.statement_timeout_ms),
-                }
-            },
-        )
+        engine = reports_engine_for(service.db, service.settings.statement_timeout_ms)
         request.app.state.reports_engine = engine
     return engine
+
+
+def reports_engine_for(db: Database, statement_timeout_ms: int | None = None) -> AsyncEngine:
+    """An asyncpg engine on the database, DATABASE_URL honoured whole (docs/adr/017)."""
+    arguments = db.asyncpg_arguments()
+    # Filters are written "(:p IS NULL OR col = :p)": plan them with their values, never
+    # as a generic plan that must serve both branches.
+    ours = {"plan_cache_mode": "force_custom_plan"}
+    if statement_timeout_ms:
+        # A report never holds a worker and a connection longer than a post may.
+        ours["statement_timeout"] = str(statement_timeout_ms)
+    arguments["server_settings"] = arguments.get("server_settings", {}) | ours
+    # Everything travels in the arguments: the URL names the dialect only.
+    return create_async_engine(
+        URL.create("postgresql+asyncpg"), pool_size=5, max_overflow=5, connect_args=arguments
+    )
 
 
 def filters(

@@ -7,8 +7,9 @@ the record as it stands and nothing else. A message is read through pydantic mod
 every other payload (`SnsNotification`, `DomainEvent`, `PersonReference`): unknown fields
 are ignored, since producers add them, and the first field that is wrong is named in a 400.
 Dates are parsed strictly (`instant`): ISO 8601, a date alone, or Java's Date.toString()
-with a zone it names unambiguously; nothing is guessed. Applying a translation is `Records.apply_inbound`,
-which runs the same invariants and the same idempotent save as any post.
+with a zone it names unambiguously; nothing is guessed. Applying a translation is
+`Records.apply_inbound`, which runs the same invariants and the same idempotent save as
+any post.
 
 Each message is applied at most once. Its key is the SNS `MessageId`, or the SHA-256 of
 the event's canonical JSON when it arrives bare; the event ids of what it becomes are
@@ -49,7 +50,8 @@ from domain.identifiers import normalise_identifier
 from domain.nominal import Nominal
 from service import access
 from service.auth import Principal
-from service.records import NewEvent, Records
+from service.payloads import first_unstorable
+from service.records import Conflict, NewEvent, Records
 
 INBOUND_NAMESPACE = UUID("3d0c52f4-9a8e-4f0b-b1a7-6a2f6b0e7c41")
 LONDON = ZoneInfo("Europe/London")
@@ -229,12 +231,14 @@ def read_message(body: Any) -> InboundMessage:
     """The domain event in a request body, bare or in an SNS notification."""
     if not isinstance(body, dict):
         raise MalformedMessage("the body is a JSON object", field="body")
+    _require_storable(body)
     if "Message" in body or "Type" in body:
         kind = body.get("Type", "Notification")
         if kind != "Notification":
             raise Skip("unused_type", f"SNS {kind} messages are not handled here")
         notification = _validated(SnsNotification, body)
         key = "sns:" + notification.message_id
+        _require_storable(notification.message)
         event = _validated(DomainEvent, notification.message)
         event_type = event.event_type or notification.event_type
     else:
@@ -252,6 +256,15 @@ def read_message(body: Any) -> InboundMessage:
         additional=additional,
         detail_url=event.detail_url,
     )
+
+
+def _require_storable(value: Any) -> None:
+    """Refuse a message holding text the database cannot store, wherever it is: its key and
+    type end up in the rationale of what it becomes (422 naming the field)."""
+    found = first_unstorable(value)
+    if found is not None:
+        where, reason = found
+        raise InvalidValue(f"{where} {reason}", field=where)
 
 
 def _identifiers(person: PersonReference | None, additional: dict[str, Any]) -> dict[str, str]:
@@ -550,6 +563,13 @@ def receive(records: Records, principal: Principal, body: Any) -> InboundResult:
             raise Skip("not_applied", e.message) from None
     except Skip as skip:
         return InboundResult(skip.outcome, skip.reason, message.key)
+    if any(p.nominal_id != str(nominal_id) for p in posted):
+        # The events a message's key makes were stored for someone else: a producer re-used
+        # a MessageId. Not "applied before", and the other record is not named.
+        raise Conflict(
+            f"message {message.key} was already applied to another person's record; "
+            "each message needs a MessageId of its own"
+        )
     created = any(p.created for p in posted)
     return InboundResult(
         "applied" if created else "already_applied",

@@ -1,8 +1,12 @@
 """Where the database is: the server at DATABASE_URL, or an embedded one in the data directory.
 
-One libpq URL is the source of truth; each driver gets what it needs from it: psycopg
-(the event store) takes the URL itself, the eventsourcing factory takes its parts, and
-SQLAlchemy's asyncpg dialect (the read side) takes a `postgresql+asyncpg` URL.
+One libpq URL is the source of truth, and every connection honours all of it (DESIGN.md
+9.1; docs/adr/017): psycopg (the start's checks, the feed's LISTEN) takes the URL itself;
+the event store's pool (and so the consultation log and the readiness probes) takes it whole
+through `eventsourcing_env` (the library's factory asks for the parts too, and they are
+given, but the pool connects with the URL); SQLAlchemy's psycopg
+dialect (projections, migrations) takes every parameter in the query of
+`sqlalchemy_url`; asyncpg (the reports), which is not libpq, takes `asyncpg_arguments`.
 """
 
 from __future__ import annotations
@@ -17,11 +21,14 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from sqlalchemy.engine import URL
 
+from service.runtime.asyncpg_args import asyncpg_arguments
 from service.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 
 EMBEDDED_DBNAME = "mappa"
+# The whole DATABASE_URL in the event store's environment (service/store/eventstore.py).
+CONNINFO = "POSTGRES_CONNINFO"
 
 
 class DatabaseUnavailable(Exception):
@@ -35,6 +42,8 @@ class Database:
 
     @property
     def parts(self) -> dict[str, str]:
+        """The parts the eventsourcing library's factory insists on (it connects with
+        the whole URL, `CONNINFO`, all the same)."""
         info = {k: str(v) for k, v in conninfo_to_dict(self.url).items()}
         info.setdefault("host", "localhost")
         info.setdefault("port", "5432")
@@ -52,28 +61,36 @@ class Database:
             "POSTGRES_PORT": p["port"],
             "POSTGRES_USER": p["user"],
             "POSTGRES_PASSWORD": p["password"],
+            CONNINFO: self.url,
         }
 
-    def sqlalchemy_url(self, driver: str = "asyncpg") -> URL:
-        p = self.parts
-        query: dict[str, str] = {}
-        host: str | None = p["host"]
-        if host and host.startswith("/"):
-            # A Unix socket directory travels as a query parameter.
-            query["host"] = host
-            host = None
+    def sqlalchemy_url(self, driver: str = "psycopg") -> URL:
+        """The URL for SQLAlchemy's psycopg dialect, every libpq parameter in its query (as
+        a string too: a rebuild's worker processes get it so)."""
+        if driver != "psycopg":
+            raise ValueError("only psycopg reads a libpq URL whole: use asyncpg_arguments()")
+        query = {k: str(v) for k, v in conninfo_to_dict(self.url).items()}
+        user, password, dbname = (query.pop(k, None) for k in ("user", "password", "dbname"))
+        hosts, ports = query.get("host", "").split(","), query.get("port", "").split(",")
+        if len(hosts) > 1 and len(ports) == 1 and ports[0]:
+            # libpq lets one port serve every host; SQLAlchemy wants one for each.
+            query["port"] = ",".join(ports * len(hosts))
         return URL.create(
-            f"postgresql+{driver}",
-            username=p["user"],
-            password=p["password"] or None,
-            host=host,
-            port=int(p["port"]),
-            database=p["dbname"],
+            "postgresql+psycopg",
+            username=user,
+            password=password or None,
+            database=dbname,
             query=query,
         )
 
-    def connect(self, **kwargs: Any) -> psycopg.Connection[Any]:
-        return psycopg.connect(self.url, **kwargs)
+    def asyncpg_arguments(self) -> dict[str, Any]:
+        """asyncpg.connect's arguments for this URL (the reports' engine)."""
+        return asyncpg_arguments(self.url)
+
+    def connect(self, **defaults: Any) -> psycopg.Connection[Any]:
+        """A connection with the URL's parameters; `defaults` only where the URL is silent."""
+        given = conninfo_to_dict(self.url)
+        return psycopg.connect(self.url, **{k: v for k, v in defaults.items() if k not in given})
 
 
 def start_embedded(data_dir: Path) -> Database:

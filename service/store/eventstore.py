@@ -20,10 +20,12 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
 from psycopg import Cursor
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
 from domain.nominal import Nominal
+from service.runtime.database import CONNINFO
 from service.runtime.settings import SettingsError
 from service.store.transcoder import EventJSONTranscoder
 
@@ -114,22 +116,37 @@ class NominalRecorder(PostgresApplicationRecorder):
 
 
 class NominalsFactory(PostgresFactory):
-    """The library's PostgreSQL factory, with a `statement_timeout` on every pooled connection.
+    """The library's PostgreSQL factory, connecting with the whole DATABASE_URL and with a
+    `statement_timeout` on every pooled connection.
 
-    The timeout travels in libpq's `options` of this pool's connections only (set before the
-    pool first opens), so it bounds the service's statements without touching the role, the
-    database, or any other client of the server.
+    The library's datastore connects with five parts of the URL (database, host, port, user,
+    password) and drops the rest: `sslmode`, `sslrootcert`, `target_session_attrs`,
+    keepalives... So its pool is given the URL itself (`CONNINFO`, before the pool first
+    opens), and the parts are taken out of its arguments, where they would override it.
+
+    The timeout travels in libpq's `options` of this pool's connections only, after any
+    options the URL has, so it bounds the service's statements without touching the role,
+    the database, or any other client of the server.
     """
 
     STATEMENT_TIMEOUT_MS = "POSTGRES_STATEMENT_TIMEOUT_MS"
 
     def __init__(self, env: Any) -> None:
         super().__init__(env)
+        pool = self.datastore.pool
+        kwargs = pool.kwargs
+        assert isinstance(kwargs, dict)
+        conninfo = self.env.get(CONNINFO) or ""
+        if conninfo:
+            pool.conninfo = conninfo
+            for part in ("dbname", "host", "port", "user", "password"):
+                kwargs.pop(part, None)
+        options = [str(conninfo_to_dict(conninfo).get("options", ""))]
         timeout_ms = int(self.env.get(self.STATEMENT_TIMEOUT_MS) or 0)
         if timeout_ms > 0:
-            kwargs = self.datastore.pool.kwargs
-            assert isinstance(kwargs, dict)
-            kwargs["options"] = f"-c statement_timeout={timeout_ms}"
+            options.append(f"-c statement_timeout={timeout_ms}")
+        if " ".join(options).strip():
+            kwargs["options"] = " ".join(options).strip()
 
 
 def replayed(nominal: Nominal | None, events: Iterable[Any]) -> Nominal | None:
@@ -175,10 +192,13 @@ def act_as(app: Nominals, role: str | None) -> None:
     if not role:
         return
     pool = app.recorder.datastore.pool  # type: ignore[attr-defined]
-    # Keep what the factory set (statement_timeout) and add the role.
+    # Keep what the factory set (the URL's options, statement_timeout) and add the role.
     options = f"{pool.kwargs.get('options', '')} -c role={role}".strip()
+    trial = pool.kwargs | {"options": options}
+    if "connect_timeout" not in conninfo_to_dict(pool.conninfo):
+        trial["connect_timeout"] = 10
     try:
-        with psycopg.connect(**(pool.kwargs | {"options": options}), connect_timeout=10):
+        with psycopg.connect(pool.conninfo, **trial):
             pass
     except psycopg.Error as e:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]

@@ -184,6 +184,7 @@ def separate_service(database_url: str, data_dir, name: str, **overrides) -> Ite
         data_dir=data_dir,
         jwt_issuer=ISSUER,
         jwt_audience=AUDIENCE,
+        dev_tokens=True,
         **({"pool_size": 2} | overrides),
     )
     service = start(settings)

@@ -83,6 +83,7 @@ def test_a_wrong_key_fails_start_up_with_one_clear_line(encrypted):
         data_dir=settings.data_dir,
         cipher_key=_key(),
         pool_size=1,
+        dev_tokens=True,
     )
     with pytest.raises(StartupError) as caught:
         start(wrong).close()
@@ -96,6 +97,7 @@ def test_a_wrong_key_fails_start_up_with_one_clear_line(encrypted):
             "DATABASE_URL": settings.database_url,
             "MAPPA_DATA_DIR": str(settings.data_dir),
             "MAPPA_CIPHER_KEY": _key(),
+            "MAPPA_DEV_TOKENS": "true",
         },
         capture_output=True,
         text=True,

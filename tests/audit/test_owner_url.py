@@ -32,7 +32,9 @@ def owner_url(database_url, service):  # the session's service has created mappa
 
 
 def test_an_owner_url_migrates_and_writes_as_the_restricted_role(owner_url, data_dir):
-    service = start(Settings(database_url=owner_url, data_dir=data_dir, pool_size=1))
+    service = start(
+        Settings(database_url=owner_url, data_dir=data_dir, pool_size=1, dev_tokens=True)
+    )
     try:
         with service.ledger.datastore.transaction(commit=False) as curs:
             curs.execute("SELECT current_user AS who, session_user AS login")
@@ -51,7 +53,11 @@ def test_a_role_the_service_cannot_act_as_stops_the_start_with_one_line(database
     from service.bootstrap import StartupError
 
     settings = Settings(
-        database_url=database_url, data_dir=data_dir, pool_size=1, db_role="no_such_role"
+        database_url=database_url,
+        data_dir=data_dir,
+        pool_size=1,
+        db_role="no_such_role",
+        dev_tokens=True,
     )
     with pytest.raises(StartupError) as caught:
         start(settings).close()

@@ -233,6 +233,7 @@ def _cli(settings, *args):
         "DATABASE_URL": settings.database_url,
         "MAPPA_DATA_DIR": str(settings.data_dir),
         "MAPPA_JWT_ISSUER": settings.jwt_issuer,
+        "MAPPA_DEV_TOKENS": "true",
     }
     return subprocess.run(
         [str(Path(sys.executable).parent / "mappa-record"), *args],

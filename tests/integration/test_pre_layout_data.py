@@ -86,7 +86,11 @@ def test_a_database_written_before_the_move_reads_verifies_and_projects(
     assert all(t.startswith("mappa_record.domain.nominal:Nominal.") for t in topics)
 
     settings = Settings(
-        database_url=url, data_dir=tmp_path, cipher_key=cipher_key, run_projections=False
+        database_url=url,
+        data_dir=tmp_path,
+        cipher_key=cipher_key,
+        run_projections=False,
+        dev_tokens=True,
     )
     long = [r for r in expected["records"].values() if len(r["view"]["entries"]) > VIEW_LIST_LIMIT]
     assert len(long) == 1  # posted past the snapshot interval: its view is bounded today
@@ -120,7 +124,11 @@ def test_a_database_written_before_the_move_reads_verifies_and_projects(
     finally:
         old.close()
 
-    env = os.environ | {"DATABASE_URL": url, "MAPPA_DATA_DIR": str(tmp_path)}
+    env = os.environ | {
+        "DATABASE_URL": url,
+        "MAPPA_DATA_DIR": str(tmp_path),
+        "MAPPA_DEV_TOKENS": "true",
+    }
     if cipher_key:
         env["MAPPA_CIPHER_KEY"] = cipher_key
     verified = subprocess.run(

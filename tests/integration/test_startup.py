@@ -22,7 +22,10 @@ def run_cli(args: list[str], env: dict[str, str], tmp_path: Path) -> subprocess.
     [
         ({"MAPPA_CIPHER_KEY": "not-a-key"}, "MAPPA_CIPHER_KEY"),
         ({"DATABASE_URL": "mysql://nobody@localhost/db"}, "DATABASE_URL"),
-        ({"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/db"}, "cannot connect to the database"),
+        (
+            {"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/db", "MAPPA_DEV_TOKENS": "true"},
+            "cannot connect to the database",
+        ),
         ({"MAPPA_JWKS_FILE": "/no/such/jwks.json"}, "MAPPA_JWKS_FILE"),
         ({"MAPPA_JWT_ALGORITHMS": "HS256"}, "MAPPA_JWT_ALGORITHMS"),
         ({"MAPPA_POOL_SIZE": "lots"}, "MAPPA_POOL_SIZE"),
@@ -41,7 +44,7 @@ def test_a_development_token_names_its_agency_and_scopes(tmp_path, database_url)
 
     result = run_cli(
         ["token", "--agency", "police:kent", "--scope", "records:read records:write"],
-        {"DATABASE_URL": database_url},
+        {"DATABASE_URL": database_url, "MAPPA_DEV_TOKENS": "true"},
         tmp_path,
     )
     assert result.returncode == 0, result.stderr

@@ -136,6 +136,7 @@ class Store:
         env = os.environ | {
             "DATABASE_URL": self.url,
             "MAPPA_DATA_DIR": str(self.service.settings.data_dir),
+            "MAPPA_DEV_TOKENS": "true",
         }
         return subprocess.run(
             [sys.executable, "-c", "from service.cli import main; main()", "projections", *args],

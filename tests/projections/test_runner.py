@@ -73,7 +73,11 @@ def test_a_gap_is_passed_only_when_no_writer_can_still_fill_it(runner, enrol, da
 
 
 def _cli(database_url: str, data_dir, *args: str) -> subprocess.CompletedProcess:
-    env = os.environ | {"DATABASE_URL": database_url, "MAPPA_DATA_DIR": str(data_dir)}
+    env = os.environ | {
+        "DATABASE_URL": database_url,
+        "MAPPA_DATA_DIR": str(data_dir),
+        "MAPPA_DEV_TOKENS": "true",
+    }
     return subprocess.run(
         [
             sys.executable,

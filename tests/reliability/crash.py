@@ -33,6 +33,7 @@ class ServerProcess:
                 "MAPPA_JWT_ISSUER": ISSUER,
                 "MAPPA_JWT_AUDIENCE": AUDIENCE,
                 "MAPPA_POOL_SIZE": "4",
+                "MAPPA_DEV_TOKENS": "true",
             }
         )
         self.process: subprocess.Popen | None = None

@@ -170,6 +170,7 @@ def test_start_up_refuses_a_database_that_could_lose_acknowledged_writes(
                 "MAPPA_DATA_DIR": str(tmp_path),
                 "MAPPA_JWT_ISSUER": ISSUER,
                 "MAPPA_JWT_AUDIENCE": AUDIENCE,
+                "MAPPA_DEV_TOKENS": "true",
             }
         )
         result = subprocess.run(

@@ -44,7 +44,11 @@ KILLS = 3
 
 
 def _spawn(database_url: str, data_dir) -> subprocess.Popen:
-    env = os.environ | {"DATABASE_URL": database_url, "MAPPA_DATA_DIR": str(data_dir)}
+    env = os.environ | {
+        "DATABASE_URL": database_url,
+        "MAPPA_DATA_DIR": str(data_dir),
+        "MAPPA_DEV_TOKENS": "true",
+    }
     proc = subprocess.Popen(
         [sys.executable, "-c", RUNNER, "2"],
         env=env,

@@ -6,6 +6,8 @@ from __future__ import annotations
 import uuid
 from uuid import UUID
 
+import pytest
+
 from domain.nominal import VIEW_LIST_LIMIT
 from service.auth import Principal
 from service.records import NewEvent
@@ -135,3 +137,83 @@ def test_a_record_growing_in_the_cache_is_scaled_by_its_events_and_weighed_again
     assert cache.bytes == first * grown.version // start
     grown = grow(int(start * 1.25) + 1)  # a quarter more: weighed afresh
     assert cache.bytes == len(pickle.dumps(grown, pickle.HIGHEST_PROTOCOL)) * LIVE_PER_PICKLED
+
+
+# -- event streams --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def few_streams(app):
+    """At most two streams an officer and three in all, for this test only."""
+    from api.routes.feed import _feed
+    from service.feed import StreamLimits
+
+    _feed(app)
+    saved = app.state.feed_limits
+    app.state.feed_limits = StreamLimits(per_officer=2, total=3, max_seconds=30)
+    yield
+    app.state.feed_limits = saved
+
+
+HELD: list = []  # the line readers of open streams: dropping one would close its stream
+
+
+def _open(stack, client, token: str):
+    """An event stream held open; its response once the first line arrived."""
+    r = stack.enter_context(
+        client.stream(
+            "GET",
+            "/v1/feed",
+            params={"after": 10**12},
+            headers={"Authorization": f"Bearer {token}", "Accept": "text/event-stream"},
+        )
+    )
+    if r.status_code == 200:
+        lines = r.iter_lines()
+        assert next(lines).startswith("retry:")
+        HELD.append(lines)
+    else:
+        r.read()  # a refusal is a problem document, read whole
+    return r
+
+
+def test_streams_are_capped_per_officer_and_in_all(client, token, few_streams):
+    import contextlib
+
+    def officer(n: int) -> str:
+        return token("police:kent", "feed:read", sub=f"officer-{n}")
+
+    with contextlib.ExitStack() as outer:
+        first = [_open(outer, client, officer(1)) for _ in range(2)]
+        assert [r.status_code for r in first] == [200, 200]
+        with contextlib.ExitStack() as inner:
+            third = _open(inner, client, officer(1))
+            assert third.status_code == 429
+            assert third.headers["content-type"] == "application/problem+json"
+            assert third.headers["Retry-After"] == "5"
+            assert _open(inner, client, officer(2)).status_code == 200  # another officer may
+            full = _open(inner, client, officer(3))
+            assert (full.status_code, full.json()["type"].rsplit("/", 1)[-1]) == (
+                503,
+                "streams-full",
+            )
+        # The other officer's stream closed: there is room again, for anyone within limits.
+        assert _open(outer, client, officer(3)).status_code == 200
+    HELD.clear()
+
+
+def test_a_stream_ends_when_its_token_expires(client, token, few_streams):
+    import time
+
+    short = token("police:kent", "feed:read", sub="short-lived", ttl=2)
+    started = time.monotonic()
+    with client.stream(
+        "GET",
+        "/v1/feed",
+        params={"after": 10**12},
+        headers={"Authorization": f"Bearer {short}", "Accept": "text/event-stream"},
+    ) as r:
+        assert r.status_code == 200
+        lines = list(r.iter_lines())  # ends by itself, long before the 30 s the limits allow
+    assert time.monotonic() - started < 10
+    assert lines[0].startswith("retry:")

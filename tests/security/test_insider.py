@@ -28,6 +28,7 @@ def _mappa_record(settings, *args: str) -> subprocess.CompletedProcess[str]:
         "DATABASE_URL": settings.database_url,
         "MAPPA_DATA_DIR": str(settings.data_dir),
         "MAPPA_JWT_ISSUER": settings.jwt_issuer,
+        "MAPPA_DEV_TOKENS": "true",
     }
     return subprocess.run(
         [Path(sys.executable).parent / "mappa-record", *args],

@@ -192,3 +192,56 @@ def test_given_the_kinds_when_listed_then_all_four_in_order():
 def test_given_an_unknown_kind_when_identifier_normalised_then_refused(kind):
     with pytest.raises(InvalidValue, match="not a kind of identifier"):
         normalise_identifier(kind, "X123456", TODAY)
+
+
+# --- ASCII only (issue 16, point 3) --------------------------------------------------------
+
+# (kind, a valid identifier, the same written with look-alike characters, which ones)
+LOOKALIKES = [
+    ("crn", "X123456", "X١٢٣٤٥٦", "Arabic-Indic digits"),
+    ("crn", "X123456", "X۱۲۳۴۵۶", "Extended Arabic-Indic digits"),
+    ("crn", "X123456", "X१२३४५६", "Devanagari digits"),
+    ("crn", "X123456", "X１２３４５６", "full-width digits"),
+    ("crn", "X123456", "Ｘ123456", "a full-width letter"),
+    ("crn", "X123456", "X¹²³⁴⁵⁶", "superscript digits"),
+    ("crn", "X123456", "X₁₂₃₄₅₆", "subscript digits"),
+    ("crn", "X123456", "X𝟏𝟐𝟑𝟒𝟓𝟔", "mathematical bold digits"),
+    ("crn", "X123456", "X①23456", "a circled digit"),
+    ("crn", "X123456", "Х123456", "a Cyrillic Kha"),
+    ("crn", "X123456", "Χ123456", "a Greek Chi"),
+    ("crn", "I123456", "ı123456", "a dotless i, which upper-cases to I"),
+    ("crn", "K123456", "\u212a123456", "the Kelvin sign"),
+    ("noms", "A1234BC", "А1234ВС", "Cyrillic A, Ve and Es"),
+    ("noms", "A1234BC", "A١٢٣٤BC", "Arabic-Indic digits"),
+    ("noms", "A1234BC", "Ａ１２３４ＢＣ", "full-width letters and digits"),
+    ("noms", "A1234SC", "A1234ſC", "a long s, which upper-cases to S"),
+    ("pnc", "2002/0073319Z", "٢٠٠٢/٠٠٧٣٣١٩Z", "Arabic-Indic digits"),
+    ("pnc", "2002/0073319Z", "২০০২/০০৭৩৩১৯Z", "Bengali digits"),
+    ("pnc", "2002/0073319Z", "²⁰⁰²/0073319Z", "superscript digits"),
+    ("pnc", "2002/0073319Z", "2002／0073319Z", "a full-width solidus"),
+    ("pnc", "2002/0073319Z", "2002/0073319Ζ", "a Greek Zeta"),
+    ("cro", "065656/91H", "٠٦٥٦٥٦/٩١H", "Arabic-Indic digits"),
+    ("cro", "065656/91H", "０６５６５６/９１H", "full-width digits"),
+    ("cro", "065656/91H", "065656/91Н", "a Cyrillic En"),
+    ("cro", "SF05/482703J", "ſF05/482703J", "a long s, which upper-cases to S"),
+    ("cro", "SF05/482703J", "ЅF05/482703J", "a Cyrillic Dze"),
+]
+
+
+@pytest.mark.parametrize(
+    ("kind", "valid", "lookalike"),
+    [pytest.param(k, v, la, id=f"{k}-{what}") for k, v, la, what in LOOKALIKES],
+)
+def test_given_look_alike_characters_when_identifier_normalised_then_refused_naming_it(
+    kind, valid, lookalike
+):
+    assert normalise_identifier(kind, valid, TODAY) == valid
+    with pytest.raises(InvalidValue) as refused:
+        normalise_identifier(kind, lookalike, TODAY)
+    assert refused.value.field == kind
+    assert "ASCII" in refused.value.message
+
+
+def test_given_the_issues_example_when_crn_normalised_then_it_is_not_x123456():
+    with pytest.raises(InvalidValue, match="ASCII"):
+        normalise_crn("X١٢٣٤٥٦")
