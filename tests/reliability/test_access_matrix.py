@@ -72,6 +72,8 @@ class Record:
     nominal_id: str
     identifiers: dict[str, str]
     document: str  # the sha256 of a document its minutes name
+    registered: str = ""  # the event_id of its registration
+    checkpoint: str = ""  # a signed checkpoint of the log that holds it
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,7 @@ class Call:
     params: dict[str, str] | None = None
     files: dict[str, tuple[str, bytes, str]] | None = None
     data: dict[str, str] | None = None
+    text: str | None = None  # a text/plain body
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,9 @@ READ = (200, 200, 200, 200, 200, 200, 404, 403, 200, 400, 401)
 LOOK_UP = (200, 200, 200, 200, 200, 200, HIDDEN, 403, 200, 400, 401)
 AUDIT_ONLY = (403, 403, 403, 403, 403, 403, 403, 403, 200, 400, 401)
 NO_RECORD = (200, 200, 200, 200, 200, 200, 200, 403, 403, 403, 401)
+# The transparency log holds hashes, sizes and positions: no personal data, no reason asked.
+LOG = (200, 200, 200, 200, 200, 200, 200, 403, 200, 200, 401)
+LOG_AUDIT = (403, 403, 403, 403, 403, 403, 403, 403, 200, 200, 401)
 PUBLIC = (200,) * 11
 
 RW = "records:read records:write"
@@ -143,6 +149,10 @@ def _report(name: str) -> Row:
         frozenset({"reports:read"}),
         NO_RECORD,
     )
+
+
+def _log(call: Callable[[Record], Call]) -> Row:
+    return Row(call, "feed:read", frozenset({"feed:read", "audit:read"}), LOG)
 
 
 def _public(path: str) -> Row:
@@ -232,6 +242,21 @@ ROWS: dict[str, Row] = {
         (403, 201, 201, 403, 403, 403, 403, 403, 403, 403, 401),
         leaves={"events": 1},
     ),
+    # A witness (feed:read) follows the log; an auditor (audit:read) checks it too.
+    "GET /v1/log/checkpoint": _log(lambda r: Call("GET", "/v1/log/checkpoint")),
+    "GET /v1/log/public-key": _log(lambda r: Call("GET", "/v1/log/public-key")),
+    "GET /v1/log/proof/inclusion": _log(
+        lambda r: Call("GET", "/v1/log/proof/inclusion", params={"event_id": r.registered})
+    ),
+    "GET /v1/log/proof/consistency": _log(
+        lambda r: Call("GET", "/v1/log/proof/consistency", params={"from": "1"})
+    ),
+    "POST /v1/log/verify": Row(
+        lambda r: Call("POST", "/v1/log/verify", text=r.checkpoint),
+        "feed:read",
+        frozenset({"audit:read"}),
+        LOG_AUDIT,
+    ),
     **{
         f"GET /v1/reports/{name}": _report(name)
         for name in (
@@ -272,13 +297,14 @@ def served_routes(app) -> set[str]:
     return found
 
 
-def _make_record(client, auth, partners: dict[str, str]) -> Record:
+def _make_record(client, auth, partners: dict[str, str], log=None) -> Record:
     identifiers = {"pnc": random_pnc(), "crn": random_crn(), "noms": random_noms()}
     body = registration(identifiers=identifiers)
     r = client.post("/v1/nominals", json=body, headers=auth(REGISTRAR))
     assert r.status_code == 201, r.text
     nominal_id = r.json()["nominal_id"]
     identifiers = r.json()["event"]["payload"]["identifiers"]
+    registered = r.json()["event"]["event_id"]
     held = {REGISTRAR, body["lead_agency"]}
     for agency in sorted(set(partners.values()) - held):
         partnered = event("AgencyPartnered", {"agency": agency, "reason": "joint management"})
@@ -289,12 +315,15 @@ def _make_record(client, auth, partners: dict[str, str]) -> Record:
     call = _minutes(nominal_id, _pdf())
     r = client.post(call.path, files=call.files, data=call.data, headers=auth(REGISTRAR))
     assert r.status_code == 201, r.text
-    return Record(nominal_id, identifiers, r.json()["payload"]["document"]["sha256"])
+    document = r.json()["payload"]["document"]["sha256"]
+    # A checkpoint that holds the record, whenever the served app last issued one.
+    checkpoint = (log.checkpoint() or log.latest()[1]) if log is not None else ""
+    return Record(nominal_id, identifiers, document, registered, checkpoint)
 
 
 @pytest.fixture(scope="module")
-def record(client, auth) -> Record:
-    return _make_record(client, auth, PARTNERS)
+def record(client, auth, service) -> Record:
+    return _make_record(client, auth, PARTNERS, service.transparency)
 
 
 def _send(client, token, row: Row, kind: str, call: Call):
@@ -307,6 +336,8 @@ def _send(client, token, row: Row, kind: str, call: Call):
         headers["Authorization"] = f"Bearer {token(caller.agency, scopes)}"
     if caller.justification:
         headers["Justification"] = JUSTIFICATION
+    if call.text is not None:
+        headers["Content-Type"] = "text/plain"
     return client.request(
         call.method,
         call.path,
@@ -314,6 +345,7 @@ def _send(client, token, row: Row, kind: str, call: Call):
         params=call.params,
         files=call.files,
         data=call.data,
+        content=call.text,
         headers=headers,
     )
 
