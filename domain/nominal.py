@@ -2,7 +2,7 @@
 
 Every event carries the same envelope (event_id, occurred_at, recorded_by, payload and
 the hash chain); the type is the class. `Nominal.record` decides whether an event may
-happen (the invariants of DESIGN.md section 3), fills the fields the server owns, chains
+happen (docs/design.md#invariants), fills the fields the server owns, chains
 the hash and triggers the event; `apply` folds it into the current state, so replaying the
 stored events rebuilds exactly the record that was acknowledged.
 
@@ -36,7 +36,7 @@ from domain.mappa import (
 Payload = dict[str, Any]
 
 # The most items of each growing list a view holds (the latest ones); the rest are in the
-# record's history (docs/design.md, the current view).
+# record's history (docs/design.md#api, the current record).
 VIEW_LIST_LIMIT = 100
 
 # Events whose item a retraction may hide from current views (they stay in history).
@@ -397,7 +397,7 @@ def _copied(value: Any) -> Any:
 _CONTAINERS = (dict, list)
 
 
-# -- decisions: the invariants of DESIGN.md section 3 ---------------------------------------
+# -- decisions: the invariants of docs/design.md#invariants ---------------------------------
 
 
 def decide_registration(payload: Payload) -> Payload:

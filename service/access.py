@@ -1,5 +1,5 @@
 """Who may do what: who may read a record, and the one table of which agencies may post
-which event (DESIGN.md s. 3, 6).
+which event (docs/design.md#the-catalogue, #authentication-and-access).
 
 Every posting rule here is applied after the object-level check (the caller's agency is a
 current partner of the record); registration is the exception, since no one is partnered

@@ -1,4 +1,4 @@
-"""What a payload of each event type of DESIGN.md section 3 may hold, whoever sends it.
+"""What a payload of each event type (docs/design.md#the-catalogue) may hold, whoever sends it.
 
 A post over HTTP (api/routes/nominals.py) and a line of a bulk import
 (service/integrations/importer.py) are checked against the same schema and stored as it

@@ -407,7 +407,8 @@ def test_an_agency_type_the_access_table_refuses_gets_403(inbound, person, view)
     event = hmpps_event(
         "probation-case.registration.deregistered", crn=crn, registerTypeCode="MAPP"
     )
-    r = inbound(sns(event), agency=PRISON_CLIENT)  # prisons may not deregister (DESIGN s. 3)
+    # Prisons may not deregister (docs/design.md#the-catalogue).
+    r = inbound(sns(event), agency=PRISON_CLIENT)
     assert r.status_code == 403
     assert view(nominal_id)["status"] == "active"
 

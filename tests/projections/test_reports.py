@@ -1,4 +1,4 @@
-"""The reports of DESIGN.md section 5 at the edges of each rule of section 4.
+"""The reports of docs/design.md#api at the edges of each rule of docs/design.md#rules.
 
 Each test writes through the service with a set clock (recorded_at), lets the runner
 catch up, and reads the report over HTTP filtered to an agency of its own, so the counts

@@ -1,4 +1,4 @@
-"""Issue 16, point 6: every connection honours DATABASE_URL whole (DESIGN.md section 9.1).
+"""Issue 16, point 6: every connection honours DATABASE_URL whole (docs/design.md#running-it).
 
 The embedded server is put behind TLS with a CA and a server certificate this test makes
 (tests/security/tls.py says why the TLS is a front and not the server's own). Each

@@ -1,6 +1,7 @@
-"""The access table of service/access.py against DESIGN.md section 3's "who may post" column.
+"""The access table of service/access.py against the "who may post" column of
+docs/design.md#the-catalogue.
 
-The expected table is kept here as data, transcribed from DESIGN.md, one row per event type
+The expected table is kept here as data, transcribed from docs/design.md, one row per event type
 and agency type; the object-level check (the caller is a current partner) is the service's
 and is tested through the API.
 """
@@ -24,7 +25,7 @@ RA_AND_MAPPA = RA | {"mappa"}
 MEETING_BODIES = {"mappa", "police", "probation"}
 EVERYONE = set(AGENCY_TYPES)
 
-# DESIGN.md section 3, "who may post (partnered, with records:write)". A set names the
+# docs/design.md#the-catalogue, "who may post" (partnered, with records:write). A set names the
 # agency types that may post; a string names a rule about one particular agency.
 WHO_MAY_POST: dict[str, set[str] | str] = {
     "NominalRegistered": {"police", "probation", "prison", "yot", "health"},

@@ -1,4 +1,4 @@
-"""The invariants of DESIGN.md section 3, given/when/then on the Nominal aggregate.
+"""The invariants of docs/design.md#invariants, given/when/then on the Nominal aggregate.
 
 No database: a record is built with `Nominal.register` and `record`, with the instants
 passed in. Payloads are as the API hands them over (validated, dumped to JSON types).
