@@ -174,7 +174,11 @@ def test_what_the_pycryptodome_cipher_wrote_the_cryptography_cipher_reads(
         assert hashlib.sha256(cipher.decrypt(bytes(content))).hexdigest() == sha256
 
     settings = Settings(
-        database_url=url, data_dir=tmp_path, cipher_key=CIPHER_KEY, run_projections=False
+        database_url=url,
+        data_dir=tmp_path,
+        cipher_key=CIPHER_KEY,
+        run_projections=False,
+        dev_tokens=True,
     )
     old = start(settings)
     try:

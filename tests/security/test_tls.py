@@ -285,7 +285,7 @@ def test_the_service_on_verify_full_speaks_only_tls_and_names_every_connection(
     from service.bootstrap import start
     from service.devkeys import ensure_dev_key, mint_token
     from service.runtime.settings import Settings
-    from tests.audit.conftest import serving
+    from tests.conftest import served
     from tests.conftest import AUDIENCE, ISSUER, registration
 
     front.take_outcomes()
@@ -314,7 +314,7 @@ def test_the_service_on_verify_full_speaks_only_tls_and_names_every_connection(
 
     service = start(settings)
     try:
-        with serving(create_app(service)) as base, httpx.Client(base_url=base, timeout=30) as c:
+        with served(create_app(service)) as base, httpx.Client(base_url=base, timeout=30) as c:
             with c.stream(
                 "GET", "/v1/feed", headers=auth("feed:read") | {"Accept": "text/event-stream"}
             ) as stream:
