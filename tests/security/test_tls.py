@@ -285,8 +285,7 @@ def test_the_service_on_verify_full_speaks_only_tls_and_names_every_connection(
     from service.bootstrap import start
     from service.devkeys import ensure_dev_key, mint_token
     from service.runtime.settings import Settings
-    from tests.conftest import served
-    from tests.conftest import AUDIENCE, ISSUER, registration
+    from tests.conftest import AUDIENCE, ISSUER, registration, served
 
     front.take_outcomes()
     settings = Settings(
