@@ -118,6 +118,12 @@ def start(settings: Settings, *, run_migrations: bool = True) -> Service:
     """Open the database, apply migrations and build the service; StartupError if it can't."""
     try:
         verifier = build_verifier(settings)  # whom to trust is settled before the database
+        if settings.checkpoint_key_file is None and not (settings.embedded or settings.dev_tokens):
+            raise StartupError(
+                "MAPPA_CHECKPOINT_KEY_FILE is not set: a deployment signs its checkpoints with "
+                "an Ed25519 key of its own (PEM); a development key is made only on the "
+                "embedded database or with MAPPA_DEV_TOKENS=true"
+            )
         db = open_database(settings)
         if run_migrations:
             migrate(db)

@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
@@ -114,10 +114,31 @@ def start_embedded(data_dir: Path) -> Database:
     return Database(url=url, embedded=server)
 
 
+# A database host that vanishes mid-conversation (a failover, a cut link) leaves connections
+# half open: without these a worker waits on one for the kernel's two hours. With them, an
+# idle connection is probed after 30 s and dropped after three unanswered probes 10 s apart,
+# and data unacknowledged for 60 s fails the connection. A URL that sets any of them wins.
+NETWORK_DEFAULTS = {
+    "keepalives_idle": "30",
+    "keepalives_interval": "10",
+    "keepalives_count": "3",
+    "tcp_user_timeout": "60000",
+}
+
+
+def with_network_defaults(url: str) -> str:
+    """The URL with NETWORK_DEFAULTS for every one of them it does not set itself."""
+    given = conninfo_to_dict(url)
+    missing = {k: v for k, v in NETWORK_DEFAULTS.items() if k not in given}
+    if not missing:
+        return url
+    return url + ("&" if "?" in url else "?") + urlencode(missing)
+
+
 def open_database(settings: Settings) -> Database:
     """The database the settings name, checked reachable and durable."""
     if settings.database_url:
-        db = Database(url=settings.database_url)
+        db = Database(url=with_network_defaults(settings.database_url))
     else:
         db = start_embedded(settings.data_dir)
         log.info("using the embedded PostgreSQL server in %s", settings.data_dir / "pg")

@@ -217,3 +217,17 @@ def test_a_stream_ends_when_its_token_expires(client, token, few_streams):
         lines = list(r.iter_lines())  # ends by itself, long before the 30 s the limits allow
     assert time.monotonic() - started < 10
     assert lines[0].startswith("retry:")
+
+
+def test_a_half_open_database_connection_is_noticed_within_a_minute(settings):
+    # The URL sets none of them: every path of the service gets the keepalive defaults.
+    from service.runtime.database import NETWORK_DEFAULTS, open_database
+
+    db = open_database(settings)
+    with db.connect() as conn:
+        used = conn.info.get_parameters()
+    assert {k: used.get(k) for k in NETWORK_DEFAULTS} == NETWORK_DEFAULTS
+    # One the URL sets itself wins.
+    own = settings.model_copy(update={"database_url": settings.database_url + "&keepalives_idle=5"})
+    with open_database(own).connect() as conn:
+        assert conn.info.get_parameters()["keepalives_idle"] == "5"

@@ -274,3 +274,29 @@ def test_a_cipher_key_file_reaches_the_event_store(tmp_path, database_url, clean
         assert service.ledger.app.env.get("CIPHER_KEY") == key
     finally:
         service.close()
+
+
+def test_a_deployment_without_a_checkpoint_key_stops_with_one_line(database_url, tmp_path):
+    # The checkpoint key is the log's word to outsiders: a deployment brings its own, as it
+    # brings its own JWKS; a key made in the data directory is for development only.
+    jwks, _ = _jwks_file(tmp_path)
+    common = {"database_url": database_url, "data_dir": tmp_path, "jwks_file": jwks}
+    settings = Settings(jwt_issuer=ISSUER, jwt_audience=AUDIENCE, **common)
+    with pytest.raises(StartupError, match="^MAPPA_CHECKPOINT_KEY_FILE is not set"):
+        start(settings)
+    assert not (tmp_path / "checkpoint-key.pem").exists()
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+    key = tmp_path / "log-key.pem"
+    key.write_bytes(
+        Ed25519PrivateKey.generate().private_bytes(
+            Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()
+        )
+    )
+    service = start(settings.model_copy(update={"checkpoint_key_file": key}))
+    try:
+        assert service.transparency.signer.verifier.name == settings.log_origin
+    finally:
+        service.close()
