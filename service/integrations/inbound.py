@@ -142,12 +142,12 @@ class _Lenient(BaseModel):
 def _schema_version(value: Any) -> Any:
     """Producers send the schema version as 1 or "1"; anything else is not an event."""
     if isinstance(value, bool) or value is None:
-        raise ValueError("version is a number")
+        raise ValueError("a number is required")
     if isinstance(value, int) or (isinstance(value, float) and value >= 0):
         return value
     if isinstance(value, str) and re.fullmatch(r"\s*\d+(\.\d+)?\s*", value):
         return value
-    raise ValueError(f"version {value!r} is not a number")
+    raise ValueError(f"{value!r} is not a number")
 
 
 def _instant_text(value: Any) -> datetime:
@@ -177,7 +177,7 @@ def _text_or_none(value: Any) -> Any:
 
 Instant = Annotated[datetime, PlainValidator(_instant_text)]
 SchemaVersion = Annotated[Any, AfterValidator(_schema_version)]
-Blank = Annotated[str, StringConstraints(strip_whitespace=True)]
+Stripped = Annotated[str, StringConstraints(strip_whitespace=True)]
 
 
 class PersonIdentifier(_Lenient):
@@ -186,7 +186,7 @@ class PersonIdentifier(_Lenient):
 
     @property
     def kind(self) -> str | None:
-        """Our identifier kind for the producer's type; None for a type this service keeps not."""
+        """Our identifier kind for the producer's type; None for a type this service does not keep."""
         return IDENTIFIER_TYPES.get(self.type.strip().lower())
 
     @field_validator("value")
@@ -203,7 +203,7 @@ class PersonReference(_Lenient):
 class DomainEvent(_Lenient):
     """An HMPPS domain event (hmpps-domain-events' schema), the parts this service reads."""
 
-    event_type: Blank | None = Field(default=None, alias="eventType")
+    event_type: Stripped | None = Field(default=None, alias="eventType")
     version: SchemaVersion
     occurred_at: Instant = Field(alias="occurredAt")
     detail_url: Annotated[str | None, BeforeValidator(_text_or_none)] = Field(
