@@ -186,7 +186,7 @@ class PersonIdentifier(_Lenient):
 
     @property
     def kind(self) -> str | None:
-        """Our identifier kind for the producer's type; None for a type this service does not keep."""
+        """Our identifier kind for the producer's type; None for one this service does not keep."""
         return IDENTIFIER_TYPES.get(self.type.strip().lower())
 
     @field_validator("value")
