@@ -115,7 +115,7 @@ class _History:
     prison: str | None = None  # the establishment holding the person, if in custody
     counter: int = 0
     index: int = 0
-    # DESIGN.md s. 3.1: what the later years of a record need to stay valid
+    # docs/design.md#lifecycles: what the later years of a record need to stay valid
     identifiers: dict[str, str] = field(default_factory=dict)
     noms_learnt_later: str | None = None
     restrictions: dict[str, date | None] = field(default_factory=dict)  # current: ends_on
@@ -634,7 +634,7 @@ def _maybe_something_else(h: _History, rng: random.Random, day: date) -> None:
         _later_years(h, rng, roll)
 
 
-# -- DESIGN.md section 3.1: the later years of a record ------------------------------------
+# -- docs/design.md#lifecycles: the later years of a record ------------------------------------
 
 CT_UNIT = "police:counter-terrorism-policing"
 INWARD_LETTERS = "ABDEFGHJLNPQRSTUWXYZ"  # the letters a postcode's inward code may use
@@ -743,7 +743,7 @@ def _critical_case_ended(h: _History) -> None:
 
 
 def _later_years(h: _History, rng: random.Random, roll: float) -> None:
-    """The rarer events of DESIGN.md s. 3.1, each at about the rate a record sees them."""
+    """The rarer events of docs/design.md#lifecycles, each at about the rate a record sees them."""
     day = h.clock.date()
     current = [r for r, ends in h.restrictions.items() if ends is None or ends >= day]
     if roll < 0.056:

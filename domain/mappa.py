@@ -1,7 +1,7 @@
-"""MAPPA categories, levels and areas, and the timeliness rules of DESIGN.md section 4.
+"""MAPPA categories, levels and areas, and the timeliness rules of docs/design.md#rules.
 
 Each rule carries its source once, next to its constant; "000" is the 2015 follow-up
-inspection of MAPPA and "004" the 2022 effective practice guide (seeds/README.md).
+inspection of MAPPA and "004" the 2022 effective practice guide (docs/design.md#sources).
 """
 
 from dataclasses import dataclass
@@ -167,7 +167,7 @@ def minutes_timeliness(
 
 REVIEW_INTERVAL_WEEKS = {Level.TWO: 16, Level.THREE: 8}  # 000, para 5.1
 # Good practice; 000 para 4.9; 004 North Wales. Counted from the latest of the registration,
-# the last level 1 review and the day the level last fell to 1 (DESIGN.md s. 4, as amended).
+# the last level 1 review and the day the level last fell to 1 (docs/design.md#rules).
 LEVEL1_REVIEW_WEEKS = 16
 
 

@@ -1,4 +1,4 @@
-"""UK postcodes, checked and put in one form (an address's postcode, DESIGN.md s. 3.1)."""
+"""UK postcodes, checked and put in one form (an address's postcode, docs/design.md#lifecycles)."""
 
 import re
 

@@ -189,7 +189,7 @@ def day(value: Any) -> date | None:
 
 @dataclass(frozen=True)
 class Filters:
-    """The filters every report accepts (DESIGN.md section 5); None means any.
+    """The filters every report accepts (docs/design.md#api); None means any.
 
     `today` is the day overdue and due-soon rules are judged on. `cutoff` is the instant the
     figures are taken at: only facts recorded before it count (the end of the London day

@@ -2,7 +2,7 @@
 (rm_event_areas)
 
 An area figure counts a fact in the area the record was in when it happened, not the area it
-is in today (DESIGN.md section 4, "where a fact belongs"): a breach recorded in Kent stays a
+is in today (docs/design.md#rules, "where a fact belongs"): a breach recorded in Kent stays a
 Kent breach after the person moves to Essex. Each event gets a row naming that area; a move
 (`AreaTransferred`, `AreaTransferAccepted`) is the sending area's, the events after it the
 receiving area's. Reports join it on (nominal_id, version), or read it by area and type.

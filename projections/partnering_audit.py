@@ -1,6 +1,6 @@
 """Who is partnered to each record, since when and by whom, and where are the gaps?
 
-The gaps are the rules of DESIGN.md section 4 about who should be on a record:
+The gaps are the rules of docs/design.md#rules about who should be on a record:
 - the current prison is partnered (000, para 5.35 and recommendations),
 - a lead agency is recorded (000, para 4.15),
 - a named police offender manager at levels 2 and 3 (000, recommendations),

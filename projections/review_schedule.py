@@ -6,7 +6,7 @@
 - level 1: a review is due 16 weeks after the latest of the registration, the last
   `Level1ReviewRecorded` and the day the level fell to 1 (the `decided_on` of the
   `LevelChanged` that lowered it) (000, para 4.9; 004, North Wales;
-  `mappa.level1_review_due`; DESIGN.md s. 4 as amended by issue 18).
+  `mappa.level1_review_due`; docs/design.md#rules, as amended by issue 18).
 Overdue when today is after the due date.
 
 The schedule is a history (`base.supersede`): each change keeps the row it replaced in

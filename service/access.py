@@ -1,5 +1,5 @@
 """Who may do what: who may read a record, and the one table of which agencies may post
-which event (DESIGN.md s. 3, 6).
+which event (docs/design.md#the-catalogue, #authentication-and-access).
 
 Every posting rule here is applied after the object-level check (`has_standing`: the
 caller's agency is a current partner of the record, or the receiving MAPPA unit accepting
@@ -102,7 +102,7 @@ MAY_POST: dict[str, Rule] = {
     "NominalDeregistered": frozenset({"police", "probation", "mappa"}),
     "NominalReregistered": frozenset({"police", "probation", "mappa"}),
     "EntryRetracted": _poster_or_mappa,
-    # DESIGN.md section 3.1
+    # docs/design.md#lifecycles
     "IdentifierAdded": RA_AND_MAPPA,
     "IdentifierCorrected": RA_AND_MAPPA,
     "PersonalDetailsCorrected": RA_AND_MAPPA,
@@ -123,7 +123,7 @@ MAY_POST: dict[str, Rule] = {
 
 # Events a caller not (yet) partnered to the record may post: an open transfer request
 # naming the caller's agency as the receiving MAPPA unit is its standing to accept it.
-# Anyone else not partnered gets the 404 a stranger gets (DESIGN.md s. 3.1).
+# Anyone else not partnered gets the 404 a stranger gets (docs/design.md#lifecycles).
 
 
 def has_standing(principal: Principal, nominal: Nominal | None, event_type: str) -> bool:

@@ -1,5 +1,5 @@
 """Was the record altered behind the service's back? The hash chain, recomputed
-(DESIGN.md section 7; docs/integrity.md).
+(docs/design.md#integrity; docs/integrity.md).
 
 Each stored row of a nominal's stream is checked, in version order, against five facts
 that the service establishes when it writes and that a direct edit breaks:

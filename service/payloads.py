@@ -1,4 +1,4 @@
-"""What a payload of each event type of DESIGN.md section 3 may hold, whoever sends it.
+"""What a payload of each event type (docs/design.md#the-catalogue) may hold, whoever sends it.
 
 A post over HTTP (api/routes/nominals.py) and a line of a bulk import
 (service/integrations/importer.py) are checked against the same schema and stored as it
@@ -30,6 +30,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PastDate,
+    PlainSerializer,
     SerializerFunctionWrapHandler,
     StrictBool,
     StringConstraints,
@@ -144,6 +145,27 @@ MultiAgencyLevel = Annotated[Literal[2, 3], WholeNumber]
 AnyLevel = Annotated[Literal[1, 2, 3], WholeNumber]
 AnyCategory = Annotated[Literal[1, 2, 3, 4], WholeNumber]
 RoshLevel = Literal["low", "medium", "high", "very_high"]
+
+
+# The one number that is not whole. Stored as RFC 8785 (JCS) writes it, so an auditor's JCS
+# library recomputes the hash (docs/integrity.md): 12.0 is stored as 12, and a score between
+# 0 and 0.0001, which Python writes in exponent form and JCS does not, is refused.
+def _not_tiny(value: float) -> float:
+    if 0 < value < 1e-4:
+        raise ValueError("a score is 0 or at least 0.0001")
+    return value
+
+
+def _whole_as_integer(value: float) -> int | float:
+    return int(value) if value.is_integer() else value
+
+
+Score = Annotated[
+    float,
+    Field(ge=0, le=10_000, allow_inf_nan=False),
+    AfterValidator(_not_tiny),
+    PlainSerializer(_whole_as_integer, when_used="json"),
+]
 
 
 class Strict(BaseModel):
@@ -270,7 +292,7 @@ class RestrictionRecorded(Strict):
 class RiskAssessmentRecorded(Strict):
     tool: Literal["OASys", "RM2000", "ARMS", "OSP", "ERG22+", "other"]
     rosh_level: RoshLevel
-    score: Annotated[float, Field(ge=0, le=10_000, allow_inf_nan=False)] | None = None
+    score: Score | None = None
     assessed_on: date
     authorised_by: ShortText | None = None
 
@@ -421,7 +443,7 @@ class EntryRetracted(Strict):
     rationale: Text
 
 
-# -- DESIGN.md section 3.1: corrections, lifecycles and outcomes -----------------------------
+# -- docs/design.md#lifecycles: corrections, lifecycles and outcomes -----------------------------
 
 
 class IdentifierAdded(Strict):

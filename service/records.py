@@ -85,7 +85,7 @@ class Posted:
 
 
 def stored_event(position: int, event: Nominal.Event) -> dict[str, Any]:
-    """A stored event as the API shows it (DESIGN.md section 5)."""
+    """A stored event as the API shows it (docs/design.md#a-stored-event)."""
     return {"position": position} | event.envelope()
 
 

@@ -97,7 +97,7 @@ def test_identifiers_and_event_ids_are_unique_across_the_data_set():
         if line["type"] == "NominalRegistered"
         for kind, value in line["payload"]["identifiers"].items()
     )
-    # Learnt or corrected later (DESIGN.md s. 3.1): unique too, and never one held already.
+    # Learnt or corrected later (docs/design.md#lifecycles): unique too, and never one held already.
     held.update(
         (line["payload"]["kind"], line["payload"].get("value") or line["payload"]["to"])
         for line in lines

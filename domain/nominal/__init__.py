@@ -2,8 +2,8 @@
 
 Every event carries the same envelope (event_id, occurred_at, recorded_by, payload and
 the hash chain); the type is the class. `Nominal.record` decides whether an event may
-happen (the invariants of DESIGN.md sections 3 and 3.1), fills the fields the server owns,
-chains the hash and triggers the event; `apply` folds it into the current state, so
+happen (docs/design.md#invariants and docs/design.md#lifecycles), fills the fields the
+server owns, chains the hash and triggers the event; `apply` folds it into the current state, so
 replaying the stored events rebuilds exactly the record that was acknowledged.
 
 Each event's decision and effect live side by side in the module of its theme (identity,
@@ -53,7 +53,7 @@ VIEW_LIST_LIMIT = 100
 class Nominal(Aggregate):
     """A person managed under MAPPA, as the agencies partnered to the record know them."""
 
-    # 2: the state of DESIGN.md s. 3.1 (corrections, orders, transfers, outcomes); a
+    # 2: the state of docs/design.md#lifecycles (corrections, orders, transfers, outcomes); a
     # snapshot taken before it is brought up to date by `upcast_v1_v2`.
     class_version = 2
 
@@ -100,7 +100,7 @@ class Nominal(Aggregate):
     class NominalRegistered(Event, Aggregate.Created):
         pass
 
-    # -- DESIGN.md section 3 -------------------------------------------------------------
+    # -- docs/design.md#the-catalogue ---------------------------------------------------
 
     class AgencyPartnered(Event):
         pass
@@ -171,7 +171,7 @@ class Nominal(Aggregate):
     class EntryRetracted(Event):
         pass
 
-    # -- DESIGN.md section 3.1: corrections, lifecycles and outcomes ----------------------
+    # -- docs/design.md#lifecycles: corrections, lifecycles and outcomes ----------------------
 
     class IdentifierAdded(Event):
         pass
@@ -257,7 +257,7 @@ class Nominal(Aggregate):
         self.actions: dict[str, dict[str, Any]] = {}
         self.custody: dict[str, Any] | None = None
         self.deregistered = False
-        # DESIGN.md section 3.1 (the state a snapshot of class version 1 lacks: _V2_STATE)
+        # docs/design.md#lifecycles (the state a snapshot of class version 1 lacks: _V2_STATE)
         self.ethnicity: str | None = None
         self.identifier_changes: list[dict[str, Any]] = []
         self.past_identifiers: list[dict[str, Any]] = []
@@ -506,7 +506,7 @@ class Nominal(Aggregate):
 
 
 def _add_v2_state(state: dict[str, Any]) -> None:
-    """What DESIGN.md section 3.1 adds to a record, as a record without its events has it
+    """What docs/design.md#lifecycles adds to a record, as a record without its events has it
     (a new record's, less what `__init__` had before)."""
     blank = Nominal.__new__(Nominal)
     Nominal.__init__(blank)

@@ -1,7 +1,7 @@
 """Who the person is: registration, identifiers, personal details, aliases, addresses, and
 the registration's own lifecycle (deregistered, registered again).
 
-What was written at registration is sometimes wrong or incomplete (DESIGN.md s. 3.1): each
+What was written at registration is sometimes wrong or incomplete (docs/design.md#lifecycles): each
 correction is an event of its own, so the record shows the value now, the values before,
 and who changed them, when and why.
 """

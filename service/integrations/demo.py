@@ -2,17 +2,16 @@
 
 Each demo nominal gets a plausible life: registration by police, probation or a prison;
 partnering; an offender manager; entries, restrictions and risk assessments; at levels 2 and
-3, meetings with attendance, minutes posted on time or late, disclosure decisions and actions;
-referrals, custody moves and level 1 reviews. Then what years on the record bring (DESIGN.md
-s. 3.1), in proportions drawn from the source reports where they give one: identifiers learnt
-later and corrected, personal details corrected, aliases, addresses, orders varied and ended,
-moves between areas, breaches, recalls and further offences, whether the person was told
-they are managed under MAPPA (004: 55% were not), critical cases at level 3, and
-counter-terrorism entries restricted to the unit that holds them. Some records keep the gaps
-the inspections found (no lead agency, a prison holding someone without being partnered,
-minutes posted late). Event ids derive from the seed, so running the demo twice stores
-nothing twice.
-"""
+3, meetings with attendance, minutes posted on time or late, disclosure decisions and
+actions; referrals, custody moves and level 1 reviews. Then what years on the record bring
+(docs/design.md#lifecycles), in proportions drawn from the source reports where they give
+one: identifiers learnt later and corrected, personal details corrected, aliases, addresses,
+orders varied and ended, moves between areas, breaches, recalls and further offences,
+whether the person was told they are managed under MAPPA (004: 55% were not), critical cases
+at level 3, and counter-terrorism entries restricted to the unit that holds them. Some
+records keep the gaps the inspections found (no lead agency, a prison holding someone
+without being partnered, minutes posted late). Event ids derive from the seed, so running
+the demo twice stores nothing twice."""
 
 from __future__ import annotations
 
@@ -351,7 +350,7 @@ def _noms(rng: random.Random) -> str:
 
 
 def _later_years(story: _Story, rng: random.Random, p: _Person, today: date) -> None:
-    """What years on the record bring (DESIGN.md s. 3.1), in believable proportions."""
+    """What years on the record bring (docs/design.md#lifecycles), in believable proportions."""
     since = p.sentenced + timedelta(days=30)
     if p.in_custody or rng.random() < 0.2:  # the NOMS number learnt after registration
         story.posted(p.probation, "IdentifierAdded", since, {"kind": "noms", "value": _noms(rng)})

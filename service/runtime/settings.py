@@ -1,4 +1,4 @@
-"""Every setting the service reads, in one place (DESIGN.md sections 6 and 9; docs/adr/017).
+"""Every setting the service reads, in one place (docs/design.md#running-it; docs/adr/017).
 
 Each setting is an environment variable: `MAPPA_<NAME>`, and `DATABASE_URL`. A secret may be
 given as a file instead, named by the variable with `_FILE` after it
@@ -149,7 +149,7 @@ class Settings(BaseSettings):
     @property
     def trusts_dev_key(self) -> bool:
         """The development key is trusted: no JWKS, and the embedded database or
-        MAPPA_DEV_TOKENS=true (DESIGN.md section 6)."""
+        MAPPA_DEV_TOKENS=true (docs/design.md#authentication-and-access)."""
         return not self.jwks_configured and (self.embedded or self.dev_tokens)
 
 

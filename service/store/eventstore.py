@@ -298,7 +298,9 @@ def store_env(
     )
 
     if cipher_key:
-        env["CIPHER_TOPIC"] = "eventsourcing.cipher:AESCipher"
+        # AES-GCM from `cryptography` (ADR 023): the same nonce, tag and ciphertext layout as
+        # the pycryptodome cipher that wrote the records before, so both read each other's.
+        env["CIPHER_TOPIC"] = "eventsourcing.cryptography:AESCipher"
         env["CIPHER_KEY"] = cipher_key
     return env
 

@@ -1,8 +1,8 @@
-"""The events of DESIGN.md s. 3.1 through `POST /v1/nominals/{id}/events`, over real HTTP with
-real signed tokens: each event type × a partner the access table allows, a partner of an
-agency type it refuses, a stranger, and a token missing `records:write`. Every refusal is
-problem+json and stores nothing; an unknown restriction, transfer or breached order is a 422
-naming it, never a 403.
+"""The events of docs/design.md#lifecycles through `POST /v1/nominals/{id}/events`, over real
+HTTP with real signed tokens: each event type × a partner the access table allows, a partner
+of an agency type it refuses, a stranger, and a token missing `records:write`. Every refusal
+is problem+json and stores nothing; an unknown restriction, transfer or breached order is a
+422 naming it,never a 403.
 """
 
 from __future__ import annotations

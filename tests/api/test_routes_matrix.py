@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+import rfc8785
 
 from domain.calendar import london_date
 from domain.chain import chain_hash
@@ -23,6 +24,7 @@ from domain.identifiers import CHECK_LETTERS
 from tests.conftest import (
     AUDIENCE,
     ISSUER,
+    NOTHING,
     event,
     random_crn,
     random_noms,
@@ -219,18 +221,21 @@ def test_a_strangers_look_up_answers_as_for_an_identifier_no_one_holds(client, a
     assert known.json() == unknown.json() == {"results": []}
 
 
-def test_no_token_at_all_is_401(client, record):
+def test_no_token_at_all_is_401(client, record, footprint):
+    mark = footprint.mark()
     r = client.get(f"/v1/nominals/{record.nominal_id}")
     assert_problem(r, 401)
     r = client.get(
         f"/v1/nominals/{record.nominal_id}", headers={"Authorization": "Bearer not-a-jwt"}
     )
     assert_problem(r, 401)
+    assert footprint.since(mark) == NOTHING  # not even a consultation row
 
 
-def test_a_token_signed_with_another_key_is_401(client, record):
+def test_a_token_signed_with_another_key_is_401(client, record, footprint):
     from cryptography.hazmat.primitives.asymmetric import ec
 
+    mark = footprint.mark()
     other = ec.generate_private_key(ec.SECP256R1())
     forged = jwt.encode(
         claims(PARTNER, "records:read"), other, algorithm="ES256", headers={"kid": "unknown"}
@@ -239,6 +244,14 @@ def test_a_token_signed_with_another_key_is_401(client, record):
         f"/v1/nominals/{record.nominal_id}", headers={"Authorization": f"Bearer {forged}"}
     )
     assert_problem(r, 401)
+    body = event("EntryRecorded", {"entry_type": "other", "subject": "s", "body": "b"})
+    r = client.post(
+        f"/v1/nominals/{record.nominal_id}/events",
+        json=body,
+        headers={"Authorization": f"Bearer {forged}"},
+    )
+    assert_problem(r, 401)
+    assert footprint.since(mark) == NOTHING
 
 
 # -- idempotency and If-Match -------------------------------------------------------------
@@ -598,7 +611,7 @@ def catalogue(entry_id: str) -> list[tuple[str, str, dict[str, Any]]]:
             },
         ),
         (PARTNER, "PartneringEnded", {"agency": LEAD, "reason": "case closed to probation"}),
-        # DESIGN.md section 3.1 ("@Type": the event id of the latest event of that type)
+        # docs/design.md#lifecycles ("@Type": the event id of the latest event of that type)
         (PARTNER, "IdentifierAdded", {"kind": "noms", "value": NOMS[0]}),
         (
             MAPPA,
@@ -729,10 +742,13 @@ def test_every_event_type_of_the_catalogue_is_posted_and_read_back(client, auth,
     assert [e["version"] for e in events] == list(range(1, len(events) + 1))
     for before, after in zip(events, events[1:], strict=False):
         assert after["prev_hash"] == before["hash"]
-    # The hash covers every field shown but position and hash (DESIGN.md section 7).
+    # The hash covers every field shown but position and hash (docs/design.md#integrity),
+    # in RFC 8785's canonical form: a standard JCS library recomputes every one.
     for e in events:
         covered = {k: v for k, v in e.items() if k not in ("position", "hash")}
         assert chain_hash(e["prev_hash"], covered) == e["hash"], e["type"]
+        jcs = hashlib.sha256(e["prev_hash"].encode() + rfc8785.dumps(covered)).hexdigest()
+        assert jcs == e["hash"], e["type"]
 
     view = client.get(f"/v1/nominals/{record.nominal_id}", headers=auth(PARTNER))
     assert view.headers["etag"] == f'"{len(events)}"'

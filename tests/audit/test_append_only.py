@@ -1,5 +1,5 @@
 """Append-only at the database level: the service's role lacks the privileges, and the
-trigger refuses even the owner (DESIGN.md section 7; docs/adr/004-append-only-role.md)."""
+trigger refuses even the owner (docs/design.md#integrity; docs/adr/004-append-only-role.md)."""
 
 import psycopg
 import pytest

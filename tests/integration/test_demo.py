@@ -1,5 +1,5 @@
 """The demonstration data set loads through the service (every payload held to its schema,
-every rule of the record applied) and holds the events of DESIGN.md s. 3.1 in believable
+every rule of the record applied) and holds the events of docs/design.md#lifecycles in believable
 proportions; loaded twice, it stores nothing twice."""
 
 from __future__ import annotations

@@ -64,7 +64,7 @@ def test_a_record_loaded_from_its_snapshot_is_the_record_replayed(service):
 def test_a_record_that_moved_before_a_snapshot_taken_before_section_3_1_is_read_from_its_events(
     service,
 ):
-    """A snapshot of the state before DESIGN.md s. 3.1 (class version 1) is brought up to
+    """A snapshot of the state before docs/design.md#lifecycles (class version 1) is brought up to
     date on loading (Nominal.upcast_v1_v2); the areas of a move it holds are not in it, so
     such a record is folded from its events, and verify does not call the snapshot broken."""
     from eventsourcing.domain import Snapshot

@@ -1,5 +1,5 @@
 """Identifiers learnt after registration, and HMPPS messages that then find the record
-(DESIGN.md s. 3.1; docs/integrating.md): a CRN added by a partner, and a prison identifier
+(docs/design.md#lifecycles; docs/integrating.md): a CRN added by a partner, and a prison identifier
 matched by the national integration."""
 
 from __future__ import annotations

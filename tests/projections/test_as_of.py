@@ -5,7 +5,7 @@
 - `by=quarter&quarters=N`: the N quarters up to the one holding `as_of` (or today), each as it
   stood at its end;
 - every area figure counts an event in the area the record was in when the event was
-  recorded (DESIGN.md s. 4, "where a fact belongs"; docs/adr/022).
+  recorded (docs/design.md#rules, "where a fact belongs"; docs/adr/022).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
-"""The access table of service/access.py against DESIGN.md section 3's "who may post" column.
+"""The access table of service/access.py against the "who may post" column of
+docs/design.md#the-catalogue.
 
-The expected table is kept here as data, transcribed from DESIGN.md, one row per event type
+The expected table is kept here as data, transcribed from docs/design.md, one row per event type
 and agency type; the object-level check (the caller is a current partner) is the service's
 and is tested through the API.
 """
@@ -25,7 +26,7 @@ RA_AND_MAPPA = RA | {"mappa"}
 MEETING_BODIES = {"mappa", "police", "probation"}
 EVERYONE = set(AGENCY_TYPES)
 
-# DESIGN.md section 3, "who may post (partnered, with records:write)". A set names the
+# docs/design.md#the-catalogue, "who may post" (partnered, with records:write). A set names the
 # agency types that may post; a string names a rule about one particular agency.
 WHO_MAY_POST: dict[str, set[str] | str] = {
     "NominalRegistered": {"police", "probation", "prison", "yot", "health"},
@@ -52,7 +53,7 @@ WHO_MAY_POST: dict[str, set[str] | str] = {
     "NominalDeregistered": {"police", "probation", "mappa"},
     "NominalReregistered": {"police", "probation", "mappa"},
     "EntryRetracted": "the agency that posted it, or mappa",
-    # DESIGN.md section 3.1
+    # docs/design.md#lifecycles
     "IdentifierAdded": RA_AND_MAPPA,
     "IdentifierCorrected": RA_AND_MAPPA,
     "PersonalDetailsCorrected": RA_AND_MAPPA,

@@ -1,4 +1,4 @@
-"""DESIGN.md section 3.1, given/when/then on the Nominal aggregate: corrections, orders that
+"""docs/design.md#lifecycles, given/when/then on the Nominal aggregate: corrections, orders that
 change, moves between areas, what happened next, and restricted entries.
 
 No database; payloads are as the API hands them over (validated, dumped to JSON types).

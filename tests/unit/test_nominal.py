@@ -1,4 +1,4 @@
-"""The invariants of DESIGN.md section 3, given/when/then on the Nominal aggregate.
+"""The invariants of docs/design.md#invariants, given/when/then on the Nominal aggregate.
 
 No database: a record is built with `Nominal.register` and `record`, with the instants
 passed in. Payloads are as the API hands them over (validated, dumped to JSON types).
@@ -634,7 +634,7 @@ def samples(nominal: Nominal) -> dict[str, dict[str, Any]]:
         "AreaTransferred": {"to_area": "leicestershire-rutland", "rationale": "moved"},
         "NominalDeregistered": deregistration(),
         "EntryRetracted": {"retracts": str(uuid.uuid4()), "rationale": "x"},
-        # DESIGN.md section 3.1
+        # docs/design.md#lifecycles
         "IdentifierAdded": {"kind": "noms", "value": "A1234BC"},
         "IdentifierCorrected": {
             "kind": "crn",
