@@ -75,4 +75,5 @@ def test_a_fact_keeps_the_area_that_held_it_after_a_transfer(runner, enrol, post
     assert area_now == "surrey"
     assert partner == "area transfer from kent"
     nominal = writer.ledger.app.repository.get(uuid.UUID(nid))
-    assert observed(runner.engine, nominal.id) == expected(nominal)
+    events = list(writer.ledger.app.repository.event_store.get(nominal.id))
+    assert observed(runner.engine, nominal.id) == expected(nominal, events)
