@@ -32,7 +32,7 @@ from bench.load import Budget, Run
 GROUP_FIGURES = {
     "service": ("append_http_eps_c1", "append_http_eps_c16", "replay_http_eps_c16",
                 "batch_eps_c4", "get_p50_ms", "get_p99_ms", "get_rps", "import_eps",
-                "rebuild_eps", "report_ms", "rss_mb"),
+                "rebuild_eps", "report_ms", "report_quarters_ms", "rss_mb"),
     "library": ("append_library_eps_c1", "append_library_eps_c16"),
     "raw": ("insert_raw_tps_c1", "insert_raw_tps_c16"),
 }  # fmt: skip

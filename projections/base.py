@@ -358,17 +358,6 @@ async def fetch_all(conn: AsyncConnection, sql: str, params: dict[str, Any]) -> 
     return (await conn.execute(text(sql), params)).mappings().all()
 
 
-async def summary_and_page(
-    conn: AsyncConnection, params: dict[str, Any], *, summary: str, rows: str
-) -> tuple[Any, list[dict[str, Any]]]:
-    """What every report over a read model asks: its summary row (over every row the filters
-    match) and one page of its rows, JSON-ready. `rows` is ordered and ends before its
-    LIMIT, which this adds (`:limit`, `:offset` of the filters)."""
-    s = await fetch_one(conn, summary, params)
-    page = await fetch_all(conn, f"{rows} LIMIT :limit OFFSET :offset", params)
-    return s, [plain(r) for r in page]
-
-
 def median(value: Any) -> float | None:
     """A `percentile_cont(0.5)` as JSON: a float, or None over no rows."""
     return float(value) if value is not None else None

@@ -46,9 +46,17 @@ def born_in(date_of_birth: str | None) -> date | None:
     return born.replace(day=1) if born else None
 
 
+# Gender is free text on the record; the profile counts it in these groups and never shows
+# the text itself, which could say anything (docs/adr/025).
+GENDERS = {"male": "male", "m": "male", "man": "male", "female": "female", "f": "female"}
+GENDERS |= {"woman": "female"}
+
+
 def gender(value: str | None) -> str | None:
-    """Gender as recorded, in one case, so the profile counts one spelling once."""
-    return " ".join(value.split()).lower() if value and value.strip() else None
+    """`male`, `female`, `other` (anything else recorded) or None (nothing recorded)."""
+    if not value or not value.strip():
+        return None
+    return GENDERS.get(" ".join(value.split()).lower(), "other")
 
 
 def _registered(b: Batch, e: Any, position: int) -> None:

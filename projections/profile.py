@@ -45,9 +45,9 @@ _PROFILE = f"""
       AND (CAST(:category AS integer) IS NULL OR n.category = :category)
       AND (CAST(:agency AS text) IS NULL OR n.lead_agency = :agency)
 """  # noqa: S608 - our own fragments; every value is a bound parameter
-# The values each breakdown always lists (a zero says nothing of anyone); gender is free text.
+# The values each breakdown always lists (a zero says nothing of anyone).
 LISTED = {
-    "gender": (),
+    "gender": ("male", "female", "other", NOT_RECORDED),
     "age_band": (*(label for _, label in AGE_BANDS), NOT_RECORDED),
     "ethnicity": (*ETHNICITIES, NOT_RECORDED),
 }
