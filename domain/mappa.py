@@ -253,6 +253,14 @@ def recording_silent(last_sign: date, today: date) -> bool:
     return last_sign < silence_threshold(today)
 
 
+def first_silent_day(last_sign: date) -> date:
+    """The first day a partner whose last sign was `last_sign` is silent, if nothing comes."""
+    day = add_calendar_months(last_sign, RECORDING_SILENCE_MONTHS)
+    while not recording_silent(last_sign, day):
+        day += timedelta(days=1)
+    return day
+
+
 # --- Profile ------------------------------------------------------------------------------
 
 # Age bands for the profile of MAPPA cases by protected characteristics (004, standards:

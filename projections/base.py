@@ -237,15 +237,26 @@ def partner_at_cutoff(record: str) -> str:
         AND {known("p.since")} AND {not_ended("p.until")}))"""  # noqa: S608 - our own names
 
 
+def cte(f: Filters) -> str:
+    """How a report's page should take the records it sorts: as of a day, computed whole
+    first (the rows that stood are a UNION ALL whose joins the planner misjudges, choosing a
+    nested loop for a LIMIT that then runs for seconds); as they stand, as the planner sees
+    fit (an index walk)."""
+    return "MATERIALIZED" if f.cutoff is not None else "NOT MATERIALIZED"
+
+
 def not_ended(until: str) -> str:
     """SQL: what ended at `until` (NULL: has not) had not ended by the cutoff."""
     return f"({until} IS NULL OR (CAST(:cutoff AS timestamptz) IS NOT NULL AND {until} >= :cutoff))"
 
 
-def as_it_stood(current: Table, past: Table, columns: str) -> str:
+def as_it_stood(current: Table, past: Table, columns: str, f: Filters) -> str:
     """SQL for a history kept as a current table and an append-only table of the rows it
-    replaced (`supersede`): the rows as they stood at the cutoff (the current rows without
-    one). `columns` are selected from both; each has `since` and the past one `until`."""
+    replaced (`supersede`): the rows as they stood at the cutoff, or without one the current
+    table alone (which the planner joins by its keys and indexes). `columns` are selected from
+    both; each has `since` and the past one `until`."""
+    if f.cutoff is None:
+        return f"SELECT {columns} FROM {current.name}"  # noqa: S608 - our own names
     return f"""
         SELECT {columns} FROM {current.name}
         WHERE (CAST(:cutoff AS timestamptz) IS NULL OR since < :cutoff)

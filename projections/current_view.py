@@ -18,7 +18,16 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from projections.base import EVERY_EVENT, Batch, Projection, Table, as_it_stood, day, supersede
+from projections.base import (
+    EVERY_EVENT,
+    Batch,
+    Filters,
+    Projection,
+    Table,
+    as_it_stood,
+    day,
+    supersede,
+)
 
 NOMINALS = Table("rm_nominals", key=("nominal_id",))
 NOMINALS_PAST = Table("rm_nominals_past", key=("nominal_id", "since_position"), append_only=True)
@@ -161,6 +170,9 @@ PROJECTION = Projection(
     },
 )
 
-# Each record's state as it stood at the cutoff (as it stands, without one): `n` in reports.
 COLUMNS = "nominal_id, " + ", ".join(TRACKED)
-NOMINALS_AS_IT_STOOD = as_it_stood(NOMINALS, NOMINALS_PAST, COLUMNS)
+
+
+def nominals_as_it_stood(f: Filters) -> str:
+    """SQL: each record's state as it stood at the cutoff (as it stands, without one)."""
+    return as_it_stood(NOMINALS, NOMINALS_PAST, COLUMNS, f)

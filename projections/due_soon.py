@@ -26,8 +26,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.mappa import REFERRAL_ANSWER_DAYS
-from projections.base import Filters, fetch_all, known, plain
-from projections.review_schedule import SCHEDULE_AS_IT_STOOD
+from projections.base import Filters, cte, fetch_all, known, plain
+from projections.review_schedule import schedule_as_it_stood
 
 KINDS = ("level_1_review", "review", "minutes", "action", "referral_decision")
 MAX_DAYS = 366
@@ -37,11 +37,14 @@ _AREA = "(CAST(:area AS text) IS NULL OR ea.area = :area)"
 _EVENT_AREA = (
     "LEFT JOIN rm_event_areas ea ON ea.nominal_id = {0}.nominal_id AND ea.version = {0}.version"
 )
-_DUE = f"""
+
+
+def _due(f: Filters) -> str:
+    return f"""
     SELECT CASE WHEN r.level = 1 THEN 'level_1_review' ELSE 'review' END AS kind,
            r.nominal_id, CAST(NULL AS text) AS ref, r.area, r.lead_agency AS agency, r.level,
            r.review_due AS due_on
-    FROM ({SCHEDULE_AS_IT_STOOD}) r
+    FROM ({schedule_as_it_stood(f)}) r
     WHERE r.review_due {_WINDOW}
     UNION ALL
     SELECT 'minutes', m.nominal_id, m.meeting_id, ea.area, m.posted_by, m.level,
@@ -77,13 +80,14 @@ async def report(conn: AsyncConnection, f: Filters) -> dict[str, Any]:
     params = f.params() | {"until": until, "answer_days": REFERRAL_ANSWER_DAYS}
     counted = await fetch_all(
         conn,
-        f"SELECT kind, count(*) AS n FROM ({_DUE}) d GROUP BY kind",  # noqa: S608
+        f"SELECT kind, count(*) AS n FROM ({_due(f)}) d GROUP BY kind",  # noqa: S608
         params,
     )
     by_kind = dict.fromkeys(KINDS, 0) | {r["kind"]: r["n"] for r in counted}
     rows = await fetch_all(
         conn,
-        f"SELECT d.*, d.due_on - CAST(:today AS date) AS days_left FROM ({_DUE}) d"  # noqa: S608
+        f"WITH d AS {cte(f)} ({_due(f)})"  # noqa: S608
+        " SELECT d.*, d.due_on - CAST(:today AS date) AS days_left FROM d"
         " ORDER BY d.due_on, d.kind, d.nominal_id, d.ref LIMIT :limit OFFSET :offset",
         params,
     )

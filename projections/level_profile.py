@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.mappa import Category, Level
 from projections.base import Filters
-from projections.current_view import NOMINALS_AS_IT_STOOD
+from projections.current_view import nominals_as_it_stood
 
 
 async def report(conn: AsyncConnection, f: Filters) -> dict[str, Any]:
@@ -23,7 +23,7 @@ async def report(conn: AsyncConnection, f: Filters) -> dict[str, Any]:
         await conn.execute(
             text(
                 "SELECT category, level, count(*) AS count"  # noqa: S608
-                f" FROM ({NOMINALS_AS_IT_STOOD}) n"
+                f" FROM ({nominals_as_it_stood(f)}) n"
                 " WHERE n.status = 'active'"
                 "   AND (CAST(:area AS text) IS NULL OR n.area = :area)"
                 "   AND (CAST(:agency AS text) IS NULL OR n.lead_agency = :agency)"

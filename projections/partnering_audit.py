@@ -25,6 +25,7 @@ from projections.base import (
     Projection,
     Table,
     as_it_stood,
+    cte,
     fetch_all,
     fetch_one,
     known,
@@ -33,7 +34,7 @@ from projections.base import (
     plain,
     supersede,
 )
-from projections.current_view import NOMINALS, NOMINALS_AS_IT_STOOD
+from projections.current_view import NOMINALS, nominals_as_it_stood
 
 PARTNERSHIPS = Table("rm_partnerships", key=("nominal_id", "agency", "since_position"))
 OFFICERS = Table("rm_officers", key=("nominal_id", "agency"))
@@ -170,13 +171,15 @@ GAPS_PROJECTION = Projection(
     reads=(NOMINALS, PARTNERSHIPS, OFFICERS, MEETINGS),
 )
 
-_GAPS = f"""
+
+def _gaps(f: Filters) -> str:
+    return f"""
     SELECT n.nominal_id, n.area, n.category, n.level, n.lead_agency,
            n.custody_status, n.custody_establishment,
            g.prison_not_partnered, g.no_lead_agency, g.no_police_offender_manager,
            g.latest_meeting_level, g.level_mismatch
-    FROM ({NOMINALS_AS_IT_STOOD}) n
-    JOIN ({as_it_stood(GAPS, GAPS_PAST, "nominal_id, " + ", ".join(FLAGS))}) g
+    FROM ({nominals_as_it_stood(f)}) n
+    JOIN ({as_it_stood(GAPS, GAPS_PAST, "nominal_id, " + ", ".join(FLAGS), f)}) g
         ON g.nominal_id = n.nominal_id
     WHERE n.status = 'active'
       AND (CAST(:area AS text) IS NULL OR n.area = :area)
@@ -209,12 +212,14 @@ async def report(conn: AsyncConnection, f: Filters) -> dict[str, Any]:
         " count(*) FILTER (WHERE level_mismatch) AS level_mismatch,"
         " count(*) FILTER (WHERE prison_not_partnered OR no_lead_agency"
         "   OR no_police_offender_manager OR level_mismatch) AS with_any_gap"
-        f" FROM ({_GAPS}) g",
+        f" FROM ({_gaps(f)}) g",
         params,
     )
     rows = await fetch_all(
         conn,
-        "SELECT g.*,"  # noqa: S608
+        f"WITH g AS {cte(f)} ({_gaps(f)}), page AS ("  # noqa: S608
+        " SELECT * FROM g ORDER BY g.nominal_id LIMIT :limit OFFSET :offset)"
+        " SELECT g.*,"
         " (SELECT coalesce(json_agg(json_build_object('agency', p.agency,"
         f"   'since', {_utc('p.since')}, 'by', p.by_agency) ORDER BY p.agency), '[]')"
         f"   FROM rm_partnerships p WHERE p.nominal_id = g.nominal_id AND {_CURRENT})"
@@ -224,7 +229,7 @@ async def report(conn: AsyncConnection, f: Filters) -> dict[str, Any]:
         "   'ended_by', p.ended_by) ORDER BY p.since_position), '[]')"
         f"   FROM rm_partnerships p WHERE p.nominal_id = g.nominal_id AND {_PAST})"
         "   AS past_partners"
-        f" FROM ({_GAPS}) g ORDER BY g.nominal_id LIMIT :limit OFFSET :offset",
+        " FROM page g ORDER BY g.nominal_id",
         params,
     )
     return {

@@ -23,6 +23,7 @@ from projections.base import (
     Projection,
     Table,
     as_it_stood,
+    cte,
     day,
     fetch_all,
     fetch_one,
@@ -30,7 +31,7 @@ from projections.base import (
     share,
     supersede,
 )
-from projections.current_view import NOMINALS_AS_IT_STOOD
+from projections.current_view import nominals_as_it_stood
 
 PLANS = Table("rm_plans", key=("nominal_id",))
 PLANS_PAST = Table("rm_plans_past", key=("nominal_id", "since_position"), append_only=True)
@@ -72,13 +73,16 @@ PROJECTION = Projection(
 )
 
 _CHANGED_ON = "greatest(p.meeting_on, p.level_changed_on, p.restriction_on)"
-_PLANS = f"""
+
+
+def _plans(f: Filters) -> str:
+    return f"""
     SELECT p.nominal_id, n.area, n.category, n.level, n.lead_agency AS agency, p.plan_on,
            p.meeting_on, p.level_changed_on, p.restriction_on,
            {_CHANGED_ON} AS changed_on,
            (p.plan_on IS NOT NULL AND p.plan_on < {_CHANGED_ON}) AS out_of_date
-    FROM ({as_it_stood(PLANS, PLANS_PAST, "nominal_id, " + ", ".join(TRACKED))}) p
-    JOIN ({NOMINALS_AS_IT_STOOD}) n ON n.nominal_id = p.nominal_id
+    FROM ({as_it_stood(PLANS, PLANS_PAST, "nominal_id, " + ", ".join(TRACKED), f)}) p
+    JOIN ({nominals_as_it_stood(f)}) n ON n.nominal_id = p.nominal_id
     WHERE n.status = 'active'
       AND (CAST(:area AS text) IS NULL OR n.area = :area)
       AND (CAST(:level AS integer) IS NULL OR n.level = :level)
@@ -100,15 +104,15 @@ async def report(conn: AsyncConnection, f: Filters) -> dict[str, Any]:
         " count(*) FILTER (WHERE out_of_date AND changed_on = level_changed_on)"
         "   AS after_level_change,"
         " count(*) FILTER (WHERE out_of_date AND changed_on = restriction_on)"
-        f"   AS after_restriction FROM ({_PLANS}) p",
+        f"   AS after_restriction FROM ({_plans(f)}) p",
         params,
     )
     rows = await fetch_all(
         conn,
-        "SELECT p.nominal_id, p.area, p.level, p.agency, p.plan_on, p.meeting_on,"  # noqa: S608
+        f"WITH p AS {cte(f)} ({_plans(f)})"  # noqa: S608
+        " SELECT p.nominal_id, p.area, p.level, p.agency, p.plan_on, p.meeting_on,"
         " p.level_changed_on, p.restriction_on, p.changed_on,"
-        " p.changed_on - p.plan_on AS days_older"
-        f" FROM ({_PLANS}) p WHERE p.out_of_date"
+        " p.changed_on - p.plan_on AS days_older FROM p WHERE p.out_of_date"
         " ORDER BY p.plan_on, p.nominal_id LIMIT :limit OFFSET :offset",
         params,
     )

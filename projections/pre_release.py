@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from domain.mappa import CUSTODY_REFERRAL_MONTHS, RELEASE_NOTICE_MONTHS, add_calendar_months
 from projections.base import (
     Filters,
+    cte,
     fetch_all,
     fetch_one,
     known,
@@ -32,7 +33,7 @@ from projections.base import (
     plain,
     report_filters,
 )
-from projections.current_view import NOMINALS_AS_IT_STOOD
+from projections.current_view import nominals_as_it_stood
 
 # A referral of this spell in custody, known at the cutoff.
 _REFERRED = f"""
@@ -43,7 +44,10 @@ _PARTNERED = f"""EXISTS (
     SELECT 1 FROM rm_partnerships p WHERE p.nominal_id = n.nominal_id
     AND p.agency = n.custody_establishment AND {known("p.since")} AND {not_ended("p.until")})
 """  # noqa: S608 - our own fragments; every value is a bound parameter
-_HELD = f"""
+
+
+def _held(f: Filters) -> str:
+    return f"""
     SELECT n.nominal_id, n.area, n.category, n.level, n.custody_establishment AS establishment,
            CAST(n.custody_since AT TIME ZONE 'Europe/London' AS date) AS in_custody_since,
            n.expected_release_on,
@@ -55,7 +59,7 @@ _HELD = f"""
                SELECT 1 {_REFERRED} AND r.decision IN ('level_2', 'level_3')
                AND {known("r.decided_at")})) AS no_level_decision,
            NOT {_PARTNERED} AS prison_not_partnered
-    FROM ({NOMINALS_AS_IT_STOOD}) n
+    FROM ({nominals_as_it_stood(f)}) n
     WHERE n.status = 'active' AND n.custody_status IN ('received', 'transferred')
       AND n.expected_release_on <= :notice_by
       AND {report_filters(level="n.level", date="n.expected_release_on", area="n.area")}
@@ -79,14 +83,15 @@ async def report(conn: AsyncConnection, f: Filters) -> dict[str, Any]:
         " count(*) FILTER (WHERE no_referral) AS no_referral,"
         " count(*) FILTER (WHERE no_level_decision) AS no_level_decision,"
         " count(*) FILTER (WHERE prison_not_partnered) AS prison_not_partnered,"
-        f" count(*) FILTER (WHERE {flagged}) AS flagged FROM ({_HELD}) h",
+        f" count(*) FILTER (WHERE {flagged}) AS flagged FROM ({_held(f)}) h",
         params,
     )
     rows = await fetch_all(
         conn,
-        "SELECT h.nominal_id, h.area, h.category, h.level, h.establishment,"  # noqa: S608
+        f"WITH h AS {cte(f)} ({_held(f)})"  # noqa: S608
+        " SELECT h.nominal_id, h.area, h.category, h.level, h.establishment,"
         " h.in_custody_since, h.expected_release_on, h.days_to_release, h.no_referral,"
-        f" h.no_level_decision, h.prison_not_partnered FROM ({_HELD}) h WHERE {flagged}"
+        f" h.no_level_decision, h.prison_not_partnered FROM h WHERE {flagged}"
         " ORDER BY h.expected_release_on, h.nominal_id LIMIT :limit OFFSET :offset",
         params,
     )

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from domain.mappa import AGE_BANDS
 from domain.nominal.identity import ETHNICITIES
 from projections.base import Filters, fetch_all
-from projections.current_view import NOMINALS_AS_IT_STOOD
+from projections.current_view import nominals_as_it_stood
 
 SMALL_CELL = 5  # counts below this are not shown (the statistical disclosure control)
 HIDDEN = f"<{SMALL_CELL}"
@@ -35,16 +35,21 @@ _AGE_BAND = (
     + " ".join(f"WHEN {_AGE} < {below} THEN '{label}'" for below, label in AGE_BANDS)
     + " END"
 )
-_PROFILE = f"""
+
+
+def _profile(f: Filters) -> str:
+    return f"""
     SELECT coalesce(n.gender, '{NOT_RECORDED}') AS gender, {_AGE_BAND} AS age_band,
            coalesce(n.ethnicity, '{NOT_RECORDED}') AS ethnicity
-    FROM ({NOMINALS_AS_IT_STOOD}) n
+    FROM ({nominals_as_it_stood(f)}) n
     WHERE n.status = 'active'
       AND (CAST(:area AS text) IS NULL OR n.area = :area)
       AND (CAST(:level AS integer) IS NULL OR n.level = :level)
       AND (CAST(:category AS integer) IS NULL OR n.category = :category)
       AND (CAST(:agency AS text) IS NULL OR n.lead_agency = :agency)
 """  # noqa: S608 - our own fragments; every value is a bound parameter
+
+
 # The values each breakdown always lists (a zero says nothing of anyone).
 LISTED = {
     "gender": ("male", "female", "other", NOT_RECORDED),
@@ -69,7 +74,7 @@ async def report(conn: AsyncConnection, f: Filters) -> dict[str, Any]:
     rows = await fetch_all(
         conn,
         "SELECT gender, age_band, ethnicity, count(*) AS count"  # noqa: S608
-        f" FROM ({_PROFILE}) p GROUP BY GROUPING SETS ((gender), (age_band), (ethnicity))",
+        f" FROM ({_profile(f)}) p GROUP BY GROUPING SETS ((gender), (age_band), (ethnicity))",
         f.params(),
     )
     total = sum(r["count"] for r in rows if r["gender"] is not None)

@@ -28,13 +28,14 @@ from projections.base import (
     Projection,
     Table,
     as_it_stood,
+    cte,
     day,
     fetch_all,
     fetch_one,
     plain,
     supersede,
 )
-from projections.current_view import NOMINALS_AS_IT_STOOD
+from projections.current_view import nominals_as_it_stood
 
 SCHEDULE = Table("rm_review_schedule", key=("nominal_id",))
 SCHEDULE_PAST = Table(
@@ -110,18 +111,21 @@ PROJECTION = Projection(
     },
 )
 
-# Each record's schedule and state as they stood at the cutoff (now, without one).
-SCHEDULE_AS_IT_STOOD = f"""
-    SELECT r.nominal_id, n.area, r.level, n.lead_agency, r.last_meeting_on, r.level1_since,
-           r.review_due
-    FROM ({as_it_stood(SCHEDULE, SCHEDULE_PAST, "nominal_id, " + ", ".join(TRACKED))}) r
-    JOIN ({NOMINALS_AS_IT_STOOD}) n ON n.nominal_id = r.nominal_id
-    WHERE n.status = 'active'
-      AND (CAST(:area AS text) IS NULL OR n.area = :area)
-      AND (CAST(:level AS integer) IS NULL OR r.level = :level)
-      AND (CAST(:category AS integer) IS NULL OR n.category = :category)
-      AND (CAST(:agency AS text) IS NULL OR n.lead_agency = :agency)
-"""  # noqa: S608 - our own fragments; every value is a bound parameter
+
+def schedule_as_it_stood(f: Filters) -> str:
+    """SQL: each active record's schedule and state as they stood at the cutoff (now,
+    without one), as the filters select them."""
+    return f"""
+        SELECT r.nominal_id, n.area, r.level, n.lead_agency, r.last_meeting_on,
+               r.level1_since, r.review_due
+        FROM ({as_it_stood(SCHEDULE, SCHEDULE_PAST, "nominal_id, " + ", ".join(TRACKED), f)}) r
+        JOIN ({nominals_as_it_stood(f)}) n ON n.nominal_id = r.nominal_id
+        WHERE n.status = 'active'
+          AND (CAST(:area AS text) IS NULL OR n.area = :area)
+          AND (CAST(:level AS integer) IS NULL OR r.level = :level)
+          AND (CAST(:category AS integer) IS NULL OR n.category = :category)
+          AND (CAST(:agency AS text) IS NULL OR n.lead_agency = :agency)
+    """  # noqa: S608 - our own fragments; every value is a bound parameter
 
 
 async def report(conn: AsyncConnection, f: Filters) -> dict[str, Any]:
@@ -136,15 +140,16 @@ async def report(conn: AsyncConnection, f: Filters) -> dict[str, Any]:
         " count(*) FILTER (WHERE r.level = 1 AND r.review_due < :today)"
         "   AS overdue_level_1,"
         " count(*) FILTER (WHERE r.level >= 2 AND r.last_meeting_on IS NULL)"
-        f"   AS no_meeting_recorded FROM ({SCHEDULE_AS_IT_STOOD}) r",
+        f"   AS no_meeting_recorded FROM ({schedule_as_it_stood(f)}) r",
         params,
     )
     rows = await fetch_all(
         conn,
-        "SELECT r.nominal_id, r.area, r.level, r.lead_agency, r.last_meeting_on,"  # noqa: S608
+        f"WITH r AS {cte(f)} ({schedule_as_it_stood(f)})"  # noqa: S608
+        " SELECT r.nominal_id, r.area, r.level, r.lead_agency, r.last_meeting_on,"
         " CASE WHEN r.level = 1 THEN r.level1_since END AS level1_review_since,"
         " r.review_due, :today - r.review_due AS days_overdue"
-        f" FROM ({SCHEDULE_AS_IT_STOOD}) r WHERE r.review_due < :today"
+        " FROM r WHERE r.review_due < :today"
         " ORDER BY r.review_due, r.nominal_id LIMIT :limit OFFSET :offset",
         params,
     )

@@ -11,8 +11,9 @@
   be counted as they stood at a past day.
 - Meetings carry their minutes' due date and the agency that recorded them (minutes never
   uploaded); the agencies a referral requires at the next meeting (rm_required_invitations);
-  each Responsible Authority partner's postings as spans (rm_posting_spans); breaches,
-  recalls and further offences (rm_outcomes).
+  each Responsible Authority partner's last sign on a record and the day it falls silent
+  (rm_recording), and the silences that ended (rm_silences); breaches, recalls and further
+  offences (rm_outcomes).
 
 The projections whose tables change, and those that read their tables at their own position
 (partnering_gaps reads the current view, partnerships and meetings), start again from the
@@ -194,14 +195,25 @@ def upgrade() -> None:
         );
         CREATE INDEX rm_plans_past_until ON rm_plans_past (until);
 
-        CREATE TABLE rm_posting_spans (
+        CREATE TABLE rm_recording (
             nominal_id uuid NOT NULL,
             agency text NOT NULL,
-            first_on date NOT NULL,
-            last_on date NOT NULL,
-            postings integer NOT NULL,
-            PRIMARY KEY (nominal_id, agency, first_on)
+            partnered boolean NOT NULL,
+            last_sign_on date,
+            last_posted_on date,
+            silent_from date,
+            PRIMARY KEY (nominal_id, agency)
         );
+        CREATE INDEX rm_recording_silent ON rm_recording (silent_from) WHERE partnered;
+        CREATE TABLE rm_silences (
+            nominal_id uuid NOT NULL,
+            agency text NOT NULL,
+            silent_from date NOT NULL,
+            until date NOT NULL,
+            last_posted_on date,
+            PRIMARY KEY (nominal_id, agency, silent_from)
+        );
+        CREATE INDEX rm_silences_from ON rm_silences (silent_from);
 
         CREATE TABLE rm_outcomes (
             nominal_id uuid NOT NULL,
@@ -221,7 +233,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute(
         """
-        DROP TABLE rm_outcomes, rm_posting_spans, rm_plans_past, rm_plans,
+        DROP TABLE rm_outcomes, rm_silences, rm_recording, rm_plans_past, rm_plans,
             rm_required_invitations, rm_partnering_gaps_past, rm_review_schedule_past,
             rm_nominals_past;
         DROP INDEX rm_meetings_minutes_due, rm_minutes_meeting, rm_actions_due_on;

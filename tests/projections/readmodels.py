@@ -10,7 +10,7 @@ from sqlalchemy import Engine, text
 
 from domain.agencies import is_responsible_authority
 from domain.calendar import london_date
-from domain.mappa import recording_silent, registered_late
+from domain.mappa import first_silent_day, registered_late
 from domain.nominal import Nominal
 from projections import current_view
 from projections.review_schedule import review_due
@@ -108,9 +108,13 @@ def observed(engine: Engine, nominal_id: UUID) -> dict[str, Any]:
                 "SELECT plan_on, meeting_on, level_changed_on, restriction_on FROM rm_plans"
                 " WHERE nominal_id = :id"
             ),
-            "spans": q(
-                "SELECT agency, first_on, last_on, postings FROM rm_posting_spans"
-                " WHERE nominal_id = :id ORDER BY agency, first_on"
+            "recording": q(
+                "SELECT agency, partnered, last_sign_on, last_posted_on, silent_from"
+                " FROM rm_recording WHERE nominal_id = :id ORDER BY agency"
+            ),
+            "silences": q(
+                "SELECT agency, silent_from, until, last_posted_on FROM rm_silences"
+                " WHERE nominal_id = :id ORDER BY agency, silent_from"
             ),
             "required": q(
                 "SELECT referral_id, agency, meeting_id, invited FROM rm_required_invitations"
@@ -220,7 +224,7 @@ def expected(n: Nominal, events: list[Any]) -> dict[str, Any]:
         "registration": [(sentence, registered_late(sentence, n.created_on) if sentence else None)],
         "areas": _event_areas(n, events),
         "plans": [_plans(events)],
-        "spans": _spans(events),
+        **_recording(events),
         "required": _required(events),
         "outcomes": _outcomes(n),
     }
@@ -269,19 +273,54 @@ def _plans(events: list[Any]) -> tuple[Any, ...]:
     )
 
 
-def _spans(events: list[Any]) -> list[tuple[str, date, date, int]]:
-    """Each Responsible Authority poster's postings as spans, folded by the rule itself."""
-    spans: dict[str, list[list[Any]]] = {}
+def _recording(events: list[Any]) -> dict[str, list[tuple[Any, ...]]]:
+    """Each Responsible Authority partner's last signs and the silences that ended, folded
+    from the events by the rule itself (a sign: a posting, or partnering)."""
+    rows: dict[str, dict[str, Any]] = {}
+    ended: list[tuple[Any, ...]] = []
+
+    def row(agency: str) -> dict[str, Any]:
+        return rows.setdefault(
+            agency, {"partnered": False, "sign": None, "posted": None, "silent": None}
+        )
+
+    def close(agency: str, on: date) -> None:
+        r = row(agency)
+        if r["partnered"] and r["silent"] is not None and r["silent"] <= on:
+            ended.append((agency, r["silent"], on, r["posted"]))
+
+    def sign(agency: str, on: date, posting: bool) -> None:
+        r = row(agency)
+        close(agency, on)
+        r["sign"] = max(r["sign"] or on, on)
+        r["posted"] = max(r["posted"] or on, on) if posting else r["posted"]
+        r["silent"] = first_silent_day(r["sign"]) if r["partnered"] else None
+
+    def partner(agency: str | None, on: date) -> None:
+        if agency and is_responsible_authority(agency) and not row(agency)["partnered"]:
+            row(agency)["partnered"] = True
+            sign(agency, on, posting=False)
+
     for e in events:
-        agency = e.recorded_by["agency"]
-        if not is_responsible_authority(agency):
-            continue
-        on, mine = london_date(e.timestamp), spans.setdefault(agency, [])
-        if mine and not recording_silent(mine[-1][1], on):
-            mine[-1][1], mine[-1][2] = max(mine[-1][1], on), mine[-1][2] + 1
-        else:
-            mine.append([on, on, 1])
-    return sorted((a, f, last, c) for a, rows in spans.items() for f, last, c in rows)
+        on = london_date(e.timestamp)
+        if e.type == "NominalRegistered":
+            for agency in dict.fromkeys([e.recorded_by["agency"], e.payload.get("lead_agency")]):
+                partner(agency, on)
+        if e.type == "AgencyPartnered":
+            partner(e.payload["agency"], on)
+        if e.type == "PartneringEnded" and row(e.payload["agency"])["partnered"]:
+            close(e.payload["agency"], on)
+            rows[e.payload["agency"]] |= {"partnered": False, "silent": None}
+        if is_responsible_authority(e.recorded_by["agency"]):
+            sign(e.recorded_by["agency"], on, posting=True)
+    return {
+        "recording": [
+            (a, r["partnered"], r["sign"], r["posted"], r["silent"])
+            for a, r in sorted(rows.items())
+            if is_responsible_authority(a)
+        ],
+        "silences": sorted(ended),
+    }
 
 
 def _required(events: list[Any]) -> list[tuple[str, str, str | None, bool | None]]:
