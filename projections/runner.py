@@ -66,7 +66,7 @@ from projections import (
     registration_timeliness,
     review_schedule,
 )
-from projections.base import Batch, Handler, Projection, Stored
+from projections.base import EVERY_EVENT, Batch, Handler, Projection, Stored
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +108,8 @@ def rebuild_groups(projections: Sequence[Projection], workers: int) -> list[list
 
     A projection whose handlers read another's tables (Projection.reads: partnering_gaps
     reads the current view, partnerships, officers and meetings at its own position) stays in one
-    group with it; such units are dealt, largest first, to the smallest group; each group
-    keeps the projections' own order."""
+    group with it; such units are dealt, heaviest first, to the lightest group (`_weight`);
+    each group keeps the projections' own order."""
     owner = {t.name: p.name for p in projections for t in p.tables}
     unit = {p.name: frozenset({p.name}) for p in projections}
     for p in projections:
@@ -118,10 +118,21 @@ def rebuild_groups(projections: Sequence[Projection], workers: int) -> list[list
                 merged = unit[p.name] | unit[owner[table.name]]
                 unit.update(dict.fromkeys(merged, merged))
     units = list(dict.fromkeys(unit[p.name] for p in projections))
+    weight = {p.name: _weight(p) for p in projections}
     groups: list[list[str]] = [[] for _ in range(max(workers, 1))]
-    for names in sorted(units, key=len, reverse=True):
-        min(groups, key=len).extend(names)
+    for names in sorted(units, key=lambda u: sum(weight[n] for n in u), reverse=True):
+        min(groups, key=lambda g: sum(weight[n] for n in g)).extend(names)
     return [[p for p in projections if p.name in g] for g in groups if g]
+
+
+def _weight(p: Projection) -> int:
+    """A projection's share of a rebuild's work, roughly: a handler for every event touches
+    a row per event, several times one type's handlers; reading every event's envelope
+    fetches and reads every stored state besides (issue 18: dealt by count alone, the
+    envelopes, the event areas and the current view fell in one process, and a national
+    rebuild of 4,046,259 events took 222 s; dealt by weight, 164 s; 143 s before the
+    envelopes, on the same data and machine)."""
+    return 1 + 3 * (EVERY_EVENT in p.handlers) + 4 * p.envelopes
 
 
 @dataclass(frozen=True)
