@@ -224,6 +224,9 @@ def upgrade() -> None:
             occurred_on date NOT NULL,
             recorded_at timestamptz NOT NULL,
             posted_by text NOT NULL,
+            area text NOT NULL,
+            category smallint NOT NULL,
+            level smallint NOT NULL,
             PRIMARY KEY (nominal_id, version)
         );
         """

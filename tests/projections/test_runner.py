@@ -158,8 +158,10 @@ def test_one_event_per_batch_ends_where_a_rebuild_does(runner, enrol, post):
     assert stints == 2
 
 
-# partnering_gaps and the read models whose rows it reads (its Projection.reads).
+# partnering_gaps and the read models whose rows it reads (its Projection.reads), and the
+# outcomes with the event areas (each outcome takes its record's area, category and level).
 TOGETHER = frozenset({"current_view", "partnerships", "meetings", "partnering_gaps"})
+ALSO_TOGETHER = frozenset({"event_areas", "outcomes"})
 
 
 def test_rebuild_groups_keep_the_gaps_with_what_they_read_and_place_every_projection_once():
@@ -167,8 +169,10 @@ def test_rebuild_groups_keep_the_gaps_with_what_they_read_and_place_every_projec
         groups = rebuild_groups(PROJECTIONS, workers)
         names = [p.name for g in groups for p in g]
         assert sorted(names) == sorted(p.name for p in PROJECTIONS)
-        assert len(groups) == min(workers, len(PROJECTIONS) - len(TOGETHER) + 1)
+        units = len(PROJECTIONS) - len(TOGETHER) - len(ALSO_TOGETHER) + 2
+        assert len(groups) == min(workers, units)
         assert any({p.name for p in g} >= TOGETHER for g in groups)
+        assert any({p.name for p in g} >= ALSO_TOGETHER for g in groups)
     assert rebuild_groups(PROJECTIONS, 1) == [list(PROJECTIONS)]
 
 
