@@ -10,7 +10,9 @@ within eight months of `today`:
   in this spell decided `level_2` or `level_3`;
 - `prison_not_partnered`: the holding prison is not a partner of the record (000, para 5.35).
 
-Rows are the people with at least one flag, soonest release first. As of a past day, the
+Rows are the people with at least one flag, soonest release first. A person still in custody
+whose expected release has passed is counted apart (`release_date_passed`): the record needs
+its custody brought up to date before anything else. As of a past day, the
 custody, level, referrals, decisions and partners as they stood then; `agency` is a partner
 of the record then; `from`/`to` select expected release dates.
 """
@@ -52,13 +54,16 @@ def _held(f: Filters) -> str:
            CAST(n.custody_since AT TIME ZONE 'Europe/London' AS date) AS in_custody_since,
            n.expected_release_on,
            n.expected_release_on - CAST(:today AS date) AS days_to_release,
-           (n.expected_release_on <= :notice_by) AS within_8_months,
-           (n.expected_release_on <= :referral_by) AS within_6_months,
-           (n.level = 1 AND NOT EXISTS (SELECT 1 {_REFERRED})) AS no_referral,
-           (n.level = 1 AND n.expected_release_on <= :referral_by AND NOT EXISTS (
+           (n.expected_release_on < :today) AS passed,
+           (n.expected_release_on >= :today AND n.expected_release_on <= :referral_by)
+               AS within_6_months,
+           (n.expected_release_on >= :today AND n.level = 1
+            AND NOT EXISTS (SELECT 1 {_REFERRED})) AS no_referral,
+           (n.expected_release_on >= :today AND n.level = 1
+            AND n.expected_release_on <= :referral_by AND NOT EXISTS (
                SELECT 1 {_REFERRED} AND r.decision IN ('level_2', 'level_3')
                AND {known("r.decided_at")})) AS no_level_decision,
-           NOT {_PARTNERED} AS prison_not_partnered
+           (n.expected_release_on >= :today AND NOT {_PARTNERED}) AS prison_not_partnered
     FROM ({nominals_as_it_stood(f)}) n
     WHERE n.status = 'active' AND n.custody_status IN ('received', 'transferred')
       AND n.expected_release_on <= :notice_by
@@ -78,12 +83,14 @@ async def report(conn: AsyncConnection, f: Filters) -> dict[str, Any]:
     flagged = "(no_referral OR no_level_decision OR prison_not_partnered)"
     s = await fetch_one(
         conn,
-        "SELECT count(*) AS releasing_within_8_months,"  # noqa: S608
+        "SELECT count(*) FILTER (WHERE NOT passed) AS releasing_within_8_months,"  # noqa: S608
         " count(*) FILTER (WHERE within_6_months) AS releasing_within_6_months,"
         " count(*) FILTER (WHERE no_referral) AS no_referral,"
         " count(*) FILTER (WHERE no_level_decision) AS no_level_decision,"
         " count(*) FILTER (WHERE prison_not_partnered) AS prison_not_partnered,"
-        f" count(*) FILTER (WHERE {flagged}) AS flagged FROM ({_held(f)}) h",
+        f" count(*) FILTER (WHERE {flagged}) AS flagged,"
+        " count(*) FILTER (WHERE passed) AS release_date_passed"
+        f" FROM ({_held(f)}) h",
         params,
     )
     rows = await fetch_all(

@@ -284,3 +284,7 @@ def test_pre_release_flags_a_holding_prison_that_is_not_a_partner(enrol, post, c
     # Managed at level 2 already: neither a referral nor a level decision is wanting.
     assert row["prison_not_partnered"] is True
     assert row["no_referral"] is False and row["no_level_decision"] is False
+    # Still in custody the day after the expected release: counted apart, not listed.
+    passed = report("pre-release", agency=police, as_of="2027-01-16")
+    assert passed["rows"] == [] and passed["summary"]["release_date_passed"] == 1
+    assert passed["summary"]["releasing_within_8_months"] == 0
