@@ -120,7 +120,9 @@ def test_a_database_written_before_the_move_reads_verifies_and_projects(
         finally:
             engine.dispose()
         for table, rows in expected["read_models"].items():
-            assert rebuilt[table] == rows, table
+            # Columns added since (at the end of the table) are not compared.
+            width = len(rows[0]) if rows else 0
+            assert sorted(r[:width] for r in rebuilt[table]) == sorted(rows), table
     finally:
         old.close()
 

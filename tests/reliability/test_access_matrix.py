@@ -442,7 +442,7 @@ def test_a_stranger_cannot_tell_a_record_from_no_record(name, record, client, to
 def test_unpartnering_takes_effect_on_the_very_next_request(client, auth, token):
     fresh = _make_record(client, auth, {"police": REGISTRAR, "stranger": STRANGER})
     refused = [n for n in ROWS if ROWS[n].expect[list(CALLERS).index("stranger")] in (404, HIDDEN)]
-    assert len(refused) == 7  # post, minutes, and five reads
+    assert len(refused) == 8  # post, batch, minutes, and five reads
     for name in refused:
         r = _send(client, token, ROWS[name], "stranger", ROWS[name].call(fresh))
         assert r.status_code in (200, 201), (name, r.text)
