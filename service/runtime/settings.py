@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     rate_limit_per_second: float = Field(default=500.0, gt=0)
     rate_limit_burst: int = Field(default=5000, ge=1)
     run_projections: bool = True
+    # Refuse to start unless the primary has a synchronous standby connected, so that an
+    # acknowledged event survives the loss of the primary (DESIGN.md 9.1; docs/adr/026).
+    require_sync_standby: bool = False
     # The transparency log (docs/adr/020): its origin line (also the checkpoint key's name),
     # the Ed25519 key that signs its checkpoints (PEM; unset: a development key made in the
     # data directory), and how often `serve` issues one when the log has grown (0: never).
