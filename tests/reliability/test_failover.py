@@ -196,3 +196,40 @@ def test_the_primary_killed_mid_stream_loses_and_doubles_nothing(
         "chains verify, the log extends the checkpoint kept "
         "before the kill, read models equal the rebuild"
     )
+
+
+def test_require_sync_standby_refuses_a_primary_without_one_in_one_line(
+    database_url, data_dir, tmp_path
+):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAPPA_")} | {
+        "DATABASE_URL": database_url,  # the session's server: no standby at all
+        "MAPPA_DATA_DIR": str(data_dir),
+        "MAPPA_DEV_TOKENS": "true",
+        "MAPPA_REQUIRE_SYNC_STANDBY": "true",
+    }
+    result = _cli(env, "serve", "--port", str(free_port()), timeout=60)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "mappa-record: MAPPA_REQUIRE_SYNC_STANDBY=true: the primary has no synchronous standby "
+        "(synchronous_standby_names is empty), so an acknowledged event would not survive its loss"
+    )
+
+
+def test_require_sync_standby_wants_it_connected_and_visible(pair):
+    from service.runtime.database import DatabaseUnavailable, check_sync_standby
+
+    check_sync_standby(Database(pair.url))  # streaming, in sync: accepted
+    with pair.primary.admin() as conn:
+        conn.execute("CREATE ROLE unprivileged LOGIN")
+    unprivileged = Database(pair.url.replace("postgres@", "unprivileged@"))
+    with pytest.raises(DatabaseUnavailable, match="grant it pg_monitor"):
+        check_sync_standby(unprivileged)
+    with pair.primary.admin() as conn:
+        conn.execute("GRANT pg_monitor TO unprivileged")
+    check_sync_standby(unprivileged)
+    standby_url = pair.standby.url
+    with pytest.raises(DatabaseUnavailable, match="reaches a standby"):
+        check_sync_standby(Database(standby_url))
+    pair.standby.stop()
+    with pytest.raises(DatabaseUnavailable, match="no synchronous standby is connected"):
+        check_sync_standby(Database(pair.url))
