@@ -18,6 +18,7 @@ from api.routes import log as transparency_log
 from projections.metrics import projection_metrics, read_side
 from projections.runner import ProjectionRunner, candidate_name
 from service.bootstrap import Service
+from service.rate_limits import SharedBuckets
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,11 @@ def create_app(service: Service) -> FastAPI:
         verifier=service.verifier,
         rate=service.settings.rate_limit_per_second,
         burst=service.settings.rate_limit_burst,
+        shared=SharedBuckets(
+            service.ledger.datastore.pool,
+            service.settings.rate_limit_per_second,
+            service.settings.rate_limit_burst,
+        ),
     )
     app.include_router(nominals.router)
     app.include_router(audit.router)
