@@ -113,7 +113,9 @@ def test_the_primary_killed_mid_stream_loses_and_doubles_nothing(
         runner.start()
         wait_until(lambda: _leads(pair.url), 60, "the projections runner to lead")
         starts = [s.starts for s in serves]
-        traffic = Traffic([s.url for s in serves], headers, CLIENTS, per_client=10_000)
+        # Requests wait for the database (the library retries, the pool reconnects): the
+        # clients give up first, and retry while their first attempt may still complete.
+        traffic = Traffic([s.url for s in serves], headers, CLIENTS, 10_000, timeout=1.0)
         traffic.start()
         wait_until(lambda: traffic.acked >= BEFORE, 120, f"{BEFORE} acknowledgements")
         kept = httpx.get(f"{serves[0].url}/v1/log/checkpoint", headers=headers, timeout=10)
