@@ -92,8 +92,9 @@ PROJECTIONS: tuple[Projection, ...] = (
 )
 
 RUNNER_LOCK = 7_413_003  # pg_advisory_xact_lock key: one runner applies at a time
-# pg_advisory_lock key, held for as long as it leads by the session of the elected runner.
-LEADER_LOCK = 7_413_010
+# pg_advisory_lock key, held for as long as it leads by the session of the elected runner;
+# below RUNNER_LOCK, as a rebuild's groups take the keys just above it (RUNNER_LOCK + 1 + i).
+LEADER_LOCK = 7_412_010
 # How often a runner that does not lead tries to: the longest a dead leader stays unreplaced
 # once the server has ended its session (at once when the process dies; within
 # LEADER_KEEPALIVE's seconds when its host does).

@@ -35,7 +35,7 @@ def _leader(url: str) -> tuple[int, int, str] | None:
     with psycopg.connect(url) as conn:
         row = conn.execute(
             "SELECT l.holder, l.term FROM projection_leader l WHERE EXISTS (SELECT FROM pg_locks k"
-            " WHERE k.locktype = 'advisory' AND k.objid = 7413010 AND k.granted"
+            " WHERE k.locktype = 'advisory' AND k.objid = 7412010 AND k.granted"
             " AND k.pid = l.backend_pid)"
         ).fetchone()
     if row is None:
