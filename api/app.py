@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import problems
 from api.limits import Authenticate, BodySizeLimit, RateLimit
-from api.routes import audit, feed, inbound, minutes, nominals, reports
+from api.routes import audit, batches, feed, inbound, minutes, nominals, reports
 from api.routes import log as transparency_log
 from projections.metrics import projection_metrics, read_side
 from projections.runner import ProjectionRunner, candidate_name
@@ -90,6 +90,7 @@ def create_app(service: Service) -> FastAPI:
         ),
     )
     app.include_router(nominals.router)
+    app.include_router(batches.router)
     app.include_router(audit.router)
     app.include_router(minutes.router)
     app.include_router(feed.router)

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 MAX_JSON_BYTES = 1024 * 1024
 # The one route that takes a file: the minutes upload, up to MAPPA_MAX_BODY_BYTES.
 UPLOAD_PATHS = re.compile(r"/v1/nominals/[^/]+/minutes")
-# Every route under it wants a bearer token (DESIGN.md section 5).
+# Every route under it wants a bearer token (docs/design.md#authentication-and-access).
 AUTHENTICATED_PREFIX = "/v1/"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -116,12 +117,29 @@ def _lookup(exc: BaseException) -> tuple[int, str, str] | None:
     return None
 
 
+def problem_document(exc: Exception) -> tuple[int, dict[str, Any]]:
+    """The status and problem document an exception of a request is answered with (for
+    each event of a batch, which answers its events one by one)."""
+    if isinstance(exc, RequestValidationError):
+        response = _validation_problem(exc)
+    elif _lookup(exc) is not None and not isinstance(exc, Unauthenticated):
+        response = _known_problem(exc)
+    else:
+        log.exception("unhandled error in a batch", exc_info=exc)
+        response = problem(500, "internal", "Internal error", "the event could not be stored")
+    return response.status_code, json.loads(response.body)
+
+
 async def _handle_known(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, Unauthenticated):
+        return unauthenticated(exc)
+    return _known_problem(exc)
+
+
+def _known_problem(exc: Exception) -> JSONResponse:
     found = _lookup(exc)
     assert found is not None
     status, slug, title = found
-    if isinstance(exc, Unauthenticated):
-        return unauthenticated(exc)
     extra: dict[str, Any] = {}
     if isinstance(exc, DomainError) and exc.field:
         extra["errors"] = [{"field": exc.field, "message": exc.message}]
@@ -147,6 +165,10 @@ def _field_path(loc: tuple[Any, ...]) -> str:
 
 
 async def _handle_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    return _validation_problem(exc)
+
+
+def _validation_problem(exc: RequestValidationError) -> JSONResponse:
     errors = [
         {"field": _field_path(tuple(e["loc"])), "message": e["msg"].removeprefix("Value error, ")}
         for e in exc.errors()

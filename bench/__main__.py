@@ -30,13 +30,15 @@ from bench.load import Budget, Run
 # The figures each group of phases measures, in the order they run (raw copies the row size
 # the service stored, 600 bytes when the service did not run).
 GROUP_FIGURES = {
-    "service": ("append_http_eps_c1", "append_http_eps_c16", "get_p50_ms", "get_p99_ms",
-                "get_rps", "import_eps", "rebuild_eps", "report_ms", "rss_mb"),
+    "service": ("append_http_eps_c1", "append_http_eps_c16", "replay_http_eps_c16",
+                "batch_eps_c4", "get_p50_ms", "get_p99_ms", "get_rps", "import_eps",
+                "rebuild_eps", "report_ms", "rss_mb"),
     "library": ("append_library_eps_c1", "append_library_eps_c16"),
     "raw": ("insert_raw_tps_c1", "insert_raw_tps_c16"),
 }  # fmt: skip
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 GET_CLIENTS = 50
+BATCH_SIZE = 100  # events a POST /v1/batches
 
 
 @dataclass(frozen=True)
@@ -96,12 +98,24 @@ def service_phases(
         nominals, run = http_.register(svc, plan.nominals, clients=16)
         results.runs["register_http_c16"] = _run_summary(run)
         results.extra["register_http_eps_c16"] = round(run.per_second, 1)
+        posted: list[list[tuple[str, dict]]] = [[] for _ in range(16)]
         for clients in (1, 16):
             say.log(f"append over HTTP, {clients} client(s)")
             with sampled(svc, f"append_http_c{clients}"):
-                run = http_.append(svc, nominals, clients, budget)
+                kept = posted if clients == 16 else None
+                run = http_.append(svc, nominals, clients, budget, kept)
             results.runs[f"append_http_c{clients}"] = _run_summary(run)
             results.set(f"append_http_eps_c{clients}", run.per_second)
+        say.log("the same posts again (retries), 16 clients")
+        with sampled(svc, "replay_http_c16"):
+            run = http_.replay(svc, posted, budget)
+        results.runs["replay_http_c16"] = _run_summary(run)
+        results.set("replay_http_eps_c16", run.per_second)
+        say.log(f"POST /v1/batches of {BATCH_SIZE}, 4 clients")
+        with sampled(svc, "batch_c4"):
+            run = http_.batches(svc, nominals, 4, budget, BATCH_SIZE)
+        results.runs["batch_c4"] = _run_summary(run)
+        results.set("batch_eps_c4", run.per_second * BATCH_SIZE)
         say.log(f"GET /v1/nominals/{{id}}, {GET_CLIENTS} clients")
         with sampled(svc, f"get_c{GET_CLIENTS}"):
             run = http_.read(svc, nominals, GET_CLIENTS, budget)
@@ -218,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     results.machine["python_loop_seconds_at_end"] = python_loop_seconds()
     results.ratio("append_vs_library_c16", "append_http_eps_c16", "append_library_eps_c16")
     results.ratio("append_vs_raw_c16", "append_http_eps_c16", "insert_raw_tps_c16")
+    results.ratio("replay_vs_new_c16", "replay_http_eps_c16", "append_http_eps_c16")
+    results.ratio("batch_vs_raw", "batch_eps_c4", "insert_raw_tps_c16")
     results.extra["total_seconds"] = round(time.monotonic() - started, 1)
     results.write(args.out)
     # A pipe or a log file gets the whole table, not 80 columns of wrapped notes.

@@ -33,6 +33,10 @@ FIGURES: tuple[Figure, ...] = (
     Figure("insert_raw_tps_c16", "tx/s", "pgbench single-row INSERT, 16 connections"),
     Figure("append_vs_library_c16", "ratio", "HTTP c16 / library c16", (">=", 2.0)),
     Figure("append_vs_raw_c16", "ratio", "HTTP c16 / raw INSERT c16", (">=", 0.25)),
+    Figure("replay_http_eps_c16", "events/s", "the same posts again (retries), 16 clients"),
+    Figure("replay_vs_new_c16", "ratio", "retries c16 / new posts c16", (">=", 1.0)),
+    Figure("batch_eps_c4", "events/s", "POST /v1/batches of 100 events, 4 clients"),
+    Figure("batch_vs_raw", "ratio", "batches c4 / raw INSERT c16", (">=", 0.5)),
     Figure(
         "import_eps", "events/s", "mappa-record import of the national data set", (">=", 10_000)
     ),

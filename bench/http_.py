@@ -152,8 +152,15 @@ def register(svc: ServiceProcess, count: int, clients: int) -> tuple[list[str], 
     return [nominal_id for per_client in ids for nominal_id in per_client], run
 
 
-def append(svc: ServiceProcess, nominals: list[str], clients: int, budget: Budget) -> Run:
-    """POST one EntryRecorded per request, each client cycling over its own nominals."""
+def append(
+    svc: ServiceProcess,
+    nominals: list[str],
+    clients: int,
+    budget: Budget,
+    kept: list[list[tuple[str, dict]]] | None = None,
+) -> Run:
+    """POST one EntryRecorded per request, each client cycling over its own nominals; each
+    client's posts kept in `kept[client]`, if given, to be posted again."""
     shares = [nominals[i::clients] for i in range(clients)]
     if any(not share for share in shares):
         raise ValueError(f"need at least {clients} nominals, have {len(nominals)}")
@@ -171,7 +178,58 @@ def append(svc: ServiceProcess, nominals: list[str], clients: int, budget: Budge
                     "occurred_at": "2026-11-20",
                     "payload": ENTRY,
                 }
-                http.expect("POST", f"/v1/nominals/{share[n % len(share)]}/events", 201, body)
+                path = f"/v1/nominals/{share[n % len(share)]}/events"
+                http.expect("POST", path, 201, body)
+                if kept is not None:
+                    kept[i].append((path, body))
+
+            return op
+
+        return run_clients(make, clients, budget)
+
+
+def replay(svc: ServiceProcess, posted: list[list[tuple[str, dict]]], budget: Budget) -> Run:
+    """POST again what `append` posted, each client its own posts in order: every answer a
+    200 with the stored event (what every client does after a timeout or an outage)."""
+    with _connections(svc, WRITE) as connection:
+
+        def make(i: int) -> Operation:
+            http, mine = connection(), posted[i]
+
+            def op(n: int) -> None:
+                path, body = mine[n % len(mine)]
+                http.expect("POST", path, 200, body)
+
+            return op
+
+        return run_clients(make, len(posted), budget)
+
+
+def batches(
+    svc: ServiceProcess, nominals: list[str], clients: int, budget: Budget, size: int
+) -> Run:
+    """POST /v1/batches of `size` new entries, spread over each client's own nominals."""
+    shares = [nominals[i::clients] for i in range(clients)]
+    with _connections(svc, WRITE) as connection:
+
+        def make(i: int) -> Operation:
+            http, share = connection(), shares[i]
+
+            def op(n: int) -> None:
+                events = [
+                    {
+                        "nominal_id": share[(n * size + k) % len(share)],
+                        "event_id": str(uuid.uuid4()),
+                        "type": "EntryRecorded",
+                        "occurred_at": "2026-11-20",
+                        "payload": ENTRY,
+                    }
+                    for k in range(size)
+                ]
+                answer = http.expect("POST", "/v1/batches", 200, {"events": events})
+                statuses = {r["status"] for r in json.loads(answer)["results"]}
+                if statuses != {201}:
+                    raise AssertionError(f"a batch answered {statuses}")
 
             return op
 

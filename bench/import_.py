@@ -114,6 +114,13 @@ class _History:
     entries: list[tuple[str, str]] = field(default_factory=list)  # (event_id, agency)
     prison: str | None = None  # the establishment holding the person, if in custody
     counter: int = 0
+    index: int = 0
+    # docs/design.md#lifecycles: what the later years of a record need to stay valid
+    identifiers: dict[str, str] = field(default_factory=dict)
+    noms_learnt_later: str | None = None
+    restrictions: dict[str, date | None] = field(default_factory=dict)  # current: ends_on
+    critical_case: bool = False
+    aliases: list[dict[str, Any]] = field(default_factory=list)
     current_area: str = ""
     until: date = UNTIL
 
@@ -180,18 +187,34 @@ class _History:
 
 
 def identifiers_for(index: int, rng: random.Random, registered_on: date) -> dict[str, str]:
-    """Identifiers unique across the data set (derived from the index) with valid check letters."""
+    """Identifiers unique across the data set (derived from the index) with valid check letters;
+    a NOMS number for 60% (the rest learn theirs later: `noms_for`)."""
+    ids = {k: v for k, v in _identifiers(index, rng, registered_on).items() if k != "spare"}
+    return ids
+
+
+def noms_for(index: int) -> str:
+    """Nominal `index`'s NOMS number, unique across the data set."""
+    noms_number = index % 10_000
+    rest = index // 10_000
+    prefix, suffix = LETTERS[rest // 529 % 23], LETTERS[rest // 23 % 23] + LETTERS[rest % 23]
+    return f"{prefix}{noms_number:04d}{suffix}"
+
+
+def corrected_crn(index: int) -> str:
+    """The right CRN of nominal `index` when the one registered was mistyped: its own letter
+    (Z, which the data set's registrations reach only past 22 million nominals)."""
+    return f"Z{index % 1_000_000:06d}"
+
+
+def _identifiers(index: int, rng: random.Random, registered_on: date) -> dict[str, str]:
     year = rng.randint(1995, registered_on.year)  # arrested before registration
     serial = index + 1
     pnc = f"{year}/{serial:07d}{CHECK_LETTERS[((year % 100) * 10**7 + serial) % 23]}"
     crn = f"{LETTERS[index // 1_000_000 % 23]}{index % 1_000_000:06d}"
-    noms_number = index % 10_000
-    rest = index // 10_000
-    prefix, suffix = LETTERS[rest // 529 % 23], LETTERS[rest // 23 % 23] + LETTERS[rest % 23]
-    noms = f"{prefix}{noms_number:04d}{suffix}"
     ids = {"pnc": pnc, "crn": crn}
     if rng.random() < 0.6:
-        ids["noms"] = noms
+        ids["noms"] = noms_for(index)
     return ids
 
 
@@ -216,11 +239,15 @@ def nominal_history(index: int, *, seed: int = 6, until: date = UNTIL) -> list[d
     registrar = rng.choices([h.probation, h.police], weights=[65, 35])[0]
     h.lead = h.probation
     h.at(registered_on)
+    h.identifiers = identifiers_for(index, rng, registered_on)
+    if "noms" not in h.identifiers:
+        h.noms_learnt_later = noms_for(index)
+    h.index = index
     h.post(
         "NominalRegistered",
         registrar,
         {
-            "identifiers": identifiers_for(index, rng, registered_on),
+            "identifiers": dict(h.identifiers),
             "name": {"family": rng.choice(FAMILY), "given": [rng.choice(GIVEN)]},
             "aliases": [],
             "date_of_birth": date(
@@ -328,18 +355,21 @@ def _start(h: _History, rng: random.Random) -> None:
         ["SHPO"] if h.category == 1 else []
     )
     for kind in rng.sample(kinds, rng.randint(1, len(kinds))):
-        h.post(
+        ends_on = h.clock.date() + timedelta(days=365 * rng.randint(1, 10))
+        order = h.post(
             "RestrictionRecorded",
             rng.choice([h.police, h.probation]),
             {
                 "kind": kind,
                 "details": f"{kind.replace('_', ' ')} as imposed",
                 "starts_on": h.clock.date().isoformat(),
-                "ends_on": (h.clock.date() + timedelta(days=365 * rng.randint(1, 10))).isoformat(),
+                "ends_on": ends_on.isoformat(),
             },
         )
+        h.restrictions[order] = ends_on
     if h.level >= 2:
         _plan(h, rng)
+    _first_year(h, rng)
 
 
 def _assessment(h: _History, rng: random.Random, day: date) -> None:
@@ -554,6 +584,8 @@ def _maybe_something_else(h: _History, rng: random.Random, day: date) -> None:
     """The rarer events, each at about the rate a real record sees them."""
     roll = rng.random()
     if roll < 0.02 and h.level >= 2 and h.category != 3:
+        if h.critical_case:
+            _critical_case_ended(h)
         _change_level(h, 1, h.mappa if h.mappa in h.partners else h.police)
     elif roll < 0.03 and h.prison is not None:
         status = rng.choice(["released", "transferred"])
@@ -580,7 +612,12 @@ def _maybe_something_else(h: _History, rng: random.Random, day: date) -> None:
         _referral(h, rng, day)
     elif roll < 0.042:
         to_area = rng.choice([a for a in AREA_LIST if a != h.current_area])
-        h.post("AreaTransferred", h.probation, {"to_area": to_area, "rationale": "Moved address"})
+        if rng.random() < 0.5:  # the older one-step move
+            h.post(
+                "AreaTransferred", h.probation, {"to_area": to_area, "rationale": "Moved address"}
+            )
+        else:  # requested, handed over and accepted by the receiving unit (004)
+            _transfer(h, rng, to_area)
         h.current_area = to_area
     elif roll < 0.044 and h.lead != h.police:
         h.post("LeadAgencyChanged", h.police, {"agency": h.police, "rationale": "Police now lead"})
@@ -593,6 +630,209 @@ def _maybe_something_else(h: _History, rng: random.Random, day: date) -> None:
         if rng.random() < 0.2:
             h.at(min(day + timedelta(days=rng.randint(1, 10)), h.until - timedelta(days=1)))
             h.post("NominalReregistered", h.police, {"rationale": "Deregistered in error"})
+    else:
+        _later_years(h, rng, roll)
+
+
+# -- docs/design.md#lifecycles: the later years of a record ------------------------------------
+
+CT_UNIT = "police:counter-terrorism-policing"
+INWARD_LETTERS = "ABDEFGHJLNPQRSTUWXYZ"  # the letters a postcode's inward code may use
+ETHNICITIES = {  # ONS 2021 groups, weighted roughly as probation caseloads
+    "white_british": 70,
+    "white_other": 6,
+    "white_irish": 1,
+    "white_gypsy_or_irish_traveller": 1,
+    "black_caribbean": 3,
+    "black_african": 3,
+    "black_other": 1,
+    "asian_pakistani": 3,
+    "asian_indian": 2,
+    "asian_bangladeshi": 1,
+    "asian_other": 1,
+    "mixed_white_black_caribbean": 2,
+    "mixed_other": 1,
+    "other_any": 1,
+    "not_stated": 4,
+}
+
+
+def _first_year(h: _History, rng: random.Random) -> None:
+    """What the first weeks add: the NOMS number learnt on reception, ethnicity declared, an
+    address, the person told they are managed under MAPPA (004: 55% were not), and for
+    terrorism cases counter-terrorism material restricted to the unit that holds it."""
+    day = h.clock.date()
+    if h.noms_learnt_later and (h.prison is not None or rng.random() < 0.3):
+        h.post("IdentifierAdded", h.probation, {"kind": "noms", "value": h.noms_learnt_later})
+        h.identifiers["noms"] = h.noms_learnt_later
+        h.noms_learnt_later = None
+    if rng.random() < 0.6:
+        ethnicity = rng.choices(list(ETHNICITIES), weights=list(ETHNICITIES.values()))[0]
+        h.post(
+            "PersonalDetailsCorrected",
+            h.probation,
+            {"ethnicity": ethnicity, "rationale": "Self-declared at induction"},
+        )
+    if rng.random() < 0.8:
+        _address(
+            h, rng, "custody" if h.prison else "home", day - timedelta(days=rng.randint(0, 60))
+        )
+    if rng.random() < 0.45:
+        h.post(
+            "MappaStatusExplained",
+            h.probation,
+            {
+                "explained_on": day.isoformat(),
+                "by": h.probation,
+                "level_explained": h.level,
+                "views_sought": rng.random() < 0.6,
+            },
+        )
+    if h.category == 4:
+        h.partner(CT_UNIT, h.police, "Counter-terrorism lead")
+        h.post(
+            "EntryRecorded",
+            h.police,
+            {
+                "entry_type": "intelligence",
+                "subject": "Counter-terrorism assessment",
+                "body": SENTENCE,
+                "restricted_to": [CT_UNIT],
+            },
+        )
+
+
+def _address(h: _History, rng: random.Random, kind: str, from_date: date) -> None:
+    district, sector = rng.randint(1, 20), rng.randint(1, 9)
+    unit = rng.choice(INWARD_LETTERS) + rng.choice(INWARD_LETTERS)
+    h.post(
+        "AddressRecorded",
+        h.police if kind == "home" else h.probation,
+        {
+            "kind": kind,
+            "lines": [f"{rng.randint(1, 300)} {rng.choice(FAMILY)} Road", h.current_area.title()],
+            "postcode": f"LE{district} {sector}{unit}",
+            "from_date": from_date.isoformat(),
+        },
+    )
+
+
+def _transfer(h: _History, rng: random.Random, to_area: str) -> None:
+    receiving = f"mappa:{to_area}"
+    request = h.post(
+        "AreaTransferRequested",
+        h.probation,
+        {"to_area": to_area, "receiving": receiving, "rationale": "Moving to live with family"},
+    )
+    h.at(min(h.clock.date() + timedelta(days=rng.randint(3, 30)), h.until - timedelta(days=1)))
+    h.post(
+        "AreaTransferAccepted",
+        receiving,
+        {"transfer": request, "accepted_on": h.clock.date().isoformat()},
+    )
+    h.partners.add(receiving)
+
+
+def _critical_case_ended(h: _History) -> None:
+    h.post(
+        "CriticalCaseEnded",
+        h.mappa,
+        {"on": h.clock.date().isoformat(), "rationale": "Risk now managed at level 2"},
+    )
+    h.critical_case = False
+
+
+def _later_years(h: _History, rng: random.Random, roll: float) -> None:
+    """The rarer events of docs/design.md#lifecycles, each at about the rate a record sees them."""
+    day = h.clock.date()
+    current = [r for r, ends in h.restrictions.items() if ends is None or ends >= day]
+    if roll < 0.056:
+        of = rng.choice(["licence", "notification_requirements", *current])
+        action = rng.choices(
+            ["warning", "recall", "arrest", "charge", "none"], [40, 25, 15, 10, 10]
+        )[0]
+        h.post(
+            "BreachRecorded",
+            rng.choice([h.probation, h.police]),
+            {"of": of, "occurred_on": day.isoformat(), "action": action},
+        )
+        if action == "recall" and h.prison is None:
+            h.post(
+                "RecallRecorded",
+                h.probation,
+                {"recalled_on": day.isoformat(), "reason": "Breach of licence"},
+            )
+    elif roll < 0.059 and current:
+        order = rng.choice(current)
+        ends_on = day + timedelta(days=365 * rng.randint(1, 5))
+        h.post(
+            "RestrictionVaried",
+            h.police,
+            {
+                "restriction": order,
+                "ends_on": ends_on.isoformat(),
+                "rationale": "Varied by the court on application",
+            },
+        )
+        h.restrictions[order] = ends_on
+    elif roll < 0.062 and h.restrictions:
+        order = rng.choice(sorted(h.restrictions))
+        h.restrictions.pop(order)
+        h.post(
+            "RestrictionEnded",
+            h.probation,
+            {
+                "restriction": order,
+                "ended_on": day.isoformat(),
+                "reason": rng.choice(["discharged", "expired", "replaced"]),
+            },
+        )
+    elif roll < 0.065:
+        _address(h, rng, rng.choice(["home", "temporary", "approved_premises"]), day)
+    elif roll < 0.066:
+        alias = {"family": rng.choice(FAMILY), "given": [rng.choice(GIVEN)]}
+        if alias not in h.aliases:
+            h.post("AliasAdded", h.police, {"alias": alias})
+            h.aliases.append(alias)
+    elif roll < 0.0665 and h.aliases:
+        alias = h.aliases.pop()
+        h.post("AliasRemoved", h.police, {"alias": alias, "rationale": "Recorded in error"})
+    elif roll < 0.0675:
+        h.post(
+            "FurtherOffenceRecorded",
+            h.police,
+            {
+                "offence_summary": "Further offence charged",
+                "charged_on": day.isoformat(),
+                "outcome": rng.choices(
+                    ["charged", "convicted", "acquitted", "nfa"], [40, 35, 10, 15]
+                )[0],
+                "serious": rng.random() < 0.1,
+            },
+        )
+    elif roll < 0.069 and h.identifiers.get("crn", "").startswith("A"):
+        right = corrected_crn(h.index)
+        h.post(
+            "IdentifierCorrected",
+            h.probation,
+            {
+                "kind": "crn",
+                "from": h.identifiers["crn"],
+                "to": right,
+                "rationale": "Mistyped at registration",
+            },
+        )
+        h.identifiers["crn"] = right
+    elif roll < 0.071 and h.level == 3 and h.mappa in h.partners:
+        if h.critical_case:
+            _critical_case_ended(h)
+        else:
+            h.post(
+                "CriticalCaseRegistered",
+                h.mappa,
+                {"on": day.isoformat(), "rationale": "Imminent risk; exceptional resources needed"},
+            )
+            h.critical_case = True
 
 
 def generate(

@@ -1,4 +1,4 @@
-"""`report_ms`: each report of DESIGN.md section 5 at 100,000 nominals.
+"""`report_ms`: each report of docs/design.md#api at 100,000 nominals.
 
 Needs the report routes (the projections issue) and the national data set loaded. When
 both exist, each `/v1/reports/*` route in the service's OpenAPI is asked a few times with a

@@ -23,7 +23,7 @@ AGENCY_TYPES = frozenset(
 )
 
 # The police, probation and prison services are the Responsible Authority (Criminal Justice
-# Act 2003, s.325); every other agency has a Duty to Cooperate. DESIGN.md, section 2.
+# Act 2003, s.325); every other agency has a Duty to Cooperate. docs/design.md#people-and-agencies.
 RESPONSIBLE_AUTHORITY = frozenset({"police", "probation", "prison"})
 
 _AGENCY = re.compile(r"(?P<type>[A-Za-z-]+):(?P<id>[A-Za-z0-9-]{1,64})")

@@ -1,4 +1,4 @@
-"""The hash chain over a nominal's events (DESIGN.md section 7; docs/integrity.md).
+"""The hash chain over a nominal's events (docs/design.md#integrity; docs/integrity.md).
 
 hash = SHA-256(prev_hash || canonical JSON of the event without `position` and `hash`),
 where prev_hash is the previous event's hash as 64 lower-case hex characters (64 zeros

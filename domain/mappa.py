@@ -1,7 +1,7 @@
-"""MAPPA categories, levels and areas, and the timeliness rules of DESIGN.md section 4.
+"""MAPPA categories, levels and areas, and the timeliness rules of docs/design.md#rules.
 
 Each rule carries its source once, next to its constant; "000" is the 2015 follow-up
-inspection of MAPPA and "004" the 2022 effective practice guide (seeds/README.md).
+inspection of MAPPA and "004" the 2022 effective practice guide (docs/design.md#sources).
 """
 
 from dataclasses import dataclass

@@ -182,7 +182,7 @@ def day(value: Any) -> date | None:
 
 @dataclass(frozen=True)
 class Filters:
-    """The filters every report accepts (DESIGN.md section 5); None means any."""
+    """The filters every report accepts (docs/design.md#api); None means any."""
 
     today: date
     area: str | None = None

@@ -83,6 +83,7 @@ PROJECTION = Projection(
         "CategoryChanged": _setter("category", "to"),
         "LeadAgencyChanged": _setter("lead_agency", "agency"),
         "AreaTransferred": _setter("area", "to_area"),
+        "AreaTransferAccepted": _setter("area", "to_area"),
         "CustodyChanged": _custody,
         "NominalDeregistered": _status("deregistered"),
         "NominalReregistered": _status("active"),

@@ -1,6 +1,6 @@
 """Who is partnered to each record, since when and by whom, and where are the gaps?
 
-The gaps are the rules of DESIGN.md section 4 about who should be on a record:
+The gaps are the rules of docs/design.md#rules about who should be on a record:
 - the current prison is partnered (000, para 5.35 and recommendations),
 - a lead agency is recorded (000, para 4.15),
 - a named police offender manager at levels 2 and 3 (000, recommendations),
@@ -56,6 +56,16 @@ def _partnered(b: Batch, e: Any, position: int) -> None:
     _partner(b, e.originator_id, e.payload["agency"], e, position, e.payload["reason"])
 
 
+def _transfer_accepted(b: Batch, e: Any, position: int) -> None:
+    # The receiving MAPPA unit becomes a partner, unless it is one already.
+    nid, agency = e.originator_id, e.payload["receiving"]
+    current = any(
+        p["agency"] == agency and p["until"] is None for p in b.rows(PARTNERSHIPS, nid).values()
+    )
+    if not current:
+        _partner(b, nid, agency, e, position, f"area transfer from {e.payload['from_area']}")
+
+
 def _ended(b: Batch, e: Any, position: int) -> None:
     nid, agency = e.originator_id, e.payload["agency"]
     for row in b.rows(PARTNERSHIPS, nid).values():
@@ -81,6 +91,7 @@ PROJECTION = Projection(
     handlers={
         "NominalRegistered": _registered,
         "AgencyPartnered": _partnered,
+        "AreaTransferAccepted": _transfer_accepted,
         "PartneringEnded": _ended,
         "OfficerAssigned": _officer,
     },
@@ -124,6 +135,7 @@ GAPS_PROJECTION = Projection(
             "NominalRegistered",
             "AgencyPartnered",
             "PartneringEnded",
+            "AreaTransferAccepted",
             "OfficerAssigned",
             "LevelChanged",
             "LeadAgencyChanged",

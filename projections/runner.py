@@ -67,6 +67,7 @@ from projections import (
     current_view,
     dead_letters,
     disclosure_coverage,
+    event_areas,
     late_minutes,
     partnering_audit,
     referrals,
@@ -87,6 +88,7 @@ PROJECTIONS: tuple[Projection, ...] = (
     disclosure_coverage.PROJECTION,
     review_schedule.PROJECTION,
     registration_timeliness.PROJECTION,
+    event_areas.PROJECTION,
     # Last: its rows are computed from the read models above, at the same position.
     partnering_audit.GAPS_PROJECTION,
 )

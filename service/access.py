@@ -1,9 +1,11 @@
 """Who may do what: who may read a record, and the one table of which agencies may post
-which event (DESIGN.md s. 3, 6).
+which event (docs/design.md#the-catalogue, #authentication-and-access).
 
-Every posting rule here is applied after the object-level check (the caller's agency is a
-current partner of the record); registration is the exception, since no one is partnered
-yet. Every read, whatever its route, is decided by `read_outcome`.
+Every posting rule here is applied after the object-level check (`has_standing`: the
+caller's agency is a current partner of the record, or the receiving MAPPA unit accepting
+an open transfer); registration is the exception, since no one is partnered yet. Every
+read, whatever its route, is decided by `read_outcome`; which restricted entries a reader
+sees whole, by `sees_restricted`.
 """
 
 from collections.abc import Callable, Collection
@@ -11,6 +13,7 @@ from typing import Any
 
 from domain.agencies import agency_type
 from domain.nominal import Nominal
+from domain.nominal.entries import may_read
 from service.auth import Principal
 
 
@@ -66,6 +69,13 @@ def _any_partner(agency: str, nominal: Nominal, payload: dict[str, Any]) -> bool
     return True
 
 
+def _the_receiving_unit(agency: str, nominal: Nominal, payload: dict[str, Any]) -> bool:
+    transfer = nominal.transfers.get(str(payload.get("transfer")))
+    if transfer is None:
+        return True  # no such transfer: the record refuses it, naming it (422, not 403)
+    return agency == transfer["receiving"]
+
+
 MAY_REGISTER = frozenset({"police", "probation", "prison", "yot", "health"})
 
 MAY_POST: dict[str, Rule] = {
@@ -92,7 +102,41 @@ MAY_POST: dict[str, Rule] = {
     "NominalDeregistered": frozenset({"police", "probation", "mappa"}),
     "NominalReregistered": frozenset({"police", "probation", "mappa"}),
     "EntryRetracted": _poster_or_mappa,
+    # docs/design.md#lifecycles
+    "IdentifierAdded": RA_AND_MAPPA,
+    "IdentifierCorrected": RA_AND_MAPPA,
+    "PersonalDetailsCorrected": RA_AND_MAPPA,
+    "AliasAdded": RA_AND_MAPPA,
+    "AliasRemoved": RA_AND_MAPPA,
+    "AddressRecorded": RA,
+    "RestrictionVaried": RA_AND_MAPPA,
+    "RestrictionEnded": RA_AND_MAPPA,
+    "AreaTransferRequested": frozenset({"police", "probation", "mappa"}),
+    "AreaTransferAccepted": _the_receiving_unit,
+    "BreachRecorded": RA_AND_MAPPA,
+    "RecallRecorded": frozenset({"probation", "prison"}),
+    "FurtherOffenceRecorded": frozenset({"police", "probation", "mappa"}),
+    "MappaStatusExplained": RA_AND_MAPPA,
+    "CriticalCaseRegistered": frozenset({"mappa"}),
+    "CriticalCaseEnded": frozenset({"mappa"}),
 }
+
+# Events a caller not (yet) partnered to the record may post: an open transfer request
+# naming the caller's agency as the receiving MAPPA unit is its standing to accept it.
+# Anyone else not partnered gets the 404 a stranger gets (docs/design.md#lifecycles).
+
+
+def has_standing(principal: Principal, nominal: Nominal | None, event_type: str) -> bool:
+    """Whether the caller may post to this record at all: a current partner, or the
+    receiving MAPPA unit of an open transfer request, for its acceptance."""
+    if nominal is None:
+        return False
+    if nominal.is_partner(principal.agency):
+        return True
+    return (
+        event_type == "AreaTransferAccepted"
+        and principal.agency in nominal.open_transfer_receivers()
+    )
 
 
 def require_scope(principal: Principal, *scopes: str) -> None:
@@ -116,6 +160,30 @@ def read_outcome(
         require_justification(justification)
         return "allowed" if partners is not None else None
     return "refused" if partners is not None else None
+
+
+def sees_restricted(
+    principal: Principal, justification: str | None, poster: str, restricted_to: list[str]
+) -> bool:
+    """Whether the caller reads a restricted entry whole: the agency that posted it, an
+    agency it names, or an auditor who says why (docs/adr/021). Everyone else who may read
+    the record sees that it exists (type, date, posting agency), never what it says."""
+    return _audits(principal, justification) or may_read(poster, restricted_to, principal.agency)
+
+
+def hidden_entries(
+    principal: Principal, nominal: Nominal, justification: str | None
+) -> frozenset[str]:
+    """The restricted entries of the record's view this caller sees only as placeholders."""
+    if _audits(principal, justification):
+        return frozenset()
+    return nominal.restricted_from(principal.agency)
+
+
+def _audits(principal: Principal, justification: str | None) -> bool:
+    return principal.has("audit:read") and bool(
+        justification and len(justification.strip()) >= MIN_JUSTIFICATION
+    )
 
 
 def require_justification(justification: str | None) -> None:

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from domain.calendar import london_date
 from service import access
 from service.access import NotFound, require_justification
 from service.auth import Principal
@@ -28,12 +29,15 @@ class Audit:
     def state_as_of(
         self, principal: Principal, nominal_id: UUID, as_of: datetime, justification: str | None
     ) -> dict[str, Any]:
-        """The record as it stood at an instant: the events recorded by then, folded."""
+        """The record as it stood at an instant: the events recorded by then, folded; its
+        orders as on that day, restricted entries the caller may not read as placeholders
+        (those it reads whole named in the consultation log)."""
         access.require_scope(principal, "records:read", "audit:read")
+        route = "GET /v1/nominals/{id}/state"
         self.reading.readable(
             principal,
             nominal_id,
-            route="GET /v1/nominals/{id}/state",
+            route=route,
             justification=justification,
             action="read-as-of",
         )
@@ -42,7 +46,13 @@ class Audit:
             raise NotFound("the record did not exist at that instant")
         nominal = self.ledger.load(nominal_id, version=version)
         assert nominal is not None
-        return served_view(nominal)
+        hidden = access.hidden_entries(principal, nominal, justification)
+        read_whole = sorted(nominal.restricted_entries() - hidden)
+        if read_whole:
+            self.ledger.log_restricted_reads(
+                principal, nominal_id, route, justification, read_whole
+            )
+        return served_view(nominal, london_date(as_of), hidden)
 
     def version_at(self, nominal_id: UUID, as_of: datetime) -> int:
         """The last version recorded at or before the instant (0: not yet registered)."""

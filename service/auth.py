@@ -1,6 +1,7 @@
 """Bearer token verification: who is calling, for which agency, with which scopes.
 
-Tokens are JWTs signed with an asymmetric key published in a JWKS (DESIGN.md section 6).
+Tokens are JWTs signed with an asymmetric key published in a JWKS
+(docs/design.md#authentication-and-access).
 Every fault raises `Unauthenticated`; its message is for the logs, never for the client.
 """
 

@@ -89,7 +89,7 @@ class Service(Application):
 
 def build_verifier(settings: Settings) -> TokenVerifier:
     """The JWKS the settings name; without one, the development key where it may be
-    trusted (DESIGN.md section 6), and SettingsError elsewhere."""
+    trusted (docs/design.md#authentication-and-access), and SettingsError elsewhere."""
     algorithms = tuple(settings.jwt_algorithms.split())
     common = {
         "issuer": settings.jwt_issuer,

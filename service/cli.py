@@ -1,4 +1,4 @@
-"""The `mappa-record` command line (DESIGN.md section 9)."""
+"""The `mappa-record` command line (docs/design.md#running-it)."""
 
 from __future__ import annotations
 
@@ -316,7 +316,11 @@ def _import(args: argparse.Namespace) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mappa-record", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="mappa-record",
+        description="The shared, event-sourced record of people managed under MAPPA.",
+        epilog="Every command and setting: docs/design.md#running-it in the repository.",
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="serve the HTTP API")

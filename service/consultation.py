@@ -47,6 +47,11 @@ class Consultation:
     outcome: str
     justification: str | None = None
     seen_version: int | None = None  # logged only if the record still stands at it
+    # Restricted entries the read showed whole: a row each, naming it (docs/adr/021).
+    entries: tuple[str, ...] = ()
+
+
+RESTRICTED_READ = "read-restricted-entry"  # the action of a row naming a restricted entry
 
 
 CHAIN_LOCK = 7_413_002  # pg_advisory_xact_lock key: one writer of the log's chain at a time
@@ -99,27 +104,35 @@ class ConsultationLog:
             at = datetime.now(UTC)
             rows = []
             for e in entries:
-                row = {
-                    "at": at,
-                    "sub": e.principal.sub,
-                    "agency": e.principal.agency,
-                    "nominal_id": e.nominal_id,
-                    "route": e.route,
-                    "action": e.action,
-                    "outcome": e.outcome,
-                    "justification": e.justification,
-                    "prev_hash": prev,
-                }
-                prev = row["hash"] = chain_hash(prev, _content(row))
-                rows.append(row)
+                # A read's own row (unless it only names entries of a read logged before),
+                # then one per restricted entry it showed whole.
+                read: list[tuple[str, str | None]] = []
+                if e.action != RESTRICTED_READ:
+                    read.append((e.action, None))
+                read += [(RESTRICTED_READ, entry) for entry in e.entries]
+                for action, entry_id in read:
+                    row = {
+                        "at": at,
+                        "sub": e.principal.sub,
+                        "agency": e.principal.agency,
+                        "nominal_id": e.nominal_id,
+                        "route": e.route,
+                        "action": action,
+                        "outcome": e.outcome,
+                        "justification": e.justification,
+                        "entry_id": entry_id,
+                        "prev_hash": prev,
+                    }
+                    prev = row["hash"] = chain_hash(prev, _content(row))
+                    rows.append(row)
             curs.execute(
                 "INSERT INTO consultation_log (at, sub, agency, nominal_id, route, action,"
-                " outcome, justification, prev_hash, hash)"
+                " outcome, justification, entry_id, prev_hash, hash)"
                 " SELECT %s, sub, agency, nominal_id, route, action, outcome, justification,"
-                " prev_hash, hash FROM unnest(%s::text[], %s::text[], %s::uuid[], %s::text[],"
-                " %s::text[], %s::text[], %s::text[], %s::text[], %s::text[])"
-                " WITH ORDINALITY AS r(sub, agency, nominal_id, route, action, outcome,"
-                " justification, prev_hash, hash, n) ORDER BY n",
+                " entry_id, prev_hash, hash FROM unnest(%s::text[], %s::text[], %s::uuid[],"
+                " %s::text[], %s::text[], %s::text[], %s::text[], %s::uuid[], %s::text[],"
+                " %s::text[]) WITH ORDINALITY AS r(sub, agency, nominal_id, route, action,"
+                " outcome, justification, entry_id, prev_hash, hash, n) ORDER BY n",
                 (at, *([r[c] for r in rows] for c in _COLUMNS)),
             )
         return logged
@@ -130,24 +143,33 @@ class ConsultationLog:
         """The log of one record, oldest first, paged by id."""
         with self._datastore.transaction() as curs:
             curs.execute(
-                "SELECT id, at, sub, agency, route, action, outcome, justification"
+                "SELECT id, at, sub, agency, route, action, outcome, justification, entry_id"
                 " FROM consultation_log WHERE nominal_id = %s AND id > %s ORDER BY id LIMIT %s",
                 (nominal_id, after_id, limit),
             )
             rows = curs.fetchall()
-        return [dict(row) | {"at": format_instant(row["at"])} for row in rows]
+        return [
+            dict(row)
+            | {
+                "at": format_instant(row["at"]),
+                "entry_id": str(row["entry_id"]) if row["entry_id"] else None,
+            }
+            for row in rows
+        ]
 
 
 # What a row's hash covers: everything it says (`at` and the id as the events write them).
 _CHAINED = ("at", "sub", "agency", "nominal_id", "route", "action", "outcome", "justification")
 _COLUMNS = ("sub", "agency", "nominal_id", "route", "action", "outcome", "justification",
-            "prev_hash", "hash")  # fmt: skip
+            "entry_id", "prev_hash", "hash")  # fmt: skip
 
 
 def _content(row: Mapping[str, Any]) -> dict[str, Any]:
     content = {c: row[c] for c in _CHAINED}
     content["at"] = format_instant(row["at"])
     content["nominal_id"] = str(row["nominal_id"])
+    if row.get("entry_id") is not None:  # rows that name no entry hash as before (0011)
+        content["entry_id"] = str(row["entry_id"])
     return content
 
 
@@ -198,7 +220,8 @@ def _rows_from(datastore: PostgresDatastore, batch: int) -> Iterator[dict[str, A
         with datastore.transaction() as curs:
             curs.execute(
                 "SELECT id, at, sub, agency, nominal_id, route, action, outcome, justification,"
-                " prev_hash, hash FROM consultation_log WHERE id > %s ORDER BY id LIMIT %s",
+                " entry_id, prev_hash, hash FROM consultation_log WHERE id > %s ORDER BY id"
+                " LIMIT %s",
                 (after, batch),
             )
             rows = curs.fetchall()

@@ -1,6 +1,6 @@
 """The development signing key: kept in the data directory, trusted only when no JWKS is set.
 
-`mappa-record token` mints tokens with it (DESIGN.md sections 6 and 9).
+`mappa-record token` mints tokens with it (docs/design.md#authentication-and-access).
 """
 
 from __future__ import annotations

@@ -21,12 +21,20 @@ from eventsourcing.application import AggregateNotFoundError
 
 from domain.nominal import Nominal
 from service.auth import Principal
-from service.consultation import Consultation, ConsultationLog
+from service.consultation import RESTRICTED_READ, Consultation, ConsultationLog
 from service.runtime.database import Database
 from service.runtime.settings import Settings, SettingsError
 from service.store.cache import RecordCache, RecordLocks
 from service.store.committer import Batched, GroupCommitter
-from service.store.eventstore import Nominals, act_as, moved_on, read_newer, replayed, store_env
+from service.store.eventstore import (
+    Nominals,
+    act_as,
+    moved_on,
+    read_indexed,
+    read_newer,
+    replayed,
+    store_env,
+)
 
 R = TypeVar("R")
 
@@ -55,6 +63,8 @@ class Ledger:
         # A cached record is brought up to date before it is read: the reads waiting ask the
         # store together, in one query (docs/adr/011).
         self.catch_up = Batched("catch-up", functools.partial(read_newer, self.app), max_batch=128)
+        # A retried post is answered from the event index, the retries waiting asked together.
+        self.replays = Batched("replays", functools.partial(read_indexed, self.app), max_batch=128)
         self.cache = RecordCache(settings.aggregate_cache, settings.aggregate_cache_mb * 2**20)
         self.locks = RecordLocks()
         self._clock = clock
@@ -64,6 +74,7 @@ class Ledger:
         self._blocking.shutdown(cancel_futures=True)  # what runs there may still need a save
         self.committer.close()
         self.catch_up.close()
+        self.replays.close()
         self.consultations.close()
         self.app.close()
 
@@ -139,15 +150,18 @@ class Ledger:
         except AggregateNotFoundError:
             return None
         assert isinstance(nominal, Nominal)
+        if nominal.__dict__.get("area_history_partial"):
+            # From a snapshot taken before the areas' history was kept, of a record that had
+            # moved: folded from its events instead (Nominal.upcast_v1_v2).
+            folded = replayed(None, self.app.events.get(nominal_id, lte=version))
+            assert isinstance(folded, Nominal)
+            return folded
         return nominal
 
     def holder(self, kind: str, value: str) -> UUID | None:
         """The nominal holding a normalised identifier, for the service's own use (no read)."""
         with self.datastore.transaction() as curs:
-            curs.execute(
-                "SELECT nominal_id FROM nominal_identifiers WHERE kind = %s AND value = %s",
-                (kind, value),
-            )
+            curs.execute(_HOLDER, (kind, value))
             row = curs.fetchone()
         return row["nominal_id"] if row else None
 
@@ -166,11 +180,45 @@ class Ledger:
         action: str,
         outcome: str,
         justification: str | None,
+        entries: Sequence[str] = (),
     ) -> None:
-        """One row of the consultation log, committed before this returns."""
+        """One row of the consultation log (and one per restricted entry read whole),
+        committed before this returns."""
         self.consultations.append(
-            Consultation(principal, nominal_id, route, action, outcome, justification)
+            Consultation(
+                principal, nominal_id, route, action, outcome, justification, entries=tuple(entries)
+            )
         )
+
+    def log_restricted_reads(
+        self,
+        principal: Principal,
+        nominal_id: UUID,
+        route: str,
+        justification: str | None,
+        entries: Sequence[str],
+    ) -> None:
+        """A row of the consultation log per restricted entry a read showed whole, for a read
+        logged already (a page read after its right to read was decided)."""
+        self.consultations.append(
+            Consultation(
+                principal,
+                nominal_id,
+                route,
+                RESTRICTED_READ,
+                "allowed",
+                justification,
+                entries=tuple(entries),
+            )
+        )
+
+
+# The claim of an identifier not released (migration 0010: at most one; docs/adr/019).
+_HOLDER = (
+    "SELECT i.nominal_id FROM nominal_identifiers i WHERE i.kind = %s AND i.value = %s"
+    " AND NOT EXISTS (SELECT FROM identifier_releases r"
+    " WHERE r.kind = i.kind AND r.value = i.value AND r.claim_no = i.claim_no)"
+)
 
 
 def caught_up(nominal: Nominal, newer: Sequence[Nominal.Event]) -> Nominal:

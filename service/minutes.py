@@ -17,8 +17,6 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
-import filetype
-
 from service import access
 from service.access import NotFound
 from service.auth import Principal
@@ -42,12 +40,13 @@ class UnsupportedDocument(Exception):
 
 
 def media_type_of(content: bytes) -> str:
-    """PDF, DOCX or ODT, from the bytes themselves; UnsupportedDocument otherwise."""
-    kind = filetype.guess(content[:8192])
-    if kind is not None and kind.mime in ACCEPTED:
-        return kind.mime
-    # filetype finds DOCX only when `[Content_Types].xml` is the zip's first entry, which
-    # not every writer does: a zip is read for the two packaging conventions themselves.
+    """PDF, DOCX or ODT, from the bytes themselves; UnsupportedDocument otherwise.
+
+    A PDF starts with its header, `%PDF-` (ISO 32000-1, 7.5.2). DOCX and ODT are zip
+    packages (`PK\x03\x04`), told apart by their packaging entries, wherever the writer put
+    them in the zip."""
+    if content.startswith(b"%PDF-"):
+        return PDF
     if content.startswith(b"PK\x03\x04"):
         found = _zipped_document_type(content)
         if found is not None:

@@ -1,4 +1,4 @@
-"""What a payload of each event type of DESIGN.md section 3 may hold, whoever sends it.
+"""What a payload of each event type (docs/design.md#the-catalogue) may hold, whoever sends it.
 
 A post over HTTP (api/routes/nominals.py) and a line of a bulk import
 (service/integrations/importer.py) are checked against the same schema and stored as it
@@ -30,13 +30,21 @@ from pydantic import (
     ConfigDict,
     Field,
     PastDate,
+    PlainSerializer,
+    SerializerFunctionWrapHandler,
+    StrictBool,
     StringConstraints,
+    model_serializer,
     model_validator,
 )
 
 from domain.agencies import parse_agency
 from domain.errors import InvalidValue
+from domain.identifiers import IDENTIFIER_KINDS
 from domain.mappa import parse_area
+from domain.nominal.identity import ETHNICITIES
+from domain.nominal.outcomes import BREACH_OF
+from domain.postcodes import normalise_postcode
 
 
 def _domain_check(parse: Any) -> Any:
@@ -120,6 +128,9 @@ Ref = Annotated[
 ]
 Agency = Annotated[str, _domain_check(parse_agency)]
 Area = Annotated[str, _domain_check(parse_area)]
+Postcode = Annotated[str, _domain_check(normalise_postcode)]
+IdentifierKind = Literal[IDENTIFIER_KINDS]  # type: ignore[valid-type]
+Ethnicity = Literal[tuple(ETHNICITIES)]  # type: ignore[valid-type]
 
 
 def _whole_number(value: Any) -> Any:
@@ -134,6 +145,27 @@ MultiAgencyLevel = Annotated[Literal[2, 3], WholeNumber]
 AnyLevel = Annotated[Literal[1, 2, 3], WholeNumber]
 AnyCategory = Annotated[Literal[1, 2, 3, 4], WholeNumber]
 RoshLevel = Literal["low", "medium", "high", "very_high"]
+
+
+# The one number that is not whole. Stored as RFC 8785 (JCS) writes it, so an auditor's JCS
+# library recomputes the hash (docs/integrity.md): 12.0 is stored as 12, and a score between
+# 0 and 0.0001, which Python writes in exponent form and JCS does not, is refused.
+def _not_tiny(value: float) -> float:
+    if 0 < value < 1e-4:
+        raise ValueError("a score is 0 or at least 0.0001")
+    return value
+
+
+def _whole_as_integer(value: float) -> int | float:
+    return int(value) if value.is_integer() else value
+
+
+Score = Annotated[
+    float,
+    Field(ge=0, le=10_000, allow_inf_nan=False),
+    AfterValidator(_not_tiny),
+    PlainSerializer(_whole_as_integer, when_used="json"),
+]
 
 
 class Strict(BaseModel):
@@ -219,6 +251,18 @@ class EntryRecorded(Strict):
     ]
     subject: ShortText
     body: Body
+    # Counter-terrorism material (000, para 6.32): other partners see that it exists, not
+    # what it says (docs/adr/021).
+    restricted_to: list[Agency] | None = Field(default=None, min_length=1, max_length=20)
+
+    @model_serializer(mode="wrap")
+    def _unrestricted_as_before(self, dump: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # An entry for every partner is stored, and digested for idempotency, as it was
+        # before restricted entries existed.
+        payload: dict[str, Any] = dump(self)
+        if payload.get("restricted_to") is None:
+            payload.pop("restricted_to", None)
+        return payload
 
 
 class RestrictionRecorded(Strict):
@@ -248,7 +292,7 @@ class RestrictionRecorded(Strict):
 class RiskAssessmentRecorded(Strict):
     tool: Literal["OASys", "RM2000", "ARMS", "OSP", "ERG22+", "other"]
     rosh_level: RoshLevel
-    score: Annotated[float, Field(ge=0, le=10_000, allow_inf_nan=False)] | None = None
+    score: Score | None = None
     assessed_on: date
     authorised_by: ShortText | None = None
 
@@ -399,6 +443,138 @@ class EntryRetracted(Strict):
     rationale: Text
 
 
+# -- docs/design.md#lifecycles: corrections, lifecycles and outcomes -----------------------------
+
+
+class IdentifierAdded(Strict):
+    kind: IdentifierKind
+    value: ShortText
+
+
+class IdentifierCorrected(Strict):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, serialize_by_alias=True)
+
+    kind: IdentifierKind
+    wrong: ShortText = Field(alias="from")
+    to: ShortText
+    rationale: Text
+
+
+class PersonalDetailsCorrected(Strict):
+    name: Name | None = None
+    date_of_birth: PastDate | None = None
+    gender: ShortText | None = None
+    ethnicity: Ethnicity | None = None  # type: ignore[valid-type]
+    rationale: Text
+
+    @model_validator(mode="after")
+    def _something_corrected(self) -> PersonalDetailsCorrected:
+        if all(v is None for v in (self.name, self.date_of_birth, self.gender, self.ethnicity)):
+            raise ValueError("say what is corrected: name, date_of_birth, gender or ethnicity")
+        return self
+
+
+class AliasAdded(Strict):
+    alias: Name
+
+
+class AliasRemoved(Strict):
+    alias: Name
+    rationale: Text
+
+
+class AddressRecorded(Strict):
+    kind: Literal["home", "approved_premises", "temporary", "no_fixed_abode", "custody"]
+    lines: list[ShortText] = Field(default_factory=list, max_length=6)
+    postcode: Postcode | None = None
+    from_date: date
+
+    @model_validator(mode="after")
+    def _an_address_unless_none(self) -> AddressRecorded:
+        if self.kind != "no_fixed_abode":
+            if not self.lines:
+                raise ValueError("an address has at least one line (no_fixed_abode may have none)")
+            if self.postcode is None:
+                raise ValueError("an address has a postcode (no_fixed_abode may have none)")
+        return self
+
+
+class RestrictionVaried(Strict):
+    restriction: UUID
+    details: Text | None = None
+    ends_on: date | None = None
+    rationale: Text
+
+
+class RestrictionEnded(Strict):
+    restriction: UUID
+    ended_on: date
+    reason: Literal["expired", "discharged", "revoked", "replaced", "other"]
+
+
+class AreaTransferRequested(Strict):
+    to_area: Area
+    receiving: Agency
+    rationale: Text
+    handover_meeting_on: date | None = None
+
+
+class AreaTransferAccepted(Strict):
+    transfer: UUID
+    accepted_on: date
+
+
+def _breach_of(value: Any) -> str:
+    # One field, so a refusal names `of` whichever of the two kinds of value was meant.
+    if value in BREACH_OF:
+        return str(value)
+    try:
+        return str(UUID(str(value)))
+    except ValueError:
+        raise ValueError(
+            "of is licence, notification_requirements, or the event_id of a restriction"
+        ) from None
+
+
+class BreachRecorded(Strict):
+    of: Annotated[
+        StorableText,
+        AfterValidator(_breach_of),
+        Field(description="licence, notification_requirements, or a restriction's event_id"),
+    ]
+    occurred_on: date
+    action: Literal["warning", "recall", "arrest", "charge", "none"]
+
+
+class RecallRecorded(Strict):
+    recalled_on: date
+    reason: Text
+
+
+class FurtherOffenceRecorded(Strict):
+    offence_summary: Text
+    charged_on: date
+    outcome: Literal["charged", "convicted", "acquitted", "nfa"]
+    serious: StrictBool
+
+
+class MappaStatusExplained(Strict):
+    explained_on: date
+    by: Agency
+    level_explained: AnyLevel
+    views_sought: StrictBool
+
+
+class CriticalCaseRegistered(Strict):
+    on: date
+    rationale: Text
+
+
+class CriticalCaseEnded(Strict):
+    on: date
+    rationale: Text
+
+
 PAYLOADS: dict[str, type[Strict]] = {
     model.__name__: model
     for model in (
@@ -425,6 +601,22 @@ PAYLOADS: dict[str, type[Strict]] = {
         NominalDeregistered,
         NominalReregistered,
         EntryRetracted,
+        IdentifierAdded,
+        IdentifierCorrected,
+        PersonalDetailsCorrected,
+        AliasAdded,
+        AliasRemoved,
+        AddressRecorded,
+        RestrictionVaried,
+        RestrictionEnded,
+        AreaTransferRequested,
+        AreaTransferAccepted,
+        BreachRecorded,
+        RecallRecorded,
+        FurtherOffenceRecorded,
+        MappaStatusExplained,
+        CriticalCaseRegistered,
+        CriticalCaseEnded,
     )
 }
 

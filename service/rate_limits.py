@@ -1,5 +1,5 @@
 """How many requests a client may make now: token buckets, in this process or shared by every
-API process through PostgreSQL (DESIGN.md 9.1: "rate limits hold across processes";
+API process through PostgreSQL (docs/design.md#beyond-one-machine;
 docs/adr/025, which amends docs/adr/008).
 
 An officer's bucket (the token's agency and subject) is kept in the database

@@ -3,13 +3,16 @@
 Every read is decided by one rule (`access.read_outcome`: partners read their records,
 auditors read any with a reason, strangers get the same NotFound as for a missing record)
 and logged in the consultation log before its data is handed over (Data Protection Act
-2018, s. 62).
+2018, s. 62). A restricted entry is shown whole only to the agency that posted it, the
+agencies it names and auditors who say why (`access.sees_restricted`), each such reading
+named in the log (docs/adr/021); other readers see a placeholder.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
+from datetime import date
 from typing import Any
 from uuid import UUID
 
@@ -18,6 +21,7 @@ import orjson
 from domain.calendar import london_date
 from domain.identifiers import normalise_field
 from domain.nominal import Nominal
+from domain.nominal.entries import is_restricted, redacted
 from service import access
 from service.access import JustificationRequired, NotFound
 from service.auth import Principal
@@ -42,21 +46,30 @@ class Reading:
         route: str,
         justification: str | None,
         action: str = "read",
+        shows_entries: bool = False,
     ) -> Nominal:
         """The nominal if the caller may read it, the read logged; NotFound for strangers.
+
+        With `shows_entries` (a read of the current view), the restricted entries the caller
+        reads whole are named in the log too (docs/adr/021).
 
         Every reader shares it: the caller must not change it. A cached copy is decided on
         as `read_view` does, asking once (ADR 011); a record not cached or moved on is
         brought up to date first."""
         ledger = self.ledger
         nominal = ledger.cache.shared(nominal_id)
-        consultation = _on_copy(principal, nominal, route, action, justification)
+        consultation = _on_copy(principal, nominal, route, action, justification, shows_entries)
         if consultation is not None and ledger.consultations.append(consultation):
             return _answered(nominal, consultation)
         nominal = ledger.load(nominal_id, read_only=True)
         outcome = access.read_outcome(principal, _partners(nominal), justification)
         if outcome is not None:
-            ledger.log(principal, nominal_id, route, action, outcome, justification)
+            entries = (
+                _read_whole(principal, nominal, justification)
+                if shows_entries and outcome == "allowed" and nominal is not None
+                else ()
+            )
+            ledger.log(principal, nominal_id, route, action, outcome, justification, entries)
         if nominal is None or outcome != "allowed":
             raise NotFound("no such record")
         return nominal
@@ -81,16 +94,30 @@ class Reading:
     def view(
         self, principal: Principal, nominal_id: UUID, justification: str | None
     ) -> dict[str, Any]:
-        """The current record, consistent with every write acknowledged before this call."""
-        return served_view(self._viewed(principal, nominal_id, justification))
+        """The current record, consistent with every write acknowledged before this call;
+        orders in force today, restricted entries the caller may not read as placeholders."""
+        nominal = self._viewed(principal, nominal_id, justification)
+        hidden = access.hidden_entries(principal, nominal, justification)
+        return served_view(nominal, self._today(), hidden)
 
     def view_json(
         self, principal: Principal, nominal_id: UUID, justification: str | None
     ) -> tuple[int, bytes]:
-        """`view` as JSON, with its version: rendered once per version and kept in the cache,
-        as every reader of a version is shown the same view."""
+        """`view` as JSON, with its version: rendered once per version and kind of reader,
+        and kept in the cache, as every such reader of a version is shown the same view."""
         nominal = self._viewed(principal, nominal_id, justification)
-        return nominal.version, self.ledger.cache.rendered(nominal, _view_json)
+        return nominal.version, self._rendered(principal, nominal, justification)
+
+    def _rendered(self, principal: Principal, nominal: Nominal, justification: str | None) -> bytes:
+        today = self._today()
+        hidden = access.hidden_entries(principal, nominal, justification)
+        return self.ledger.cache.rendered(
+            nominal, lambda n: _view_json(n, today, hidden), key=(today, hidden)
+        )
+
+    def _today(self) -> date:
+        """The day whose orders a view shows in force (London)."""
+        return london_date(self.ledger.now())
 
     async def read_view(
         self, principal: Principal, nominal_id: UUID, justification: str | None
@@ -108,15 +135,21 @@ class Reading:
         access.require_scope(principal, "records:read", "audit:read")
         ledger = self.ledger
         nominal = ledger.cache.shared(nominal_id)
-        consultation = _on_copy(principal, nominal, VIEW_ROUTE, "read", justification)
+        consultation = _on_copy(principal, nominal, VIEW_ROUTE, "read", justification, True)
         if consultation is not None and await awaited(ledger.consultations.submit(consultation)):
             viewed = _answered(nominal, consultation)
-            return viewed.version, ledger.cache.rendered(viewed, _view_json)
+            return viewed.version, self._rendered(principal, viewed, justification)
         return await ledger.in_thread(self.view_json, principal, nominal_id, justification)
 
     def _viewed(self, principal: Principal, nominal_id: UUID, justification: str | None) -> Nominal:
         access.require_scope(principal, "records:read", "audit:read")
-        return self.readable(principal, nominal_id, route=VIEW_ROUTE, justification=justification)
+        return self.readable(
+            principal,
+            nominal_id,
+            route=VIEW_ROUTE,
+            justification=justification,
+            shows_entries=True,
+        )
 
     def lookup(
         self, principal: Principal, identifiers: dict[str, str], justification: str | None
@@ -156,18 +189,31 @@ class Reading:
         limit: int,
         justification: str | None,
     ) -> Iterator[dict[str, Any]]:
-        """The record's events in order, from a version, at most `limit` of them."""
+        """The record's events in order, from a version, at most `limit` of them; a
+        restricted entry the caller may not read shows as a placeholder (its type, date and
+        posting agency), and one it reads whole is named in the consultation log first."""
         access.require_scope(principal, "records:read", "audit:read")
-        self.require_readable(
-            principal,
-            nominal_id,
-            route="GET /v1/nominals/{id}/history",
-            justification=justification,
-        )
-        for position, event in read_stream(
-            self.ledger.app, nominal_id, after_version=from_version - 1, limit=limit
-        ):
-            yield stored_event(position, event)
+        route = "GET /v1/nominals/{id}/history"
+        self.require_readable(principal, nominal_id, route=route, justification=justification)
+        page = [
+            stored_event(position, event)
+            for position, event in read_stream(
+                self.ledger.app, nominal_id, after_version=from_version - 1, limit=limit
+            )
+        ]
+        read_whole = []
+        for i, event in enumerate(page):
+            if is_restricted(event):
+                poster, named = event["recorded_by"]["agency"], event["payload"]["restricted_to"]
+                if access.sees_restricted(principal, justification, poster, named):
+                    read_whole.append(event["event_id"])
+                else:
+                    page[i] = redacted(event)
+        if read_whole:
+            self.ledger.log_restricted_reads(
+                principal, nominal_id, route, justification, read_whole
+            )
+        return iter(page)
 
 
 def _partners(nominal: Nominal | None) -> Any:
@@ -180,10 +226,12 @@ def _on_copy(
     route: str,
     action: str,
     justification: str | None,
+    shows_entries: bool = False,
 ) -> Consultation | None:
     """The consultation row of a read decided on a cached copy, naming the version it saw
-    (written only if the record still stands there); None when there is no copy, or when
-    an auditor gave no reason: that refusal, or not, is decided on the record as it stands."""
+    (written only if the record still stands there), and the restricted entries it shows
+    whole; None when there is no copy, or when an auditor gave no reason: that refusal, or
+    not, is decided on the record as it stands."""
     if nominal is None:
         return None
     try:
@@ -191,9 +239,31 @@ def _on_copy(
     except JustificationRequired:
         return None
     assert outcome is not None  # there is a record to log it against
-    return Consultation(
-        principal, nominal.id, route, action, outcome, justification, seen_version=nominal.version
+    entries = (
+        _read_whole(principal, nominal, justification)
+        if shows_entries and outcome == "allowed"
+        else ()
     )
+    return Consultation(
+        principal,
+        nominal.id,
+        route,
+        action,
+        outcome,
+        justification,
+        seen_version=nominal.version,
+        entries=entries,
+    )
+
+
+def _read_whole(
+    principal: Principal, nominal: Nominal, justification: str | None
+) -> tuple[str, ...]:
+    """The restricted entries of the record's view that the caller reads whole."""
+    restricted = nominal.restricted_entries()
+    if not restricted:
+        return ()
+    return tuple(sorted(restricted - access.hidden_entries(principal, nominal, justification)))
 
 
 def _answered(nominal: Nominal | None, consultation: Consultation) -> Nominal:
@@ -203,14 +273,16 @@ def _answered(nominal: Nominal | None, consultation: Consultation) -> Nominal:
     return nominal
 
 
-def served_view(nominal: Nominal) -> dict[str, Any]:
+def served_view(
+    nominal: Nominal, today: date | None = None, hidden: Collection[str] = ()
+) -> dict[str, Any]:
     """The record's view as the service serves it: with the link to the whole history that
-    its bounded lists point to."""
-    return nominal.view() | {"history": f"/v1/nominals/{nominal.id}/history"}
+    its bounded lists point to; orders as on `today`, `hidden` entries as placeholders."""
+    return nominal.view(today, hidden) | {"history": f"/v1/nominals/{nominal.id}/history"}
 
 
-def _view_json(nominal: Nominal) -> bytes:
-    view = served_view(nominal)
+def _view_json(nominal: Nominal, today: date | None = None, hidden: Collection[str] = ()) -> bytes:
+    view = served_view(nominal, today, hidden)
     try:
         return orjson.dumps(view)
     except orjson.JSONEncodeError:  # an integer beyond 64 bits, which only json writes

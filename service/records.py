@@ -30,6 +30,7 @@ from service.store.committer import awaited
 from service.store.eventstore import (
     IdentifierClaim,
     IndexedEvent,
+    identifier_rows,
     partner_sets,
     read_stream,
 )
@@ -41,6 +42,10 @@ log = logging.getLogger(__name__)
 NOMINAL_NAMESPACE = UUID("6b1f4a64-4c55-4d5e-9a4e-2f8f3f1c8a11")
 MAX_ATTEMPTS = 50
 BUSY_AFTER_SECONDS = 10.0  # a post waiting this long for its record's turn is told to retry
+
+# Events that claim an identifier: judged against the identifier index before they are
+# stored, in a worker thread (the index is asked; a refused claim is logged, docs/adr/019).
+CLAIMING = frozenset({"IdentifierAdded", "IdentifierCorrected"})
 
 
 class PreconditionFailed(Exception):
@@ -80,7 +85,7 @@ class Posted:
 
 
 def stored_event(position: int, event: Nominal.Event) -> dict[str, Any]:
-    """A stored event as the API shows it (DESIGN.md section 5)."""
+    """A stored event as the API shows it (docs/design.md#a-stored-event)."""
     return {"position": position} | event.envelope()
 
 
@@ -121,8 +126,8 @@ class Records:
                 recorded_by=_recorded_by(principal),
                 payload=payload,
             )
-            self._refuse_held_identifiers(principal, claims)
-            stored = self._save(nominal, digest, principal, claims)
+            self._refuse_held_identifiers(principal, claims, "POST /v1/nominals")
+            stored = self._save(nominal, digest, principal)
             if stored is not None:
                 self.ledger.cache.put(nominal)
                 return stored
@@ -148,11 +153,18 @@ class Records:
         The usual post (its record cached here, no other post of this process at it, the
         cached record allowing it, no other writer first) is decided on the loop and waits
         there for its group commit: the hop to a worker thread and back cost more CPU than
-        deciding it (ADR 011). Anything else is handed whole to `post_event` in a worker
-        thread, which decides it afresh on the stored record, and finds a stored retry."""
+        deciding it (ADR 011). A retry of a post this process's cached record already holds is
+        answered from the event index, waiting neither for the record's turn nor for a
+        commit. Anything else is handed whole to `post_event` in a worker thread, which
+        decides it afresh on the stored record, and finds a stored retry."""
         access.require_scope(principal, "records:write")
+        if self.ledger.cache.holds_event(nominal_id, str(new.event_id)):
+            replayed = await self._replayed(principal, nominal_id, new)
+            if replayed is not None:
+                return replayed
         with self.ledger.locks.hold(nominal_id, timeout=0) as my_turn:
-            nominal = self.ledger.cache.take(nominal_id) if my_turn else None
+            usual = my_turn and new.type not in CLAIMING
+            nominal = self.ledger.cache.take(nominal_id) if usual else None
             if nominal is not None:
                 try:
                     self._decide(principal, nominal, new, if_match)
@@ -163,11 +175,24 @@ class Records:
                     principal, nominal_id, new.type, new.occurred_at, new.payload
                 )
                 event, indexed = _indexed(nominal, digest, principal)
-                position = await awaited(self.ledger.committer.submit(nominal, indexed, []))
+                position = await awaited(self.ledger.committer.submit(nominal, indexed))
                 if position is not None:
                     self.ledger.cache.put(nominal)
                     return Posted(stored_event(position, event), created=True)
         return await self.ledger.in_thread(self.post_event, principal, nominal_id, new, if_match)
+
+    async def _replayed(
+        self, principal: Principal, nominal_id: UUID, new: NewEvent
+    ) -> Posted | None:
+        """The stored event a retried post names, as `_already_stored` answers it (the same
+        refusals: another body, another record, a stranger), or None to decide it afresh."""
+        found = await awaited(self.ledger.replays.submit(new.event_id))
+        if found is None or found.event.originator_id != nominal_id:
+            return None  # not stored after all, or under another record: the long way
+        digest = request_digest(principal, nominal_id, new.type, new.occurred_at, new.payload)
+        if found.request_digest != digest:
+            return None  # another body: refused the long way, with its own answer
+        return Posted(stored_event(found.position, found.event), created=False)
 
     def _post_event(
         self,
@@ -196,7 +221,11 @@ class Records:
                     return found
                 raise
             assert nominal is not None
-            stored = self._save(nominal, digest, principal, [])
+            if new.type in CLAIMING:
+                self._refuse_held_identifiers(
+                    principal, identifier_rows([nominal])[1], "POST /v1/nominals/{id}/events"
+                )
+            stored = self._save(nominal, digest, principal)
             if stored is not None:
                 self.ledger.cache.put(nominal)
                 return stored
@@ -210,8 +239,9 @@ class Records:
         self, principal: Principal, nominal: Nominal | None, new: NewEvent, if_match: int | None
     ) -> None:
         """The new event applied to the nominal, or the refusal the post gets."""
-        if nominal is None or not nominal.is_partner(principal.agency):
+        if not access.has_standing(principal, nominal, new.type):
             raise NotFound("no such record")
+        assert nominal is not None
         access.require_may_post(principal, nominal, new.type, new.payload)
         if if_match is not None and if_match != nominal.version:
             raise PreconditionFailed(f"the record is at version {nominal.version}, not {if_match}")
@@ -264,6 +294,11 @@ class Records:
                 )
             if not digests:
                 return []
+            self._refuse_held_identifiers(
+                principal,
+                identifier_rows([nominal])[1],
+                "POST /v1/inbound/hmpps-domain-events",
+            )
             stored = self._save_pending(nominal, digests, principal)
             if stored is not None:
                 self.ledger.cache.put(nominal)
@@ -286,9 +321,14 @@ class Records:
             )
             for e, digest in zip(events, digests, strict=True)
         ]
+        releases, claims = identifier_rows([nominal])
         try:
             recordings = self.ledger.app.save(
-                nominal, indexed_events=indexed, partner_sets=partner_sets([nominal])
+                nominal,
+                indexed_events=indexed,
+                identifier_releases=releases,
+                identifier_claims=claims,
+                partner_sets=partner_sets([nominal]),
             )
         except IntegrityError:
             return None
@@ -297,12 +337,11 @@ class Records:
             for r, e in zip(recordings, events, strict=True)
         ]
 
-    def _save(
-        self, nominal: Nominal, digest: str, principal: Principal, claims: list[IdentifierClaim]
-    ) -> Posted | None:
-        """Store the pending event with its index rows; None when another writer got there first."""
+    def _save(self, nominal: Nominal, digest: str, principal: Principal) -> Posted | None:
+        """Store the pending event with its index rows (identifiers claimed and released
+        included); None when another writer got there first."""
         event, indexed = _indexed(nominal, digest, principal)
-        position = self.ledger.committer.save(nominal, indexed, claims)
+        position = self.ledger.committer.save(nominal, indexed)
         if position is None:
             return None
         return Posted(stored_event(position, event), created=True)
@@ -333,7 +372,9 @@ class Records:
             return Posted(stored_event(position, event), created=False)
         raise AssertionError("an indexed event is missing from its stream")
 
-    def _refuse_held_identifiers(self, principal: Principal, claims: list[IdentifierClaim]) -> None:
+    def _refuse_held_identifiers(
+        self, principal: Principal, claims: Sequence[IdentifierClaim], route: str
+    ) -> None:
         """Conflict if another record holds one of the identifiers: named only to its current
         partners, and the refused claim logged against it (who tried to claim whose
         identifier is a consultation of that record)."""
@@ -343,9 +384,7 @@ class Records:
                 existing = self.ledger.load(holder, read_only=True)
                 partnered = existing is not None and existing.is_partner(principal.agency)
                 reveal = str(holder) if partnered and principal.has("records:read") else None
-                self.ledger.log(
-                    principal, holder, "POST /v1/nominals", "claim-identifier", "refused", None
-                )
+                self.ledger.log(principal, holder, route, "claim-identifier", "refused", None)
                 raise Conflict(
                     f"the {claim.kind.upper()} {claim.value} is already held by another record",
                     existing=reveal,

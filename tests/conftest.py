@@ -7,8 +7,10 @@ import os
 import random
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -86,18 +88,24 @@ def app(service):
     return create_app(service)
 
 
-@pytest.fixture(scope="session")
-def base_url(app) -> Iterator[str]:
-    """The app served by uvicorn on a loopback port, in a thread, for the whole session."""
+def free_port() -> int:
     import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def served(app) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn on a loopback port, in a thread, for as long as the
+    block runs; yields its base URL. The one way the tests serve an app over real HTTP."""
     import threading
     import time
 
     import uvicorn
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
@@ -105,12 +113,21 @@ def base_url(app) -> Iterator[str]:
     thread.start()
     deadline = time.monotonic() + 20
     while not server.started:
-        if time.monotonic() > deadline:
+        if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("the test server did not start")
         time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def base_url(app) -> Iterator[str]:
+    """The app served by uvicorn on a loopback port, in a thread, for the whole session."""
+    with served(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -159,6 +176,59 @@ def auth(token: TokenFactory) -> Callable[..., dict[str, str]]:
         return {"Authorization": f"Bearer {token(agency, scopes)}"} | extra
 
     return headers
+
+
+# -- what a request left behind -------------------------------------------------------------
+
+
+class Footprint:
+    """What the service has stored and logged, to show that a request left nothing behind
+    (or exactly what it should): `since(mark())` counts the events appended, identifiers
+    claimed and documents stored since the mark, and the consultation-log rows written, by
+    outcome. Tests run one at a time, so the counts are the request's."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def mark(self) -> tuple[int, int, int, int]:
+        with self.db.connect() as conn:
+            row = conn.execute(
+                "SELECT (SELECT coalesce(max(notification_id), 0) FROM nominals_events),"
+                " (SELECT count(*) FROM nominal_identifiers),"
+                " (SELECT count(*) FROM documents),"
+                " (SELECT coalesce(max(id), 0) FROM consultation_log)"
+            ).fetchone()
+        assert row is not None
+        return (int(row[0]), int(row[1]), int(row[2]), int(row[3]))
+
+    def since(self, mark: tuple[int, int, int, int]) -> dict[str, Any]:
+        events, identifiers, documents, consulted = mark
+        with self.db.connect() as conn:
+            row = conn.execute(
+                "SELECT (SELECT count(*) FROM nominals_events WHERE notification_id > %s),"
+                " (SELECT count(*) FROM nominal_identifiers),"
+                " (SELECT count(*) FROM documents)",
+                (events,),
+            ).fetchone()
+            logged = conn.execute(
+                "SELECT outcome, count(*) FROM consultation_log WHERE id > %s GROUP BY outcome",
+                (consulted,),
+            ).fetchall()
+        assert row is not None
+        return {
+            "events": int(row[0]),
+            "identifiers": int(row[1]) - identifiers,
+            "documents": int(row[2]) - documents,
+            "consultations": {outcome: int(n) for outcome, n in sorted(logged)},
+        }
+
+
+NOTHING = {"events": 0, "identifiers": 0, "documents": 0, "consultations": {}}
+
+
+@pytest.fixture(scope="session")
+def footprint(db: Database) -> Footprint:
+    return Footprint(db)
 
 
 # -- factories ---------------------------------------------------------------------------

@@ -46,6 +46,7 @@ class Consultation(BaseModel):
     action: str
     outcome: str
     justification: str | None
+    entry_id: str | None = None  # the restricted entry read (action read-restricted-entry)
 
 
 class AccessLogOut(BaseModel):

@@ -1,4 +1,4 @@
-"""The reports of DESIGN.md section 5: MAPPA's gaps, from the read models, as JSON or CSV.
+"""The reports of docs/design.md#api: MAPPA's gaps, from the read models, as JSON or CSV.
 
 Reports carry no names or identifiers of people: record ids, areas, agencies, dates and
 levels only. They read the read models, which may lag the event store by the runner's

@@ -2,7 +2,7 @@
 
 Every table here can be emptied and rebuilt from the events (`mappa-record projections
 rebuild`); none is a source of truth. Reports read them; they hold no names or
-identifiers of people (DESIGN.md section 5).
+identifiers of people (docs/design.md#rules).
 
 Revision ID: 0002
 Revises: 0001

@@ -55,12 +55,12 @@ from service.records import NOMINAL_NAMESPACE, Records, request_digest
 from service.store.eventstore import (
     ClaimRow,
     EventRow,
-    IdentifierClaim,
     IndexRow,
     PartnerSet,
     bulk_append,
     detached_mapper,
     event_row,
+    identifier_rows,
     partner_sets,
 )
 
@@ -244,7 +244,6 @@ class StreamBuilder:
                 "start with NominalRegistered"
             )
         nominal: Nominal | None = None
-        claims: list[IdentifierClaim] = []
         nominal_key = str(stream.nominal_id)
         indexed: list[IndexRow] = []
         for line in fresh:
@@ -254,7 +253,7 @@ class StreamBuilder:
                     raise ValueError(f"event_id {line['event_id']!r} is not a UUID")
                 _check_payload(line)
                 principal = _principal(line)
-                nominal = self._apply(nominal, stream, line, event_id, principal, claims)
+                nominal = self._apply(nominal, stream, line, event_id, principal)
                 digest = request_digest(
                     principal,
                     stream.nominal_id,
@@ -270,6 +269,10 @@ class StreamBuilder:
         events = nominal.pending_events
         assert len(events) == nominal.version
         partners = partner_sets([nominal])
+        # A whole record: every identifier it releases was claimed in this stream, so only
+        # what it holds at the end is claimed, and nothing is released (docs/adr/019).
+        releases, claims = identifier_rows([nominal])
+        assert not releases
         return _Built(
             events=[event_row(self.mapper.to_stored_event(e)) for e in events],
             indexed=indexed,
@@ -284,7 +287,6 @@ class StreamBuilder:
         line: dict[str, Any],
         event_id: str,  # canonical, as the index and a post spell it
         principal: Principal,
-        claims: list[IdentifierClaim],
     ) -> Nominal:
         recorded_at = _recorded_at(line)
         recorded_by = {"sub": principal.sub, "agency": principal.agency}
@@ -301,10 +303,6 @@ class StreamBuilder:
                 payload.get("identifiers"), london_date(recorded_at)
             )
             line["payload"] = payload  # its digest is over the stored identifiers, as a post's
-            claims.extend(
-                IdentifierClaim(kind, value, stream.nominal_id)
-                for kind, value in payload["identifiers"].items()
-            )
             return Nominal.register(
                 nominal_id=stream.nominal_id,
                 event_id=event_id,

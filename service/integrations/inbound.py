@@ -3,8 +3,13 @@ translating it into events of the record (docs/integrating.md lists every mappin
 docs/adr/007-integrations.md says why it works this way).
 
 Reading (`read_message`) and translating (`translate`) are pure: they take the message,
-the record as it stands and nothing else. Applying a translation is `Records.apply_inbound`,
-which runs the same invariants and the same idempotent save as any post.
+the record as it stands and nothing else. A message is read through pydantic models like
+every other payload (`SnsNotification`, `DomainEvent`, `PersonReference`): unknown fields
+are ignored, since producers add them, and the first field that is wrong is named in a 400.
+Dates are parsed strictly (`instant`): ISO 8601, a date alone, or Java's Date.toString()
+with a zone it names unambiguously; nothing is guessed. Applying a translation is
+`Records.apply_inbound`, which runs the same invariants and the same idempotent save as
+any post.
 
 Each message is applied at most once. Its key is the SNS `MessageId`, or the SHA-256 of
 the event's canonical JSON when it arrives bare; the event ids of what it becomes are
@@ -20,9 +25,23 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
-from typing import Any
+from typing import Annotated, Any, TypeVar
 from uuid import UUID, uuid5
 from zoneinfo import ZoneInfo
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StrictStr,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from domain.calendar import london_date
 from domain.chain import canonical_json, format_instant
@@ -42,6 +61,7 @@ REGISTRATION_UPDATED = "probation-case.registration.updated"
 REGISTRATION_DEREGISTERED = "probation-case.registration.deregistered"
 PRISONER_RECEIVED = "prison-offender-events.prisoner.received"
 PRISONER_RELEASED = "prison-offender-events.prisoner.released"
+PRISON_IDENTIFIER_ADDED = "probation-case.prison-identifier.added"
 
 # What each HMPPS event type can become; the event ids of a message are derived from its
 # key and these types, so a repeat finds what the first delivery stored.
@@ -51,6 +71,7 @@ MAPPING: dict[str, tuple[str, ...]] = {
     REGISTRATION_DEREGISTERED: ("NominalDeregistered",),
     PRISONER_RECEIVED: ("CustodyChanged",),
     PRISONER_RELEASED: ("CustodyChanged",),
+    PRISON_IDENTIFIER_ADDED: ("IdentifierAdded",),
 }
 
 MAPPA_REGISTER = "MAPP"
@@ -61,6 +82,8 @@ LEVEL_CODES = {"M0": None, "M1": 1, "M2": 2, "M3": 3}  # M0: the level is not ye
 IDENTIFIER_TYPES = {"crn": "crn", "noms": "noms", "nomsnumber": "noms", "noms_number": "noms"}
 
 MAX_MESSAGE_BYTES = 256 * 1024  # the SNS limit
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class MalformedMessage(DomainError):
@@ -112,36 +135,142 @@ class Translated:
 # -- reading -----------------------------------------------------------------------------
 
 
+class _Lenient(BaseModel):
+    """Producers add fields as their schemas grow: what is not read here is ignored."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+
+def _schema_version(value: Any) -> Any:
+    """Producers send the schema version as 1 or "1"; anything else is not an event."""
+    if isinstance(value, bool) or value is None:
+        raise ValueError("a number is required")
+    if isinstance(value, int) or (isinstance(value, float) and value >= 0):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\s*\d+(\.\d+)?\s*", value):
+        return value
+    raise ValueError(f"{value!r} is not a number")
+
+
+def _instant_text(value: Any) -> datetime:
+    try:
+        return instant(value)
+    except InstantError as e:
+        raise ValueError(str(e)) from None
+
+
+def _json_object(value: Any) -> Any:
+    # The standard parser, as for a bare body: it keeps a lone surrogate escape, which
+    # `_require_storable` then names (422), where pydantic's would refuse the whole Message.
+    if not isinstance(value, str):
+        raise ValueError("the event, as a string of JSON, is required")
+    try:
+        event = json.loads(value)
+    except ValueError:
+        raise ValueError("not valid JSON") from None
+    if not isinstance(event, dict):
+        raise ValueError("the event is a JSON object")
+    return event
+
+
+def _text_or_none(value: Any) -> Any:
+    return value if isinstance(value, str) else None
+
+
+Instant = Annotated[datetime, PlainValidator(_instant_text)]
+SchemaVersion = Annotated[Any, AfterValidator(_schema_version)]
+Stripped = Annotated[str, StringConstraints(strip_whitespace=True)]
+
+
+class PersonIdentifier(_Lenient):
+    type: StrictStr
+    value: Any = Field(default=None, validate_default=True)
+
+    @property
+    def kind(self) -> str | None:
+        """Our identifier kind for the producer's type; None for one this service does not keep."""
+        return IDENTIFIER_TYPES.get(self.type.strip().lower())
+
+    @field_validator("value")
+    @classmethod
+    def _valid_when_kept(cls, value: Any, info: ValidationInfo) -> Any:
+        kind = IDENTIFIER_TYPES.get(str(info.data.get("type", "")).strip().lower())
+        return value if kind is None else _normalised(kind, value)
+
+
+class PersonReference(_Lenient):
+    identifiers: list[PersonIdentifier] = Field(default_factory=list, max_length=100)
+
+
+class DomainEvent(_Lenient):
+    """An HMPPS domain event (hmpps-domain-events' schema), the parts this service reads."""
+
+    event_type: Stripped | None = Field(default=None, alias="eventType")
+    version: SchemaVersion
+    occurred_at: Instant = Field(alias="occurredAt")
+    detail_url: Annotated[str | None, BeforeValidator(_text_or_none)] = Field(
+        default=None, alias="detailUrl"
+    )
+    additional: dict[str, Any] | None = Field(default=None, alias="additionalInformation")
+    person: PersonReference | None = Field(default=None, alias="personReference")
+
+
+class SnsNotification(_Lenient):
+    """An SNS HTTP notification carrying a domain event as a JSON string."""
+
+    message_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] = Field(
+        alias="MessageId"
+    )
+    message: Annotated[dict[str, Any], BeforeValidator(_json_object)] = Field(alias="Message")
+    attributes: dict[str, Any] | None = Field(default=None, alias="MessageAttributes")
+
+    @property
+    def event_type(self) -> str | None:
+        attribute = (self.attributes or {}).get("eventType")
+        return attribute.get("Value") if isinstance(attribute, dict) else None
+
+
+def _validated(model: type[M], data: Any) -> M:
+    """The model, or MalformedMessage naming the first field that is wrong (400)."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        first = e.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "body"
+        if first["type"] == "missing":
+            raise MalformedMessage(f"{field} is required", field=field) from None
+        message = first["msg"].removeprefix("Value error, ")
+        raise MalformedMessage(f"{field}: {message}", field=field) from None
+
+
 def read_message(body: Any) -> InboundMessage:
     """The domain event in a request body, bare or in an SNS notification."""
     if not isinstance(body, dict):
         raise MalformedMessage("the body is a JSON object", field="body")
     _require_storable(body)
     if "Message" in body or "Type" in body:
-        key, event, attribute_type = _unwrap_sns(body)
-        _require_storable(event)
+        kind = body.get("Type", "Notification")
+        if kind != "Notification":
+            raise Skip("unused_type", f"SNS {kind} messages are not handled here")
+        notification = _validated(SnsNotification, body)
+        key = "sns:" + notification.message_id
+        _require_storable(notification.message)
+        event = _validated(DomainEvent, notification.message)
+        event_type = event.event_type or notification.event_type
     else:
-        key, event, attribute_type = "", body, None
-    if not key:
-        key = "sha256:" + hashlib.sha256(canonical_json(event)).hexdigest()
-    event_type = event.get("eventType", attribute_type)
+        key = "sha256:" + hashlib.sha256(canonical_json(body)).hexdigest()
+        event = _validated(DomainEvent, body)
+        event_type = event.event_type
     if not isinstance(event_type, str) or not event_type.strip():
         raise MalformedMessage("eventType is required", field="eventType")
-    _check_version(event.get("version"))
-    additional = event.get("additionalInformation") or {}
-    if not isinstance(additional, dict):
-        raise MalformedMessage("additionalInformation is an object", field="additionalInformation")
-    occurred = event.get("occurredAt")
-    if occurred is None:
-        raise MalformedMessage("occurredAt is required", field="occurredAt")
-    detail_url = event.get("detailUrl")
+    additional = event.additional or {}
     return InboundMessage(
         key=key,
         event_type=event_type.strip(),
-        occurred_at=parse_instant(occurred, "occurredAt"),
-        identifiers=_identifiers(event, additional),
+        occurred_at=event.occurred_at,
+        identifiers=_identifiers(event.person, additional),
         additional=additional,
-        detail_url=detail_url if isinstance(detail_url, str) else None,
+        detail_url=event.detail_url,
     )
 
 
@@ -154,60 +283,19 @@ def _require_storable(value: Any) -> None:
         raise InvalidValue(f"{where} {reason}", field=where)
 
 
-def _unwrap_sns(body: dict[str, Any]) -> tuple[str, dict[str, Any], str | None]:
-    kind = body.get("Type", "Notification")
-    if kind != "Notification":
-        raise Skip("unused_type", f"SNS {kind} messages are not handled here")
-    message_id = body.get("MessageId")
-    if not isinstance(message_id, str) or not message_id.strip():
-        raise MalformedMessage("an SNS notification carries its MessageId", field="MessageId")
-    raw = body.get("Message")
-    if not isinstance(raw, str):
-        raise MalformedMessage("Message holds the event as a JSON string", field="Message")
-    try:
-        event = json.loads(raw)
-    except ValueError:
-        raise MalformedMessage("Message is not valid JSON", field="Message") from None
-    if not isinstance(event, dict):
-        raise MalformedMessage("Message holds a JSON object", field="Message")
-    attribute = (body.get("MessageAttributes") or {}).get("eventType")
-    attribute_type = attribute.get("Value") if isinstance(attribute, dict) else None
-    return "sns:" + message_id.strip(), event, attribute_type
-
-
-def _check_version(version: Any) -> None:
-    """Producers send the schema version as 1 or "1"; anything else is not an event."""
-    if isinstance(version, bool) or version is None:
-        raise MalformedMessage("version is a number", field="version")
-    if isinstance(version, int):
-        return
-    if isinstance(version, str) and re.fullmatch(r"\s*\d+(\.\d+)?\s*", version):
-        return
-    if isinstance(version, float) and version >= 0:
-        return
-    raise MalformedMessage(f"version {version!r} is not a number", field="version")
-
-
-def _identifiers(event: dict[str, Any], additional: dict[str, Any]) -> dict[str, str]:
-    found: dict[str, str] = {}
-    person = event.get("personReference") or {}
-    listed = person.get("identifiers", []) if isinstance(person, dict) else None
-    if not isinstance(listed, list):
-        raise MalformedMessage(
-            "personReference.identifiers is a list", field="personReference.identifiers"
-        )
-    for i, item in enumerate(listed):
-        where = f"personReference.identifiers.{i}"
-        if not isinstance(item, dict) or not isinstance(item.get("type"), str):
-            raise MalformedMessage("an identifier has a type and a value", field=where)
-        kind = IDENTIFIER_TYPES.get(item["type"].strip().lower())
-        if kind is not None:
-            found[kind] = _identifier(kind, item.get("value"), f"{where}.value")
+def _identifiers(person: PersonReference | None, additional: dict[str, Any]) -> dict[str, str]:
+    found = {
+        item.kind: item.value
+        for item in (person.identifiers if person else [])
+        if item.kind is not None
+    }
     # Prison events also name the person in additionalInformation.
     if "noms" not in found and additional.get("nomsNumber") is not None:
-        found["noms"] = _identifier(
-            "noms", additional["nomsNumber"], "additionalInformation.nomsNumber"
-        )
+        where = "additionalInformation.nomsNumber"
+        try:
+            found["noms"] = _normalised("noms", additional["nomsNumber"])
+        except ValueError as e:
+            raise MalformedMessage(f"{where}: {e}", field=where) from None
     if not found:
         raise MalformedMessage(
             "the event names the person by CRN or NOMS number",
@@ -216,13 +304,13 @@ def _identifiers(event: dict[str, Any], additional: dict[str, Any]) -> dict[str,
     return found
 
 
-def _identifier(kind: str, value: Any, where: str) -> str:
+def _normalised(kind: str, value: Any) -> str:
     if not isinstance(value, str):
-        raise MalformedMessage(f"the {kind.upper()} is a string", field=where)
+        raise ValueError(f"the {kind.upper()} is a string")
     try:
         return normalise_identifier(kind, value, date.today())
     except InvalidValue as e:
-        raise MalformedMessage(e.message, field=where) from None
+        raise ValueError(e.message) from None
 
 
 # Java's Date.toString(): "Fri Jun 14 09:06:52 BST 2024".
@@ -238,30 +326,42 @@ _ZONES = {
 }
 
 
+class InstantError(ValueError):
+    """Not an instant as HMPPS producers write one."""
+
+
 def parse_instant(value: Any, where: str) -> datetime:
-    """An instant as HMPPS producers write it: ISO 8601 (offset, Z, or London local time
-    when none is given), a date alone (midnight in London), or Java's Date.toString()."""
+    """`instant`, with MalformedMessage naming `where` for anything else."""
+    try:
+        return instant(value)
+    except InstantError as e:
+        raise MalformedMessage(f"{where}: {e}", field=where) from None
+
+
+def instant(value: Any) -> datetime:
+    """An instant as HMPPS producers write it, strictly: ISO 8601 (offset, Z, or London local
+    time when none is given), a date alone (midnight in London), or Java's Date.toString()
+    with a zone it names unambiguously (GMT, UTC, Z, BST). InstantError for anything else."""
     if not isinstance(value, str) or not value.strip():
-        raise MalformedMessage(f"{where} is a date or a timestamp", field=where)
+        raise InstantError("a date or a timestamp, as text")
     text = value.strip()
     java = _JAVA_DATE.match(text)
     if java is not None:
         zone = _ZONES.get(java["zone"])
         if zone is None:
-            raise MalformedMessage(f"{where}: unknown time zone {java['zone']}", field=where)
+            raise InstantError(f"unknown time zone {java['zone']}")
         try:
             naive = datetime.strptime(
                 f"{java['day']} {java['mon']} {java['year']} {java['time']}", "%d %b %Y %H:%M:%S"
             )
         except ValueError:
-            raise MalformedMessage(f"{where}: {text!r} is not a date", field=where) from None
+            raise InstantError(f"{text!r} is not a date") from None
         return naive.replace(tzinfo=zone).astimezone(UTC)
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
-        raise MalformedMessage(
-            f"{where}: {text!r} is neither ISO 8601 nor a date like 'Fri Jun 14 09:06:52 BST 2024'",
-            field=where,
+        raise InstantError(
+            f"{text!r} is neither ISO 8601 nor a date like 'Fri Jun 14 09:06:52 BST 2024'"
         ) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=LONDON)
@@ -283,6 +383,8 @@ def screen(message: InboundMessage) -> None:
         _require_mappa_register(message)
     elif message.event_type == PRISONER_RECEIVED:
         _prison(message)
+    elif message.event_type == PRISON_IDENTIFIER_ADDED:
+        _both_identifiers(message)
     else:
         _release_reason(message)
 
@@ -298,6 +400,8 @@ def translate(message: InboundMessage, nominal: Nominal) -> list[Translated]:
         return _deregistration(message, nominal)
     if message.event_type == PRISONER_RECEIVED:
         return _received(message, nominal)
+    if message.event_type == PRISON_IDENTIFIER_ADDED:
+        return _prison_identifier(message, nominal)
     return _released(message, nominal)
 
 
@@ -432,6 +536,42 @@ def _released(message: InboundMessage, nominal: Nominal) -> list[Translated]:
     ]
 
 
+def _both_identifiers(message: InboundMessage) -> None:
+    if not {"crn", "noms"} <= set(message.identifiers):
+        raise MalformedMessage(
+            "a prison identifier added names the person by CRN and NOMS number",
+            field="personReference.identifiers",
+        )
+
+
+def _prison_identifier(message: InboundMessage, nominal: Nominal) -> list[Translated]:
+    """The probation case has been matched to a prison record: the record found by one of
+    the two identifiers learns the other, so later messages naming either find it."""
+    _both_identifiers(message)
+    missing = []
+    for kind in ("crn", "noms"):
+        held, value = nominal.identifiers.get(kind), message.identifiers[kind]
+        if held is not None and held != value:
+            raise Skip(
+                "not_applied",
+                f"the record holds another {kind.upper()}: if it is wrong, a partner corrects "
+                "it (IdentifierCorrected)",
+            )
+        if held is None:
+            missing.append(kind)
+    if not missing:
+        raise Skip("no_change", "the record already holds the CRN and the NOMS number")
+    [kind] = missing  # the record was found by the other one
+    return [
+        Translated(
+            message.event_id("IdentifierAdded"),
+            "IdentifierAdded",
+            _occurred(message),
+            {"kind": kind, "value": message.identifiers[kind]},
+        )
+    ]
+
+
 @dataclass(frozen=True)
 class InboundResult:
     """What became of one message: `outcome` and a sentence, and the events it stored."""
@@ -477,6 +617,8 @@ def receive(records: Records, principal: Principal, body: Any) -> InboundResult:
             raise Skip("no_change", e.message) from None
         except InvariantViolated as e:
             raise Skip("not_applied", e.message) from None
+        except Conflict as e:  # an identifier it would add is held by another record
+            raise Skip("not_applied", str(e)) from None
     except Skip as skip:
         return InboundResult(skip.outcome, skip.reason, message.key)
     if any(p.nominal_id != str(nominal_id) for p in posted):

@@ -1,7 +1,7 @@
 """Where the database is: the server at DATABASE_URL, or an embedded one in the data directory.
 
-One libpq URL is the source of truth, and every connection honours all of it (DESIGN.md
-9.1; docs/adr/017): psycopg (the start's checks, the feed's LISTEN) takes the URL itself;
+One libpq URL is the source of truth, and every connection honours all of it
+(docs/adr/017): psycopg (the start's checks, the feed's LISTEN) takes the URL itself;
 the event store's pool (and so the consultation log and the readiness probes) takes it whole
 through `eventsourcing_env` (the library's factory asks for the parts too, and they are
 given, but the pool connects with the URL); SQLAlchemy's psycopg

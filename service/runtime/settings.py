@@ -1,4 +1,4 @@
-"""Every setting the service reads, in one place (DESIGN.md sections 6 and 9; docs/adr/017).
+"""Every setting the service reads, in one place (docs/design.md#running-it; docs/adr/017).
 
 Each setting is an environment variable: `MAPPA_<NAME>`, and `DATABASE_URL`. A secret may be
 given as a file instead, named by the variable with `_FILE` after it
@@ -67,7 +67,8 @@ class Settings(BaseSettings):
     rate_limit_burst: int = Field(default=5000, ge=1)
     run_projections: bool = True
     # Refuse to start unless the primary has a synchronous standby connected, so that an
-    # acknowledged event survives the loss of the primary (DESIGN.md 9.1; docs/adr/026).
+    # acknowledged event survives the loss of the primary (docs/design.md#beyond-one-machine,
+    # docs/adr/026).
     require_sync_standby: bool = False
     # The transparency log (docs/adr/020): its origin line (also the checkpoint key's name),
     # the Ed25519 key that signs its checkpoints (PEM; unset: a development key made in the
@@ -155,7 +156,7 @@ class Settings(BaseSettings):
     @property
     def trusts_dev_key(self) -> bool:
         """The development key is trusted: no JWKS, and the embedded database or
-        MAPPA_DEV_TOKENS=true (DESIGN.md section 6)."""
+        MAPPA_DEV_TOKENS=true (docs/design.md#authentication-and-access)."""
         return not self.jwks_configured and (self.embedded or self.dev_tokens)
 
 

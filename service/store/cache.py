@@ -24,12 +24,13 @@ from __future__ import annotations
 import pickle
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from uuid import UUID
 
 from domain.nominal import Nominal
 
+VIEWS_PER_VERSION = 4  # rendered views kept per version: most records have only one
 LIVE_PER_PICKLED = 4  # a record's bytes in memory per byte of its pickle (upper end measured)
 REMEASURE_GROWTH = 1.25  # a record is pickled again to weigh it once it has grown this much
 
@@ -44,7 +45,9 @@ class _Entry:
         self.live: Nominal | None = None  # owned by the cache until a writer takes it
         self.shared: Nominal | None = None  # the readers' copy: never changed
         self.state: bytes | None = None  # pickled, for writers when the readers hold it
-        self.view: bytes | None = None  # its view as JSON, rendered once, for readers
+        # Its view as JSON, rendered once per kind of reader (the day its orders are for, the
+        # restricted entries hidden from the reader), for the readers.
+        self.view: dict[Hashable, bytes] = {}
 
 
 class RecordCache:
@@ -94,6 +97,14 @@ class RecordCache:
             nominal = entry.shared = _unpickled(state)
         return nominal
 
+    def holds_event(self, nominal_id: UUID, event_id: str) -> bool:
+        """Whether the cached record already holds an event of this id (a retried post):
+        asked without handing the record to anyone."""
+        with self._lock:
+            entry = self._entries.get(nominal_id)
+            nominal = entry.live or entry.shared if entry is not None else None
+            return nominal is not None and event_id in nominal.event_log
+
     def _used(self, nominal_id: UUID) -> _Entry | None:
         """The record's entry, now the most recently used; the caller holds the lock."""
         entry = self._entries.get(nominal_id)
@@ -101,15 +112,21 @@ class RecordCache:
             self._entries.move_to_end(nominal_id)
         return entry
 
-    def rendered(self, nominal: Nominal, render: Callable[[Nominal], bytes]) -> bytes:
-        """`render(nominal)`, kept with the entry of the same version for the next reader."""
+    def rendered(
+        self, nominal: Nominal, render: Callable[[Nominal], bytes], key: Hashable = None
+    ) -> bytes:
+        """`render(nominal)`, kept with the entry of the same version for the next reader
+        whose view has the same `key` (the day, the entries hidden from the reader)."""
         with self._lock:
             entry = self._entries.get(nominal.id)
         if entry is None or entry.version != nominal.version:
             return render(nominal)
-        view = entry.view
+        view = entry.view.get(key)
         if view is None:  # two readers may both render it; either will do
-            view = entry.view = render(nominal)
+            view = render(nominal)
+            if len(entry.view) >= VIEWS_PER_VERSION:
+                entry.view.clear()
+            entry.view[key] = view
         return view
 
     def put(self, nominal: Nominal, *, shared: bool = False) -> None:

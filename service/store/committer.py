@@ -28,7 +28,7 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError
 
 from domain.nominal import Nominal
-from service.store.eventstore import IdentifierClaim, IndexedEvent, Nominals, partner_sets
+from service.store.eventstore import IndexedEvent, Nominals, identifier_rows, partner_sets
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,6 @@ class Batched(Generic[T, R]):
 class _Append:
     nominal: Nominal
     indexed: IndexedEvent
-    claims: list[IdentifierClaim]
     done: Future[int | None] = field(default_factory=Future)
 
 
@@ -144,19 +143,16 @@ class GroupCommitter:
         self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
         self._thread.start()
 
-    def save(
-        self, nominal: Nominal, indexed: IndexedEvent, claims: list[IdentifierClaim]
-    ) -> int | None:
-        """The stored event's position, or None when another writer got there first."""
-        return self.submit(nominal, indexed, claims).result()
+    def save(self, nominal: Nominal, indexed: IndexedEvent) -> int | None:
+        """The stored event's position, or None when another writer got there first (or
+        holds an identifier it claims: the pending event's identifier rows go with it)."""
+        return self.submit(nominal, indexed).result()
 
-    def submit(
-        self, nominal: Nominal, indexed: IndexedEvent, claims: list[IdentifierClaim]
-    ) -> Future[int | None]:
+    def submit(self, nominal: Nominal, indexed: IndexedEvent) -> Future[int | None]:
         """`save` without waiting: the position, or None, comes in the future."""
         if self._closed:
             raise RuntimeError("the record store is closed")
-        append = _Append(nominal, indexed, claims)
+        append = _Append(nominal, indexed)
         self._queue.put(append)
         return append.done
 
@@ -204,12 +200,15 @@ class GroupCommitter:
         pending = [list(a.nominal.pending_events) for a in batch]
         self.batches += 1
         self.appends += len(batch)
+        nominals = [a.nominal for a in batch]
+        releases, claims = identifier_rows(nominals)
         try:
             recordings = self._app.save(
-                *(a.nominal for a in batch),
+                *nominals,
                 indexed_events=[a.indexed for a in batch],
-                identifier_claims=[c for a in batch for c in a.claims],
-                partner_sets=partner_sets([a.nominal for a in batch]),
+                identifier_releases=releases,
+                identifier_claims=claims,
+                partner_sets=partner_sets(nominals),
             )
         except IntegrityError:
             for append, events in zip(batch, pending, strict=True):

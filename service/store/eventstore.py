@@ -1,10 +1,11 @@
 """The event store: the eventsourcing library's PostgreSQL recorder, and what we add to it.
 
 `NominalRecorder` is the library's application recorder with one addition: rows of our own
-index tables (event ids for idempotency, identifiers for uniqueness) are inserted in the
-same transaction as the stored events, after the recorder's table lock and its insert, so an
-event and its index rows are committed together or not at all. Called with no extra rows it
-behaves exactly as the library's recorder (its own test cases run against it).
+index tables (event ids for idempotency, identifiers for uniqueness, their releases, the
+partners) are inserted in the same transaction as the stored events, after the recorder's
+table lock and its insert, so an event and its index rows are committed together or not at
+all. Called with no extra rows it behaves exactly as the library's recorder (its own test
+cases run against it).
 """
 
 from __future__ import annotations
@@ -51,6 +52,56 @@ class IdentifierClaim:
 
 
 @dataclass(frozen=True)
+class IdentifierRelease:
+    """A corrected-away identifier, released by the event that corrected it (docs/adr/019)."""
+
+    kind: str
+    value: str
+    nominal_id: UUID
+    event_id: UUID
+
+
+def identifier_rows(
+    nominals: Sequence[Nominal],
+) -> tuple[list[IdentifierRelease], list[IdentifierClaim]]:
+    """The identifier rows the nominals' pending events imply: what each releases, what each
+    claims. Per record, what one pending event claims and a later one releases is neither
+    (it was never stored as held), and what one releases and a later one claims again is
+    still held; so the releases are of identifiers held before these events, and are written
+    first: another record's claim in the same transaction may then take what they free."""
+    releases: list[IdentifierRelease] = []
+    claims: list[IdentifierClaim] = []
+    for n in nominals:
+        net: dict[tuple[str, str], UUID | None] = {}  # None: claimed; an event id: released
+        for e in n.pending_events:
+            assert isinstance(e, Nominal.Event)
+            for kind, value, released in _identifier_changes(e):
+                key = (kind, value)
+                if key in net and (net[key] is None) != (released is None):
+                    del net[key]  # claimed then released, or released then claimed again
+                else:
+                    net[key] = released
+        for (kind, value), released in net.items():
+            if released is None:
+                claims.append(IdentifierClaim(kind, value, n.id))
+            else:
+                releases.append(IdentifierRelease(kind, value, n.id, released))
+    return releases, claims
+
+
+def _identifier_changes(e: Nominal.Event) -> list[tuple[str, str, UUID | None]]:
+    """(kind, value, the releasing event's id or None for a claim), in the event's order."""
+    p = e.payload
+    if e.type == "NominalRegistered":
+        return [(kind, value, None) for kind, value in p["identifiers"].items()]
+    if e.type == "IdentifierAdded":
+        return [(p["kind"], p["value"], None)]
+    if e.type == "IdentifierCorrected":
+        return [(p["kind"], p["from"], UUID(e.event_id)), (p["kind"], p["to"], None)]
+    return []
+
+
+@dataclass(frozen=True)
 class PartnerSet:
     """A record's current partners, after the events being stored."""
 
@@ -58,7 +109,9 @@ class PartnerSet:
     agencies: frozenset[str]
 
 
-PARTNERING_EVENTS = frozenset({"NominalRegistered", "AgencyPartnered", "PartneringEnded"})
+PARTNERING_EVENTS = frozenset(
+    {"NominalRegistered", "AgencyPartnered", "PartneringEnded", "AreaTransferAccepted"}
+)
 
 
 def partner_sets(nominals: Sequence[Nominal]) -> list[PartnerSet]:
@@ -81,9 +134,10 @@ class NominalRecorder(PostgresApplicationRecorder):
         # lock before touching the index tables, so no two can wait on each other.
         notification_ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
         indexed: Sequence[IndexedEvent] = kwargs.get("indexed_events", ())
+        releases: Sequence[IdentifierRelease] = kwargs.get("identifier_releases", ())
         claims: Sequence[IdentifierClaim] = kwargs.get("identifier_claims", ())
         partners: Sequence[PartnerSet] = kwargs.get("partner_sets", ())
-        if indexed or claims or partners:
+        if indexed or releases or claims or partners:
             # A nested pipeline block syncs on exit, so a unique violation is raised here, as
             # the library's IntegrityError, and not later as an aborted pipeline.
             with curs.connection.pipeline():
@@ -96,6 +150,13 @@ class NominalRecorder(PostgresApplicationRecorder):
                             (e.event_id, e.nominal_id, e.version, e.request_digest, e.agency)
                             for e in indexed
                         ],
+                    )
+                if releases:
+                    # After the event index (a release names its event), before the claims.
+                    curs.executemany(
+                        "INSERT INTO identifier_releases (kind, value, nominal_id, event_id)"
+                        " VALUES (%s, %s, %s, %s)",
+                        [(r.kind, r.value, r.nominal_id, r.event_id) for r in releases],
                     )
                 if claims:
                     curs.executemany(
@@ -237,7 +298,9 @@ def store_env(
     )
 
     if cipher_key:
-        env["CIPHER_TOPIC"] = "eventsourcing.cipher:AESCipher"
+        # AES-GCM from `cryptography` (ADR 023): the same nonce, tag and ciphertext layout as
+        # the pycryptodome cipher that wrote the records before, so both read each other's.
+        env["CIPHER_TOPIC"] = "eventsourcing.cryptography:AESCipher"
         env["CIPHER_KEY"] = cipher_key
     return env
 
@@ -310,6 +373,40 @@ def read_newer(app: Nominals, wanted: Sequence[tuple[UUID, int]]) -> list[list[N
     for row in rows:
         newer[row["n"] - 1].append(_event_of(app, row))
     return newer
+
+
+_INDEXED = (
+    "SELECT w.n, i.request_digest, e.notification_id, e.originator_id, e.originator_version,"
+    " e.topic, e.state"
+    " FROM unnest(%s::uuid[]) WITH ORDINALITY AS w(event_id, n)"
+    " JOIN event_index i ON i.event_id = w.event_id"
+    " JOIN {}.{} e ON e.originator_id = i.nominal_id AND e.originator_version = i.version"
+)
+
+
+@dataclass(frozen=True)
+class Indexed:
+    """A stored event found by its event_id, with the digest of the request that stored it."""
+
+    request_digest: str
+    position: int
+    event: Nominal.Event
+
+
+def read_indexed(app: Nominals, event_ids: Sequence[UUID]) -> list[Indexed | None]:
+    """For each event_id, the event stored under it (None if none): one query for them all."""
+    recorder = app.recorder
+    assert isinstance(recorder, NominalRecorder)
+    statement = _rendered(_INDEXED, recorder.datastore.schema, recorder.events_table_name)
+    found: list[Indexed | None] = [None] * len(event_ids)
+    with recorder.datastore.get_connection() as conn, conn.cursor() as curs:
+        curs.execute(statement, (list(event_ids),))
+        rows = curs.fetchall()
+    for row in rows:
+        found[row["n"] - 1] = Indexed(
+            row["request_digest"], row["notification_id"], _event_of(app, row)
+        )
+    return found
 
 
 def moved_on(app: Nominals, curs: Cursor[DictRow], seen: Sequence[tuple[UUID, int]]) -> list[bool]:

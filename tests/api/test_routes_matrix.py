@@ -16,12 +16,15 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+import rfc8785
 
+from domain.calendar import london_date
 from domain.chain import chain_hash
 from domain.identifiers import CHECK_LETTERS
 from tests.conftest import (
     AUDIENCE,
     ISSUER,
+    NOTHING,
     event,
     random_crn,
     random_noms,
@@ -34,6 +37,8 @@ PARTNER = "police:kent"
 LEAD = "probation:midlands"
 STRANGER = "police:elsewhere"
 MAPPA = "mappa:kent"
+RECEIVING = "mappa:essex"
+NOMS = (random_noms(), random_noms())
 
 
 def claims(agency: str, scopes: str, **overrides: Any) -> dict[str, Any]:
@@ -216,18 +221,21 @@ def test_a_strangers_look_up_answers_as_for_an_identifier_no_one_holds(client, a
     assert known.json() == unknown.json() == {"results": []}
 
 
-def test_no_token_at_all_is_401(client, record):
+def test_no_token_at_all_is_401(client, record, footprint):
+    mark = footprint.mark()
     r = client.get(f"/v1/nominals/{record.nominal_id}")
     assert_problem(r, 401)
     r = client.get(
         f"/v1/nominals/{record.nominal_id}", headers={"Authorization": "Bearer not-a-jwt"}
     )
     assert_problem(r, 401)
+    assert footprint.since(mark) == NOTHING  # not even a consultation row
 
 
-def test_a_token_signed_with_another_key_is_401(client, record):
+def test_a_token_signed_with_another_key_is_401(client, record, footprint):
     from cryptography.hazmat.primitives.asymmetric import ec
 
+    mark = footprint.mark()
     other = ec.generate_private_key(ec.SECP256R1())
     forged = jwt.encode(
         claims(PARTNER, "records:read"), other, algorithm="ES256", headers={"kid": "unknown"}
@@ -236,6 +244,14 @@ def test_a_token_signed_with_another_key_is_401(client, record):
         f"/v1/nominals/{record.nominal_id}", headers={"Authorization": f"Bearer {forged}"}
     )
     assert_problem(r, 401)
+    body = event("EntryRecorded", {"entry_type": "other", "subject": "s", "body": "b"})
+    r = client.post(
+        f"/v1/nominals/{record.nominal_id}/events",
+        json=body,
+        headers={"Authorization": f"Bearer {forged}"},
+    )
+    assert_problem(r, 401)
+    assert footprint.since(mark) == NOTHING
 
 
 # -- idempotency and If-Match -------------------------------------------------------------
@@ -595,6 +611,89 @@ def catalogue(entry_id: str) -> list[tuple[str, str, dict[str, Any]]]:
             },
         ),
         (PARTNER, "PartneringEnded", {"agency": LEAD, "reason": "case closed to probation"}),
+        # docs/design.md#lifecycles ("@Type": the event id of the latest event of that type)
+        (PARTNER, "IdentifierAdded", {"kind": "noms", "value": NOMS[0]}),
+        (
+            MAPPA,
+            "IdentifierCorrected",
+            {"kind": "noms", "from": NOMS[0], "to": NOMS[1], "rationale": "two digits swapped"},
+        ),
+        (
+            "prison:LEI",
+            "PersonalDetailsCorrected",
+            {"ethnicity": "white_irish", "rationale": "self-declared on reception"},
+        ),
+        (PARTNER, "AliasAdded", {"alias": {"family": "Smith", "given": ["John"]}}),
+        (
+            PARTNER,
+            "AliasRemoved",
+            {"alias": {"family": "Smith", "given": ["John"]}, "rationale": "another man's name"},
+        ),
+        (
+            PARTNER,
+            "AddressRecorded",
+            {
+                "kind": "home",
+                "lines": ["1 High Street", "Maidstone"],
+                "postcode": "ME14 1AA",
+                "from_date": "2026-11-01",
+            },
+        ),
+        (
+            MAPPA,
+            "RestrictionVaried",
+            {"restriction": "@RestrictionRecorded", "ends_on": "2032-11-20", "rationale": "varied"},
+        ),
+        (
+            PARTNER,
+            "RestrictionRecorded",
+            {"kind": "VOO", "details": "No travel abroad", "starts_on": "2026-11-20"},
+        ),
+        (
+            PARTNER,
+            "RestrictionEnded",
+            {"restriction": "@RestrictionRecorded", "ended_on": "2026-11-21", "reason": "revoked"},
+        ),
+        (
+            PARTNER,
+            "BreachRecorded",
+            {"of": "notification_requirements", "occurred_on": "2026-11-21", "action": "warning"},
+        ),
+        ("prison:LEI", "RecallRecorded", {"recalled_on": "2026-11-21", "reason": "breach"}),
+        (
+            PARTNER,
+            "FurtherOffenceRecorded",
+            {
+                "offence_summary": "Assault",
+                "charged_on": "2026-11-21",
+                "outcome": "charged",
+                "serious": False,
+            },
+        ),
+        (
+            PARTNER,
+            "MappaStatusExplained",
+            {
+                "explained_on": "2026-11-21",
+                "by": PARTNER,
+                "level_explained": 2,
+                "views_sought": True,
+            },
+        ),
+        (MAPPA, "LevelChanged", {"to": 3, "rationale": "imminent", "decided_on": "2026-11-21"}),
+        (MAPPA, "CriticalCaseRegistered", {"on": "2026-11-21", "rationale": "the critical few"}),
+        (MAPPA, "CriticalCaseEnded", {"on": "2026-11-21", "rationale": "risk reduced"}),
+        (MAPPA, "LevelChanged", {"to": 2, "rationale": "reduced", "decided_on": "2026-11-21"}),
+        (
+            PARTNER,
+            "AreaTransferRequested",
+            {"to_area": "essex", "receiving": RECEIVING, "rationale": "moving to family"},
+        ),
+        (
+            RECEIVING,
+            "AreaTransferAccepted",
+            {"transfer": "@AreaTransferRequested", "accepted_on": "@today"},
+        ),
         (PARTNER, "AreaTransferred", {"to_area": "kent", "rationale": "moved to Kent"}),
         (PARTNER, "EntryRetracted", {"retracts": entry_id, "rationale": "wrong record"}),
         (PARTNER, "NominalDeregistered", {"rationale": "notification period ended"}),
@@ -608,7 +707,9 @@ def test_every_event_type_of_the_catalogue_is_posted_and_read_back(client, auth,
     url = f"/v1/nominals/{record.nominal_id}/events"
     entry_id = str(uuid.uuid4())
     posted = []
+    latest: dict[str, str] = {"@today": london_date(datetime.now(UTC)).isoformat()}
     for poster, event_type, payload in catalogue(entry_id):
+        payload = {k: latest.get(v, v) if isinstance(v, str) else v for k, v in payload.items()}
         body = event(event_type, payload)
         if event_type == "EntryRecorded":
             body["event_id"] = entry_id
@@ -631,6 +732,7 @@ def test_every_event_type_of_the_catalogue_is_posted_and_read_back(client, auth,
         stored = r.json()
         assert stored["type"] == event_type and stored["recorded_by"]["agency"] == poster
         posted.append(stored)
+        latest[f"@{event_type}"] = stored["event_id"]
     assert {e["type"] for e in posted} == set(PAYLOADS)
 
     history = client.get(f"/v1/nominals/{record.nominal_id}/history", headers=auth(PARTNER)).json()
@@ -640,17 +742,20 @@ def test_every_event_type_of_the_catalogue_is_posted_and_read_back(client, auth,
     assert [e["version"] for e in events] == list(range(1, len(events) + 1))
     for before, after in zip(events, events[1:], strict=False):
         assert after["prev_hash"] == before["hash"]
-    # The hash covers every field shown but position and hash (DESIGN.md section 7).
+    # The hash covers every field shown but position and hash (docs/design.md#integrity),
+    # in RFC 8785's canonical form: a standard JCS library recomputes every one.
     for e in events:
         covered = {k: v for k, v in e.items() if k not in ("position", "hash")}
         assert chain_hash(e["prev_hash"], covered) == e["hash"], e["type"]
+        jcs = hashlib.sha256(e["prev_hash"].encode() + rfc8785.dumps(covered)).hexdigest()
+        assert jcs == e["hash"], e["type"]
 
     view = client.get(f"/v1/nominals/{record.nominal_id}", headers=auth(PARTNER))
     assert view.headers["etag"] == f'"{len(events)}"'
     v = view.json()
     assert v["status"] == "active"
     assert (v["level"], v["category"], v["lead_agency"], v["area"]) == (2, 2, PARTNER, "kent")
-    assert [p["agency"] for p in v["partners"]] == sorted([MAPPA, PARTNER, "prison:LEI"])
+    assert [p["agency"] for p in v["partners"]] == sorted([MAPPA, PARTNER, RECEIVING, "prison:LEI"])
     assert [p["agency"] for p in v["past_partners"]] == [LEAD]
     assert v["entries"] == []  # retracted
     assert len(v["restrictions"]) == 1 and len(v["risk_assessments"]) == 1

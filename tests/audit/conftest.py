@@ -11,7 +11,7 @@ from contextlib import contextmanager
 import psycopg
 import pytest
 
-from tests.conftest import event
+from tests.conftest import event, served
 
 AUDITOR = "inspectorate:hmi-probation"
 REASON = "Thematic inspection of MAPPA records, 2026"
@@ -163,33 +163,6 @@ def upload(client, auth) -> Callable[..., object]:
 
 
 @contextmanager
-def serving(app) -> Iterator[str]:
-    """Another app (another service) on a loopback port, for as long as the block runs."""
-    import socket
-    import threading
-    import time
-
-    import uvicorn
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the server did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
-@contextmanager
 def separate_service(database_url: str, data_dir, name: str, **overrides) -> Iterator[tuple]:
     """A fresh database beside the session's, its own started service, served over HTTP
     and trusting the same test key: (settings, service, client). For tests that tamper
@@ -216,7 +189,7 @@ def separate_service(database_url: str, data_dir, name: str, **overrides) -> Ite
     )
     service = start(settings)
     try:
-        with serving(create_app(service)) as base, httpx.Client(base_url=base, timeout=30) as c:
+        with served(create_app(service)) as base, httpx.Client(base_url=base, timeout=30) as c:
             yield settings, service, c
     finally:
         service.close()

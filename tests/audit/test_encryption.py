@@ -107,3 +107,25 @@ def test_a_wrong_key_fails_start_up_with_one_clear_line(encrypted):
     last = cli.stderr.strip().splitlines()[-1]
     assert last.startswith("mappa-record: MAPPA_CIPHER_KEY: the stored events cannot be read")
     assert "Traceback" not in cli.stderr
+
+
+@pytest.mark.parametrize("size", [0, 1, 15, 16, 17, 4096, 100_000])
+def test_the_two_ciphers_of_the_library_read_each_other(size):
+    """The service encrypts with the library's `cryptography` cipher (ADR 023); records were
+    encrypted before with its pycryptodome one. Each decrypts what the other wrote, and a
+    changed byte is refused by both (GCM's tag)."""
+    from eventsourcing.cipher import AESCipher as PycryptodomeCipher
+    from eventsourcing.cryptography import AESCipher as CryptographyCipher
+    from eventsourcing.utils import Environment
+
+    env = Environment(env={"CIPHER_KEY": _key()})
+    old, new = PycryptodomeCipher(env), CryptographyCipher(env)
+    plaintext = os.urandom(size)
+    for writer, reader in ((old, new), (new, old)):
+        ciphertext = writer.encrypt(plaintext)
+        assert len(ciphertext) == 12 + 16 + size  # nonce, tag, ciphertext
+        assert reader.decrypt(ciphertext) == plaintext
+        damaged = bytearray(ciphertext)
+        damaged[-1 if size else 20] ^= 1
+        with pytest.raises(ValueError):
+            reader.decrypt(bytes(damaged))

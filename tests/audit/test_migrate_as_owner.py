@@ -1,5 +1,5 @@
 """Migrations run as the owner; the service as a role that can change no table (issue 20;
-DESIGN.md 9.1; docs/adr/026, with ADR 004).
+docs/design.md#beyond-one-machine; docs/adr/026, with ADR 004).
 
 The DBA's set-up, as a deployment has it: a database owned by an owner role, and a login role
 for the service that is a member of mappa_app and nothing more. `mappa-record migrate` takes

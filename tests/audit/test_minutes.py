@@ -6,7 +6,7 @@ import uuid
 import pytest
 
 from tests.audit.conftest import docx_bytes, odt_bytes, pdf_bytes
-from tests.conftest import event
+from tests.conftest import NOTHING, event
 
 
 @pytest.mark.parametrize(
@@ -59,8 +59,9 @@ def test_the_same_upload_again_is_idempotent(client, register, upload):
     assert first.json() == again.json()
 
 
-def test_other_kinds_are_refused_with_415(register, upload):
+def test_other_kinds_are_refused_with_415(register, upload, footprint):
     nominal_id = register("police:kent")
+    mark = footprint.mark()
     for content, name in [
         (b"MAPPA minutes in plain text", "minutes.pdf"),
         (b"\x89PNG\r\n\x1a\n" + b"\0" * 100, "minutes.docx"),
@@ -69,13 +70,16 @@ def test_other_kinds_are_refused_with_415(register, upload):
         r = upload(nominal_id, content, filename=name, media_type="application/pdf")
         assert r.status_code == 415, r.text
         assert r.headers["content-type"] == "application/problem+json"
+    assert footprint.since(mark) == NOTHING
 
 
-def test_over_20_mib_is_refused_with_413(register, upload):
+def test_over_20_mib_is_refused_with_413(register, upload, footprint):
     nominal_id = register("police:kent")
     big = pdf_bytes() + b"%" * (20 * 1024 * 1024)
+    mark = footprint.mark()
     r = upload(nominal_id, big)
     assert r.status_code == 413, r.text
+    assert footprint.since(mark) == NOTHING
     exactly = pdf_bytes()
     exactly += b"%" * (20 * 1024 * 1024 - len(exactly))
     assert upload(nominal_id, exactly).status_code == 201

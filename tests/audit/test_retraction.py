@@ -4,6 +4,7 @@ it in history and in the hash chain."""
 import uuid
 
 from tests.audit.conftest import entry
+from tests.conftest import NOTHING
 
 
 def test_a_retracted_entry_leaves_the_view_and_stays_in_history_and_the_chain(
@@ -39,9 +40,10 @@ def test_a_retracted_entry_leaves_the_view_and_stays_in_history_and_the_chain(
     assert verdict["intact"] is True and verdict["events_checked"] == 4
 
 
-def test_only_the_poster_or_mappa_retracts(client, auth, register, post):
+def test_only_the_poster_or_mappa_retracts(client, auth, register, post, footprint):
     nominal_id = register("police:kent")
     posted = post(nominal_id, "EntryRecorded", entry(), agency="probation:midlands")
+    mark = footprint.mark()
     r = client.post(
         f"/v1/nominals/{nominal_id}/events",
         json={
@@ -53,3 +55,7 @@ def test_only_the_poster_or_mappa_retracts(client, auth, register, post):
         headers=auth("police:kent"),
     )
     assert r.status_code == 403
+    assert footprint.since(mark) == NOTHING
+    view = client.get(f"/v1/nominals/{nominal_id}", headers=auth("police:kent")).json()
+    assert view["version"] == 2
+    assert [e["event_id"] for e in view["entries"]] == [posted["event_id"]]

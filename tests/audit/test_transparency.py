@@ -309,7 +309,7 @@ def _witness_over_http(svc: Service, tmp_path: Path) -> tuple:
 
     from api.app import create_app
     from service.devkeys import ensure_dev_key, mint_token
-    from tests.reliability.conftest import served
+    from tests.conftest import served
 
     spec = importlib.util.spec_from_file_location("witness", ROOT / "examples" / "witness.py")
     assert spec is not None and spec.loader is not None

@@ -1,4 +1,5 @@
-"""The production deployment validates (issue 20; DESIGN.md 9.1; docs/adr/027).
+"""The production deployment validates (issue 20; docs/design.md#beyond-one-machine;
+docs/adr/027).
 
 - deploy/kubernetes/: every core resource against Kubernetes 1.33's schema, strictly (an
   unknown field is an error), with kubernetes-validate; CloudNativePG's resources (Cluster,

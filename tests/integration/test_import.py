@@ -75,19 +75,34 @@ def _renamed(lines: list[dict], nominal_id: str, level: int | None = None) -> li
     registration_id = str(uuid4())
     new_id = str(uuid5(NOMINAL_NAMESPACE, registration_id))
     new_ids: dict[str, str] = {}
+    crn = f"Q{uuid4().int % 10**6:06d}"
     for line in (line for line in lines if line["nominal_id"] == nominal_id):
         new_ids[line["event_id"]] = str(uuid4())
         line = json.loads(json.dumps(line)) | {
             "nominal_id": new_id,
             "event_id": new_ids[line["event_id"]],
         }
-        if "retracts" in line["payload"]:
-            line["payload"]["retracts"] = new_ids[line["payload"]["retracts"]]
+        payload = line["payload"]
+        # Lines naming other lines of the stream (a retraction, an order varied, ended or
+        # breached, a transfer accepted) name them under their new ids.
+        for field in ("retracts", "restriction", "transfer", "of"):
+            if payload.get(field) in new_ids:
+                payload[field] = new_ids[payload[field]]
         if line["type"] == "NominalRegistered":
             line["event_id"] = registration_id
-            line["payload"]["identifiers"] = {"crn": f"Q{uuid4().int % 10**6:06d}"}
+            payload["identifiers"] = {"crn": crn}
             if level is not None:
-                line["payload"] |= {"category": 3, "level": level}
+                payload |= {"category": 3, "level": level}
+        # Identifiers learnt or corrected later: the copy's own, not the original's.
+        if line["type"] == "IdentifierAdded":
+            payload["value"] = (
+                f"R{uuid4().int % 10**4:04d}QQ"
+                if payload["kind"] == "noms"
+                else (f"R{uuid4().int % 10**6:06d}")
+            )
+        if line["type"] == "IdentifierCorrected":
+            payload["from"], crn = crn, f"Q{uuid4().int % 10**6:06d}"
+            payload["to"] = crn
         out.append(line)
     return out
 

@@ -136,3 +136,35 @@ async def test_a_request_that_stops_waiting_does_not_stop_the_batch_thread():
         assert await awaited(batched.submit(2)) == 20  # the thread answers still
     finally:
         batched.close()
+
+
+async def test_a_retry_is_answered_from_the_index_without_the_record_s_turn_or_a_commit(here):
+    nominal_id = UUID(register(here))
+    new = entry()
+    first = await post(here, new, nominal_id)
+    committer = here.ledger.committer
+    appends, batches = committer.appends, committer.batches
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:  # another post of this process holds the record's turn meanwhile
+        with here.ledger.locks.hold(nominal_id, timeout=1):
+            holding.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    holding.wait(5)
+    try:
+        again = await asyncio.wait_for(post(here, new, nominal_id), timeout=5)
+    finally:
+        release.set()
+        holder.join()
+
+    assert (again.created, again.event) == (False, first.event)
+    assert (committer.appends, committer.batches) == (appends, batches)  # no commit asked
+    # Another body under the same id, or a stranger, still gets its own refusal.
+    with pytest.raises(Conflict, match="different body"):
+        await post(here, entry(event_id=new.event_id, subject="Another"), nominal_id)
+    with pytest.raises(NotFound):
+        await post(here, new, nominal_id, principal=STRANGER)
+    assert versions(here, str(nominal_id)) == [1, 2]

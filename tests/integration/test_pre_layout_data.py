@@ -142,3 +142,57 @@ def test_a_database_written_before_the_move_reads_verifies_and_projects(
     events = sum(len(r["history"]) for r in expected["records"].values())
     assert f"verified {events} events of 12 nominals" in verified.stdout
     assert "all intact" in verified.stdout
+
+
+def test_what_the_pycryptodome_cipher_wrote_the_cryptography_cipher_reads(
+    service, database_url, tmp_path
+):
+    """The encrypted fixture was written with the library's pycryptodome cipher
+    (`eventsourcing.cipher:AESCipher`, the `crypto` extra); the service now runs on its
+    `cryptography` cipher (ADR 023). Every stored ciphertext, events, snapshots and
+    documents, decrypts with it, and the service serves the document as it was uploaded."""
+    import hashlib
+
+    from eventsourcing.cryptography import AESCipher
+    from eventsourcing.utils import Environment
+
+    from service.minutes import Minutes
+
+    expected = json.loads(gzip.decompress((FIXTURES / "encrypted.json.gz").read_bytes()))
+    url = _loaded(database_url, "encrypted")
+    cipher = AESCipher(Environment(env={"CIPHER_KEY": CIPHER_KEY}))
+    with psycopg.connect(url) as conn:
+        events = [bytes(r[0]) for r in conn.execute("SELECT state FROM nominals_events")]
+        snapshots = [bytes(r[0]) for r in conn.execute("SELECT state FROM nominals_snapshots")]
+        documents = conn.execute("SELECT sha256, content, encrypted FROM documents").fetchall()
+    assert len(events) == sum(len(r["history"]) for r in expected["records"].values())
+    assert snapshots and documents
+    for state in events + snapshots:
+        assert cipher.decrypt(state)[:1] == b"{"  # authenticated by its GCM tag, then JSON
+    for sha256, content, encrypted in documents:
+        assert encrypted is True
+        assert hashlib.sha256(cipher.decrypt(bytes(content))).hexdigest() == sha256
+
+    settings = Settings(
+        database_url=url,
+        data_dir=tmp_path,
+        cipher_key=CIPHER_KEY,
+        run_projections=False,
+        dev_tokens=True,
+    )
+    old = start(settings)
+    try:
+        assert type(old.ledger.app.mapper.cipher) is AESCipher
+        minutes = Minutes(old.records, old.reading)
+        # Imported histories name documents that were never stored; the uploaded one was.
+        naming = {
+            item["document"]["sha256"]: nominal_id
+            for nominal_id, facts in expected["records"].items()
+            for item in facts["view"]["minutes"]
+        }
+        for sha256, _, _ in documents:
+            document = minutes.document(AUDITOR, UUID(naming[sha256]), sha256, WHY)
+            assert hashlib.sha256(document.content).hexdigest() == sha256
+            assert document.content.startswith(b"%PDF-")
+    finally:
+        old.close()

@@ -1,4 +1,4 @@
-"""Dates the service fills in are London-local dates (DESIGN.md section 1: Europe/London)."""
+"""Dates the service fills in are London-local dates (docs/design.md#rules: Europe/London)."""
 
 from __future__ import annotations
 

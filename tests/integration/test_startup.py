@@ -1,4 +1,5 @@
-"""A wrong setting stops the start with one clear line, not a traceback (DESIGN.md s. 9)."""
+"""A wrong setting stops the start with one clear line, not a traceback
+(docs/design.md#running-it)."""
 
 import os
 import subprocess

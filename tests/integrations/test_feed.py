@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import event
+from tests.conftest import NOTHING, event
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTICE_FIELDS = {
@@ -108,7 +108,8 @@ def test_the_detail_url_serves_a_partner_and_hides_the_event_from_a_stranger(
     assert theirs.status_code == 404
 
 
-def test_the_feed_needs_feed_read(client, auth):
+def test_the_feed_needs_feed_read(client, auth, footprint):
+    mark = footprint.mark()
     assert client.get("/v1/feed").status_code == 401
     r = client.get("/v1/feed", headers=auth("police:kent", "records:read records:write"))
     assert r.status_code == 403
@@ -116,6 +117,7 @@ def test_the_feed_needs_feed_read(client, auth):
         "/v1/feed", headers=auth("police:kent", "records:read") | {"Accept": "text/event-stream"}
     )
     assert r.status_code == 403
+    assert footprint.since(mark) == NOTHING
 
 
 def test_bad_positions_and_limits_are_refused(client, feed_token):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 
-from tests.conftest import random_crn, random_noms
+from tests.conftest import NOTHING, random_crn, random_noms
 from tests.integrations.conftest import (
     INBOUND_URL,
     PRISON_CLIENT,
@@ -394,10 +394,12 @@ def test_without_inbound_hmpps_the_answer_is_403(inbound, person, view):
     assert view(nominal_id)["version"] == 1
 
 
-def test_without_a_token_the_answer_is_401(client, person):
+def test_without_a_token_the_answer_is_401(client, person, footprint):
     _, crn, _ = person()
+    mark = footprint.mark()
     r = client.post(INBOUND_URL, json=sns(mapp_registration(crn)))
     assert r.status_code == 401
+    assert footprint.since(mark) == NOTHING
 
 
 def test_an_agency_type_the_access_table_refuses_gets_403(inbound, person, view):
@@ -405,7 +407,8 @@ def test_an_agency_type_the_access_table_refuses_gets_403(inbound, person, view)
     event = hmpps_event(
         "probation-case.registration.deregistered", crn=crn, registerTypeCode="MAPP"
     )
-    r = inbound(sns(event), agency=PRISON_CLIENT)  # prisons may not deregister (DESIGN s. 3)
+    # Prisons may not deregister (docs/design.md#the-catalogue).
+    r = inbound(sns(event), agency=PRISON_CLIENT)
     assert r.status_code == 403
     assert view(nominal_id)["status"] == "active"
 

@@ -39,7 +39,16 @@ def test_producers_dates_are_read_as_instants(text, expected):
 
 @pytest.mark.parametrize(
     "text",
-    ["", "yesterday", "Fri Jun 14 09:06:52 PDT 2024", "Fri Foo 14 09:06:52 BST 2024", "2024-13-01"],
+    [
+        "",
+        "yesterday",
+        "Fri Jun 14 09:06:52 PDT 2024",
+        "Fri Foo 14 09:06:52 BST 2024",
+        "2024-13-01",
+        "06/07/2024",  # June or July: not guessed
+        1718352412,  # an epoch number: not guessed either
+        None,
+    ],
 )
 def test_anything_else_is_malformed(text):
     with pytest.raises(MalformedMessage) as e:
@@ -56,6 +65,51 @@ def test_version_may_be_a_number_or_a_string(version):
 def test_version_must_be_numeric(version):
     with pytest.raises(MalformedMessage):
         read_message(mapp_registration("X123456") | {"version": version})
+
+
+def test_fields_producers_add_are_ignored():
+    event = mapp_registration("X123456") | {"schemaRevision": 7, "source": {"system": "delius"}}
+    event["personReference"]["identifiers"][0]["issuedBy"] = "nDelius"
+    message = read_message(sns(event) | {"SignatureVersion": "1", "UnsubscribeURL": "x"})
+    assert message.identifiers == {"crn": "X123456"}
+    assert message.event_type == "probation-case.registration.added"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"additionalInformation": ["M2"]}, "additionalInformation"),
+        ({"personReference": {"identifiers": {"type": "CRN"}}}, "personReference.identifiers"),
+        ({"personReference": {"identifiers": ["X123456"]}}, "personReference.identifiers.0"),
+        (
+            {"personReference": {"identifiers": [{"type": 1, "value": "X123456"}]}},
+            "personReference.identifiers.0.type",
+        ),
+        (
+            {"personReference": {"identifiers": [{"type": "CRN", "value": 123456}]}},
+            "personReference.identifiers.0.value",
+        ),
+        ({"occurredAt": "14/06/2024"}, "occurredAt"),
+        ({"version": None}, "version"),
+    ],
+)
+def test_the_first_field_that_is_wrong_is_named(change, field):
+    with pytest.raises(MalformedMessage) as e:
+        read_message(mapp_registration("X123456") | change)
+    assert e.value.field == field
+    assert e.value.message.startswith(field)
+
+
+def test_an_sns_envelope_is_validated_too():
+    event = mapp_registration("X123456")
+    for body, field in [
+        (sns(event) | {"MessageId": "  "}, "MessageId"),
+        (sns(event) | {"Message": json.dumps(["not", "an", "event"])}, "Message"),
+        (sns(event) | {"Message": {"eventType": "not a string of JSON"}}, "Message"),
+    ]:
+        with pytest.raises(MalformedMessage) as e:
+            read_message(body)
+        assert e.value.field == field
 
 
 def test_an_sns_message_is_keyed_by_its_message_id_and_a_bare_one_by_its_content():

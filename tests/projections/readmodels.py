@@ -97,6 +97,10 @@ def observed(engine: Engine, nominal_id: UUID) -> dict[str, Any]:
             "registration": q(
                 "SELECT sentence_date, late FROM rm_registrations WHERE nominal_id = :id"
             ),
+            "areas": q(
+                "SELECT version, type, area FROM rm_event_areas WHERE nominal_id = :id"
+                " ORDER BY version"
+            ),
         }
 
 
@@ -185,4 +189,21 @@ def expected(n: Nominal) -> dict[str, Any]:
             (n.level, last_meeting, level1_since, review_due(n.level, last_meeting, level1_since))
         ],
         "registration": [(sentence, registered_late(sentence, n.created_on) if sentence else None)],
+        "areas": _event_areas(n),
     }
+
+
+def _event_areas(n: Nominal) -> list[tuple[int, str, str]]:
+    """Each event's (version, type, area): the area the record was in when it was recorded,
+    a move counted in the area it left."""
+    types = {e["version"]: e["type"] for e in n.event_log.values()}
+    moves = {
+        n.event_log[a["event_id"]]["version"]: a["area"]
+        for a in n.area_history[1:]
+        if a.get("event_id") in n.event_log
+    }
+    area, rows = n.area_history[0]["area"], []
+    for version in range(1, n.version + 1):
+        rows.append((version, types[version], area))
+        area = moves.get(version, area)
+    return rows

@@ -11,9 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings, target
 from hypothesis import strategies as st
 
+from domain.calendar import london_date
 from domain.errors import DomainError
 from domain.identifiers import CHECK_LETTERS
-from service.access import Forbidden
+from service.access import Forbidden, NotFound
 from service.records import NewEvent
 from tests.conftest import registration
 from tests.projections.conftest import principal
@@ -21,6 +22,7 @@ from tests.projections.readmodels import dump, expected, observed
 
 REGISTRANT = "police:reg"
 MAPPA = "mappa:hq"
+RECEIVING = "mappa:elsewhere"  # a unit a transfer makes a partner
 OTHERS = ["probation:p1", "prison:HMP1", "police:p2", "health:h1"]
 MEETINGS = ["m1", "m2", "m3"]
 IDS = ["x1", "x2"]
@@ -49,6 +51,8 @@ def _event(draw) -> tuple[str, str, dict]:
                 "DisclosureDecisionRecorded",
                 "CustodyChanged",
                 "AreaTransferred",
+                "AreaTransferRequested",
+                "AreaTransferAccepted",
                 "NominalDeregistered",
                 "NominalReregistered",
             ]
@@ -136,6 +140,13 @@ def _event(draw) -> tuple[str, str, dict]:
             "to_area": draw(st.sampled_from(["kent", "london", "leicestershire-rutland"])),
             "rationale": "r",
         },
+        "AreaTransferRequested": {
+            "to_area": draw(st.sampled_from(["kent", "london", "leicestershire-rutland"])),
+            "receiving": draw(st.sampled_from([MAPPA, RECEIVING])),
+            "rationale": "r",
+        },
+        # Names the latest request, and is posted by the unit it names (the test's loop).
+        "AreaTransferAccepted": {"accepted_on": when},
         "NominalDeregistered": {"rationale": "r"},
         "NominalReregistered": {"rationale": "r"},
     }
@@ -193,14 +204,21 @@ def test_every_read_model_equals_the_fold_of_the_same_events(history, writer, cl
         ),
         None,
     )
+    request: tuple[str, str] = (str(uuid.uuid4()), MAPPA)  # the latest transfer request
     for (kind, poster, payload), seconds in history["events"]:
         clock.now += timedelta(seconds=seconds)
+        event_id = uuid.uuid4()
+        if kind == "AreaTransferRequested":
+            request = (str(event_id), payload["receiving"])
+        if kind == "AreaTransferAccepted":
+            payload, poster = {**payload, "transfer": request[0]}, request[1]
+            payload["accepted_on"] = london_date(clock.now).isoformat()
         # A refused event is not stored: the sequence stays valid.
-        with contextlib.suppress(DomainError, Forbidden):
+        with contextlib.suppress(DomainError, Forbidden, NotFound):
             writer.records.post_event(
                 principal(poster),
                 nid,
-                NewEvent(uuid.uuid4(), kind, clock.now.date().isoformat(), payload),
+                NewEvent(event_id, kind, clock.now.date().isoformat(), payload),
                 None,
             )
 

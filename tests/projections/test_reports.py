@@ -1,4 +1,4 @@
-"""The reports of DESIGN.md section 5 at the edges of each rule of section 4.
+"""The reports of docs/design.md#api at the edges of each rule of docs/design.md#rules.
 
 Each test writes through the service with a set clock (recorded_at), lets the runner
 catch up, and reads the report over HTTP filtered to an agency of its own, so the counts
@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.conftest import registration
+from tests.conftest import NOTHING, registration
 
 REPORTS = [
     "late-minutes",
@@ -506,12 +506,14 @@ def test_csv_download_has_a_header_and_a_row_per_record(enrol, post, clock, clie
 
 
 @pytest.mark.parametrize("name", REPORTS)
-def test_reports_need_the_reports_scope(name, client, auth):
+def test_reports_need_the_reports_scope(name, client, auth, footprint):
+    mark = footprint.mark()
     assert (
         client.get(f"/v1/reports/{name}", headers=auth("police:kent", "records:read")).status_code
         == 403
     )
     assert client.get(f"/v1/reports/{name}").status_code == 401
+    assert footprint.since(mark) == NOTHING
 
 
 def test_a_bad_filter_is_a_validation_problem(client, auth):

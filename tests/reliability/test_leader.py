@@ -1,4 +1,5 @@
-"""Any number of projection runners, one at a time (issue 20, DESIGN.md 9.1; docs/adr/024).
+"""Any number of projection runners, one at a time (issue 20;
+docs/design.md#beyond-one-machine; docs/adr/024).
 
 Three `mappa-record projections run` processes and the runners inside two `mappa-record serve`
 processes stand for election on one database while eight clients post through both API
@@ -27,7 +28,7 @@ from tests.reliability.conftest import free_port
 from tests.reliability.crash import RunnerProcess, ServerProcess, Traffic, exactly_once, wait_until
 
 KILLS = 4
-HAND_OVER_LIMIT = 5.0  # seconds: DESIGN.md 9.1's "replaced within seconds", issue 20's figure
+HAND_OVER_LIMIT = 5.0  # seconds: docs/design.md#beyond-one-machine, issue 20's figure
 
 
 def _leader(url: str) -> tuple[int, int, str] | None:

@@ -10,8 +10,7 @@ from eventsourcing.persistence import OperationalError
 from sqlalchemy.engine import make_url
 
 from service.bootstrap import Application
-from tests.conftest import registration
-from tests.reliability.conftest import served
+from tests.conftest import NOTHING, registration, served
 
 PROBLEM = "application/problem+json"
 
@@ -57,13 +56,17 @@ def test_a_body_under_the_limit_goes_through(app_with, auth):
     assert r.status_code == 201, r.text
 
 
-def test_the_live_server_refuses_a_body_over_the_configured_default(client, auth, settings):
+def test_the_live_server_refuses_a_body_over_the_configured_default(
+    client, auth, settings, footprint
+):
+    mark = footprint.mark()
     r = client.post(
         "/v1/nominals",
         content=b"{" + b" " * settings.max_body_bytes + b"}",
         headers=auth("police:kent", **{"Content-Type": "application/json"}),
     )
     assert r.status_code == 413
+    assert footprint.since(mark) == NOTHING
 
 
 # -- page size -----------------------------------------------------------------------------

@@ -1,5 +1,12 @@
-"""The projection runner killed (SIGKILL) at random points converges to the rebuild, with no
-event applied twice."""
+"""The projection runner killed (SIGKILL) part-way through catching up, again and again,
+converges to the rebuild, with no event applied twice.
+
+The runners work on a database of their own, so no other runner (the session's served app
+has one) applies the events for them. Each is killed once the read models reach a position
+drawn at random between a tenth and eight tenths of the log, and the test asserts the kill
+landed before the runner finished: a kill after the end would prove nothing. The draw is
+seeded from the value the test prints; RUNNER_KILL_SEED=<value> replays it.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +16,16 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 
 from sqlalchemy import text
 
-from tests.projections.conftest import clock, enrol, post, runner, writer  # noqa: F401 - fixtures
-from tests.projections.readmodels import TABLES, dump
+from projections.runner import ProjectionRunner
+from service.records import NewEvent
+from tests.audit.conftest import separate_service
+from tests.conftest import registration
+from tests.projections.conftest import principal
+from tests.projections.readmodels import dump
 
 RUNNER = """
 import sys
@@ -26,6 +38,9 @@ runner = ProjectionRunner.for_service(service, batch_size=int(sys.argv[1]))
 print("ready", flush=True)
 runner.run_forever(interval=0.05)
 """
+
+NOMINALS = 150  # x 3 events: a few hundred transactions of 2 events for each runner
+KILLS = 3
 
 
 def _spawn(database_url: str, data_dir) -> subprocess.Popen:
@@ -45,64 +60,67 @@ def _spawn(database_url: str, data_dir) -> subprocess.Popen:
     return proc
 
 
-def test_runner_killed_at_random_points_converges_to_the_rebuild(
-    runner,  # noqa: F811 - the fixtures imported above
-    enrol,  # noqa: F811
-    post,  # noqa: F811
-    database_url,
-    data_dir,
-):
-    for i in range(25):
-        nid = enrol("police:kent", level=2, category=2)
-        post(
-            "police:kent",
-            nid,
-            "MeetingHeld",
-            {
-                "meeting_id": f"m{i}",
-                "level": 2,
-                "held_on": "2026-11-19",
-                "chair": "C",
-                "invited": ["police:kent"],
-            },
-        )
-        post(
-            "police:kent",
-            nid,
-            "ActionSet",
-            {
-                "action_id": "a",
-                "description": "d",
-                "assigned_agency": "police:kent",
-                "due_on": "2026-12-01",
-            },
-        )
-    # Start a rebuild by hand: empty read models, positions at 0, nothing applied yet.
-    with runner.engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {', '.join(TABLES)}"))
-        conn.execute(text("UPDATE projection_positions SET position = 0"))
-    head = runner.head()
-    rng = random.Random(os.getpid())
-    kills = 0
-    for _ in range(4):
-        proc = _spawn(database_url, data_dir)
-        time.sleep(rng.uniform(0.0, 0.4))  # somewhere in its run of small transactions
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
-        proc.stdout.close()
-        kills += 1
-        if min(s.position for s in runner.status()) >= head:
-            break
-    partway = min(s.position for s in runner.status())
+def _write(service) -> None:
+    police = principal("police:kent")
 
-    runner.catch_up()
-    resumed = dump(runner.engine)
-    runner.rebuild()
+    def post(nominal_id, type_: str, payload: dict) -> None:
+        new = NewEvent(event_id=uuid.uuid4(), type=type_, occurred_at="2026-11-20", payload=payload)
+        service.records.post_event(police, nominal_id, new, None)
 
-    assert kills >= 1 and partway > 0, "the killed runners applied nothing"
-    assert dump(runner.engine) == resumed
-    with runner.engine.connect() as conn:
-        twice = conn.execute(
-            text("SELECT count(*) FROM rm_nominals WHERE events_applied <> version")
-        )
-        assert twice.scalar_one() == 0
+    for i in range(NOMINALS):
+        body = registration(level=2, category=2)
+        event_id = uuid.UUID(body.pop("event_id"))
+        nid = uuid.UUID(service.records.register(police, event_id, None, body).nominal_id)
+        meeting = {"meeting_id": f"m{i}", "level": 2, "held_on": "2026-11-19", "chair": "C"}
+        post(nid, "MeetingHeld", meeting | {"invited": ["police:kent"]})
+        action = {"action_id": "a", "description": "d", "assigned_agency": "police:kent"}
+        post(nid, "ActionSet", action | {"due_on": "2026-12-01"})
+
+
+def _position(runner: ProjectionRunner) -> int:
+    return min(s.position for s in runner.status())
+
+
+def test_runner_killed_part_way_again_and_again_converges_to_the_rebuild(database_url, data_dir):
+    seed = int(os.environ.get("RUNNER_KILL_SEED") or random.randrange(2**32))
+    print(f"\nRUNNER_KILL_SEED={seed}")
+    rng = random.Random(seed)
+    name = f"mappa_killed_{os.getpid()}"
+    with separate_service(database_url, data_dir, name, run_projections=False) as parts:
+        settings, service, _ = parts
+        _write(service)
+        runner = ProjectionRunner.for_service(service)
+        try:
+            head = runner.head()
+            assert _position(runner) == 0  # nothing applied yet: every runner below catches up
+            stops = sorted(rng.sample(range(head // 10, head * 8 // 10), KILLS))
+            reached = []
+            for stop in stops:
+                proc = _spawn(settings.database_url, data_dir)
+                deadline = time.monotonic() + 60
+                while _position(runner) < stop:
+                    assert proc.poll() is None, f"the runner died by itself (seed {seed})"
+                    assert time.monotonic() < deadline, f"no progress to {stop} (seed {seed})"
+                    time.sleep(0.002)
+                proc.send_signal(signal.SIGKILL)
+                proc.wait(timeout=10)
+                assert proc.stdout is not None
+                proc.stdout.close()
+                reached.append(_position(runner))
+            # Each kill landed part-way: past its stop, short of the head; and each runner
+            # took up where the one before it was killed.
+            assert all(s <= r < head for s, r in zip(stops, reached, strict=True)), (
+                f"stops {stops}, reached {reached}, head {head} (seed {seed})"
+            )
+
+            runner.catch_up()
+            resumed = dump(runner.engine)
+            runner.rebuild()
+            assert dump(runner.engine) == resumed, f"seed {seed}"
+            with runner.engine.connect() as conn:
+                twice = conn.execute(
+                    text("SELECT count(*) FROM rm_nominals WHERE events_applied <> version")
+                )
+                assert twice.scalar_one() == 0, f"seed {seed}"
+        finally:
+            runner.engine.dispose()

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.reliability.conftest import free_port
+from tests.conftest import free_port
 
 
 def _alive(pid: int) -> bool:

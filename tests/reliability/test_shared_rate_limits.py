@@ -1,4 +1,5 @@
-"""Rate limits hold across processes (issue 20; DESIGN.md 9.1; docs/adr/025).
+"""Rate limits hold across processes (issue 20; docs/design.md#beyond-one-machine;
+docs/adr/025).
 
 Two real `mappa-record serve` processes on one database: an officer who alternates between
 them gets, together, what one process would allow (its burst, then its rate), where before

@@ -16,7 +16,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from tests.conftest import AUDIENCE, ISSUER, event, registration
+from tests.conftest import AUDIENCE, ISSUER, NOTHING, event, registration
 
 
 def _claims(drop: tuple[str, ...] = (), **overrides: Any) -> dict[str, Any]:
@@ -159,13 +159,13 @@ def test_each_token_fault_is_a_401_on_every_route_and_appends_nothing(
 
 
 @pytest.mark.parametrize("header", [None, "Basic dXNlcjpwYXNz", "Bearer", "Token abc"])
-def test_no_bearer_token_is_a_401(header, target, client, stored_count):
-    before = stored_count()
+def test_no_bearer_token_is_a_401(header, target, client, footprint):
+    mark = footprint.mark()
     headers = {"Authorization": header} if header else {}
     for method, path, body, _ in _requests(target):
         r = client.request(method, path, json=body, headers=headers)
         assert r.status_code == 401, (header, method, path)
-    assert stored_count() == before
+    assert footprint.since(mark) == NOTHING
 
 
 def test_the_valid_token_the_faults_are_made_from_is_accepted(signing_key, target, client):

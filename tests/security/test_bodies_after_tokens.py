@@ -1,4 +1,4 @@
-"""Bodies after tokens (issue 16, point 4; DESIGN.md section 6).
+"""Bodies after tokens (issue 16, point 4; docs/design.md#authentication-and-access).
 
 A request without a valid token is answered 401 before its body is read: no byte of it is
 taken from the connection, so a 20 MiB body costs the worker neither memory nor the time to

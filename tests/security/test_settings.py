@@ -1,5 +1,6 @@
 """Issue 16, point 5: production never trusts the development key, a mistyped MAPPA_*
-variable stops the start, and secrets may come from files (DESIGN.md sections 6 and 9)."""
+variable stops the start, and secrets may come from files
+(docs/design.md#authentication-and-access, #running-it)."""
 
 from __future__ import annotations
 

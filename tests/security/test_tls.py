@@ -1,4 +1,4 @@
-"""Issue 16, point 6: every connection honours DATABASE_URL whole (DESIGN.md section 9.1).
+"""Issue 16, point 6: every connection honours DATABASE_URL whole (docs/design.md#running-it).
 
 The embedded server is put behind TLS with a CA and a server certificate this test makes
 (tests/security/tls.py says why the TLS is a front and not the server's own). Each
@@ -285,8 +285,7 @@ def test_the_service_on_verify_full_speaks_only_tls_and_names_every_connection(
     from service.bootstrap import start
     from service.devkeys import ensure_dev_key, mint_token
     from service.runtime.settings import Settings
-    from tests.audit.conftest import serving
-    from tests.conftest import AUDIENCE, ISSUER, registration
+    from tests.conftest import AUDIENCE, ISSUER, registration, served
 
     front.take_outcomes()
     settings = Settings(
@@ -314,7 +313,7 @@ def test_the_service_on_verify_full_speaks_only_tls_and_names_every_connection(
 
     service = start(settings)
     try:
-        with serving(create_app(service)) as base, httpx.Client(base_url=base, timeout=30) as c:
+        with served(create_app(service)) as base, httpx.Client(base_url=base, timeout=30) as c:
             with c.stream(
                 "GET", "/v1/feed", headers=auth("feed:read") | {"Accept": "text/event-stream"}
             ) as stream:

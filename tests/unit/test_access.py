@@ -1,6 +1,7 @@
-"""The access table of service/access.py against DESIGN.md section 3's "who may post" column.
+"""The access table of service/access.py against the "who may post" column of
+docs/design.md#the-catalogue.
 
-The expected table is kept here as data, transcribed from DESIGN.md, one row per event type
+The expected table is kept here as data, transcribed from docs/design.md, one row per event type
 and agency type; the object-level check (the caller is a current partner) is the service's
 and is tested through the API.
 """
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from domain.agencies import AGENCY_TYPES
+from domain.errors import InvariantViolated
 from domain.nominal import EVENT_TYPES, Nominal
 from service import access
 from service.access import Forbidden
@@ -24,7 +26,7 @@ RA_AND_MAPPA = RA | {"mappa"}
 MEETING_BODIES = {"mappa", "police", "probation"}
 EVERYONE = set(AGENCY_TYPES)
 
-# DESIGN.md section 3, "who may post (partnered, with records:write)". A set names the
+# docs/design.md#the-catalogue, "who may post" (partnered, with records:write). A set names the
 # agency types that may post; a string names a rule about one particular agency.
 WHO_MAY_POST: dict[str, set[str] | str] = {
     "NominalRegistered": {"police", "probation", "prison", "yot", "health"},
@@ -51,6 +53,23 @@ WHO_MAY_POST: dict[str, set[str] | str] = {
     "NominalDeregistered": {"police", "probation", "mappa"},
     "NominalReregistered": {"police", "probation", "mappa"},
     "EntryRetracted": "the agency that posted it, or mappa",
+    # docs/design.md#lifecycles
+    "IdentifierAdded": RA_AND_MAPPA,
+    "IdentifierCorrected": RA_AND_MAPPA,
+    "PersonalDetailsCorrected": RA_AND_MAPPA,
+    "AliasAdded": RA_AND_MAPPA,
+    "AliasRemoved": RA_AND_MAPPA,
+    "AddressRecorded": RA,
+    "RestrictionVaried": RA_AND_MAPPA,
+    "RestrictionEnded": RA_AND_MAPPA,
+    "AreaTransferRequested": {"police", "probation", "mappa"},
+    "AreaTransferAccepted": "the receiving mappa agency, not yet a partner",
+    "BreachRecorded": RA_AND_MAPPA,
+    "RecallRecorded": {"probation", "prison"},
+    "FurtherOffenceRecorded": {"police", "probation", "mappa"},
+    "MappaStatusExplained": RA_AND_MAPPA,
+    "CriticalCaseRegistered": {"mappa"},
+    "CriticalCaseEnded": {"mappa"},
 }
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
@@ -181,6 +200,79 @@ def test_an_entry_is_retracted_by_the_agency_that_posted_it_or_mappa(agency_type
         agency_type == "mappa"
     )
     assert may_post(OTHER, "EntryRetracted", payload, nominal) is True
+
+
+def a_transfer(receiving: str = "mappa:essex") -> tuple[Nominal, str]:
+    nominal, _, _ = a_record()
+    request = nominal.record(
+        "AreaTransferRequested",
+        event_id=str(uuid.uuid4()),
+        occurred_at="2026-11-20",
+        recorded_at=T0,
+        recorded_by={"sub": "s", "agency": OTHER},
+        payload={"to_area": "essex", "receiving": receiving, "rationale": "moving"},
+    )
+    return nominal, request.event_id
+
+
+@pytest.mark.parametrize("agency_type", sorted(AGENCY_TYPES))
+def test_a_transfer_is_accepted_by_the_receiving_unit_only(agency_type):
+    nominal, transfer = a_transfer()
+    payload = {"transfer": transfer, "accepted_on": "2026-11-20"}
+    assert may_post(agency_of(agency_type), "AreaTransferAccepted", payload, nominal) is False
+    assert may_post("mappa:essex", "AreaTransferAccepted", payload, nominal) is True
+
+
+@pytest.mark.parametrize("agency", ["mappa:essex", "mappa:a1", "police:a1"])
+def test_an_unknown_transfer_is_left_to_the_record_to_refuse_naming_it_not_a_403(agency):
+    nominal, _ = a_transfer()
+    payload = {"transfer": str(uuid.uuid4()), "accepted_on": "2026-11-20"}
+    assert may_post(agency, "AreaTransferAccepted", payload, nominal) is True
+    with pytest.raises(InvariantViolated) as refused:
+        nominal.record(
+            "AreaTransferAccepted",
+            event_id=str(uuid.uuid4()),
+            occurred_at="2026-11-20",
+            recorded_at=T0,
+            recorded_by={"sub": "s", "agency": agency},
+            payload=payload,
+        )
+    assert refused.value.field == "payload.transfer"
+
+
+def test_standing_is_partnering_or_an_open_transfer_naming_the_caller_for_its_acceptance():
+    nominal, _ = a_transfer()
+    receiving, stranger = principal("mappa:essex"), principal("mappa:surrey")
+    assert access.has_standing(principal(OTHER), nominal, "EntryRecorded") is True
+    assert access.has_standing(receiving, nominal, "AreaTransferAccepted") is True
+    assert access.has_standing(receiving, nominal, "EntryRecorded") is False
+    assert access.has_standing(stranger, nominal, "AreaTransferAccepted") is False
+    assert access.has_standing(receiving, None, "AreaTransferAccepted") is False
+
+
+def test_restricted_entries_are_read_whole_by_the_poster_the_named_and_auditors_who_say_why():
+    nominal, _, _ = a_record()
+    entry = nominal.record(
+        "EntryRecorded",
+        event_id=str(uuid.uuid4()),
+        occurred_at="2026-11-20",
+        recorded_at=T0,
+        recorded_by={"sub": "s", "agency": OTHER},
+        payload={
+            "entry_type": "intelligence",
+            "subject": "s",
+            "body": "b",
+            "restricted_to": ["police:ct"],
+        },
+    ).event_id
+    auditor, why = principal("inspectorate:hmi", "audit:read"), "Thematic inspection 2026"
+    assert access.hidden_entries(principal(OTHER), nominal, None) == frozenset()
+    assert access.hidden_entries(principal("police:ct"), nominal, None) == frozenset()
+    assert access.hidden_entries(principal(LEAD), nominal, None) == {entry}
+    assert access.hidden_entries(auditor, nominal, why) == frozenset()
+    assert access.hidden_entries(auditor, nominal, None) == {entry}
+    assert access.sees_restricted(principal(LEAD), None, OTHER, ["police:ct"]) is False
+    assert access.sees_restricted(auditor, why, OTHER, ["police:ct"]) is True
 
 
 def test_registering_needs_records_write():

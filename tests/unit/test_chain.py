@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from domain.chain import canonical_json, plain_json
-from domain.nominal import _copied
+from domain.nominal.common import copied as _copied
 
 # Every value json.loads can give (floats of every magnitude, integers beyond 64 bits,
 # non-ASCII and control characters, lone surrogates).

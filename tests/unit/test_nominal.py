@@ -1,4 +1,4 @@
-"""The invariants of DESIGN.md section 3, given/when/then on the Nominal aggregate.
+"""The invariants of docs/design.md#invariants, given/when/then on the Nominal aggregate.
 
 No database: a record is built with `Nominal.register` and `record`, with the instants
 passed in. Payloads are as the API hands them over (validated, dumped to JSON types).
@@ -634,6 +634,52 @@ def samples(nominal: Nominal) -> dict[str, dict[str, Any]]:
         "AreaTransferred": {"to_area": "leicestershire-rutland", "rationale": "moved"},
         "NominalDeregistered": deregistration(),
         "EntryRetracted": {"retracts": str(uuid.uuid4()), "rationale": "x"},
+        # docs/design.md#lifecycles
+        "IdentifierAdded": {"kind": "noms", "value": "A1234BC"},
+        "IdentifierCorrected": {
+            "kind": "crn",
+            "from": "X123456",
+            "to": "X123457",
+            "rationale": "x",
+        },
+        "PersonalDetailsCorrected": {"gender": "female", "rationale": "x"},
+        "AliasAdded": {"alias": {"family": "Smith", "given": ["J"]}},
+        "AliasRemoved": {"alias": {"family": "Smith", "given": ["J"]}, "rationale": "x"},
+        "AddressRecorded": {
+            "kind": "home",
+            "lines": ["1 High Street"],
+            "postcode": "ME14 1AA",
+            "from_date": "2026-11-01",
+        },
+        "RestrictionVaried": {"restriction": str(uuid.uuid4()), "details": "x", "rationale": "x"},
+        "RestrictionEnded": {
+            "restriction": str(uuid.uuid4()),
+            "ended_on": "2026-11-20",
+            "reason": "discharged",
+        },
+        "AreaTransferRequested": {
+            "to_area": "essex",
+            "receiving": "mappa:essex",
+            "rationale": "x",
+            "handover_meeting_on": None,
+        },
+        "AreaTransferAccepted": {"transfer": str(uuid.uuid4()), "accepted_on": "2026-11-20"},
+        "BreachRecorded": {"of": "licence", "occurred_on": "2026-11-20", "action": "warning"},
+        "RecallRecorded": {"recalled_on": "2026-11-20", "reason": "x"},
+        "FurtherOffenceRecorded": {
+            "offence_summary": "x",
+            "charged_on": "2026-11-20",
+            "outcome": "charged",
+            "serious": False,
+        },
+        "MappaStatusExplained": {
+            "explained_on": "2026-11-20",
+            "by": POLICE,
+            "level_explained": 1,
+            "views_sought": True,
+        },
+        "CriticalCaseRegistered": {"on": "2026-11-20", "rationale": "x"},
+        "CriticalCaseEnded": {"on": "2026-11-20", "rationale": "x"},
     }
 
 
