@@ -19,8 +19,7 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.conftest import AUDIENCE, ISSUER, registration
-from tests.reliability.conftest import free_port
+from tests.conftest import AUDIENCE, ISSUER, free_port, registration
 from tests.reliability.crash import ServerProcess, wait_until
 
 

@@ -27,9 +27,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from sqlalchemy import create_engine
 
 from service.runtime.database import Database
-from tests.conftest import AUDIENCE, ISSUER
+from tests.conftest import AUDIENCE, ISSUER, free_port
 from tests.projections.readmodels import dump
-from tests.reliability.conftest import free_port
 from tests.reliability.crash import RunnerProcess, ServerProcess, Traffic, exactly_once, wait_until
 from tests.reliability.replication import Pair
 

@@ -22,9 +22,8 @@ import pytest
 from sqlalchemy import create_engine
 
 from service.runtime.database import Database
-from tests.conftest import AUDIENCE, ISSUER, _database_on
+from tests.conftest import AUDIENCE, ISSUER, _database_on, free_port
 from tests.projections.readmodels import dump
-from tests.reliability.conftest import free_port
 from tests.reliability.crash import RunnerProcess, ServerProcess, Traffic, exactly_once, wait_until
 
 KILLS = 4

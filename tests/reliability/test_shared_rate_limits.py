@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from service.rate_limits import SharedBuckets
-from tests.reliability.conftest import free_port
+from tests.conftest import free_port
 from tests.reliability.crash import ServerProcess
 
 RATE = 2.0
