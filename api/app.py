@@ -16,8 +16,9 @@ from api.limits import Authenticate, BodySizeLimit, RateLimit
 from api.routes import audit, batches, feed, inbound, minutes, nominals, reports
 from api.routes import log as transparency_log
 from projections.metrics import projection_metrics, read_side
-from projections.runner import ProjectionRunner
+from projections.runner import ProjectionRunner, candidate_name
 from service.bootstrap import Service
+from service.rate_limits import SharedBuckets
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,9 @@ def create_app(service: Service) -> FastAPI:
         if service.settings.run_projections:
             # Small batches inside the API process: a catch-up burst must not hold the GIL for
             # long while requests wait (a rebuild or `projections run` uses the large default).
-            runner = ProjectionRunner.for_service(service, batch_size=500)
+            runner = ProjectionRunner.for_service(
+                service, batch_size=500, name=candidate_name("serve")
+            )
             runner.start()
         app.state.projection_runner = runner
         checkpoints = None
@@ -80,6 +83,11 @@ def create_app(service: Service) -> FastAPI:
         verifier=service.verifier,
         rate=service.settings.rate_limit_per_second,
         burst=service.settings.rate_limit_burst,
+        shared=SharedBuckets(
+            service.ledger.datastore.pool,
+            service.settings.rate_limit_per_second,
+            service.settings.rate_limit_burst,
+        ),
     )
     app.include_router(nominals.router)
     app.include_router(batches.router)

@@ -9,16 +9,17 @@ from __future__ import annotations
 import logging
 import math
 import re
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.deps import bearer_token, verified
 from api.problems import problem, unauthenticated
 from service.auth import Principal, TokenVerifier, Unauthenticated
+from service.rate_limits import SharedBuckets, TokenBuckets
+
+__all__ = ["Authenticate", "BodySizeLimit", "RateLimit", "TokenBuckets"]
 
 log = logging.getLogger(__name__)
 
@@ -146,71 +147,34 @@ def _has_body(scope: Scope) -> bool:
     return _header(scope, b"transfer-encoding") is not None or length not in (None, "0")
 
 
-@dataclass
-class _Bucket:
-    tokens: float
-    updated: float
-
-
-class TokenBuckets:
-    """A token bucket per client key: `rate` requests a second on average, `burst` at once.
-
-    In memory, so each worker process keeps its own buckets: with N workers a client may
-    make up to N times the rate (docs/adr/008-resource-limits.md).
-    """
-
-    MAX_KEYS = 10_000
-
-    def __init__(
-        self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.rate = rate
-        self.burst = burst
-        self._clock = clock
-        self._buckets: dict[str, _Bucket] = {}
-
-    def take(self, key: str) -> float:
-        """0 if the request may go ahead, else the seconds until it would."""
-        now = self._clock()
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            if len(self._buckets) >= self.MAX_KEYS:
-                self._forget_full(now)
-            bucket = self._buckets[key] = _Bucket(tokens=float(self.burst), updated=now)
-        bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.updated) * self.rate)
-        bucket.updated = now
-        if bucket.tokens >= 1:
-            bucket.tokens -= 1
-            return 0.0
-        return (1 - bucket.tokens) / self.rate
-
-    def _forget_full(self, now: float) -> None:
-        # A bucket that has refilled is the same as no bucket: drop those to bound memory.
-        for key in [
-            k
-            for k, b in self._buckets.items()
-            if b.tokens + (now - b.updated) * self.rate >= self.burst
-        ]:
-            del self._buckets[key]
-
-
 class RateLimit:
     """429 with Retry-After once a client has used its bucket.
 
-    A client is the verified token's agency and `sub`, or the peer address when the request
-    carries no valid token (so bad tokens are throttled too). Health probes are not limited.
+    A client is the verified token's agency and `sub` (an officer), or the peer address when
+    the request carries no valid token (so bad tokens are throttled too). An officer's
+    bucket is shared by every API process through PostgreSQL when `shared` is given
+    (service/rate_limits.py, docs/adr/025); an address's stays in this process, so a flood of
+    bad tokens costs the database nothing. Health probes are not limited.
     """
 
-    def __init__(self, app: ASGIApp, verifier: TokenVerifier, rate: float, burst: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        verifier: TokenVerifier,
+        rate: float,
+        burst: int,
+        shared: SharedBuckets | None = None,
+    ) -> None:
         self.app = app
         self.verifier = verifier
         self.buckets = TokenBuckets(rate, burst)
+        self.shared = shared
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith("/health/"):
             await self.app(scope, receive, send)
             return
-        wait = self.buckets.take(await self._client(scope))
+        wait = await self._take(await self._client(scope))
         if wait == 0:
             await self.app(scope, receive, send)
             return
@@ -222,6 +186,13 @@ class RateLimit:
         )
         response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
         await response(scope, receive, send)
+
+    async def _take(self, key: str) -> float:
+        if self.shared is None or not key.startswith("token:"):
+            return self.buckets.take(key)
+        if self.shared.take_held(key):
+            return 0.0
+        return await run_in_threadpool(self.shared.take, key)
 
     async def _client(self, scope: Scope) -> str:
         try:

@@ -6,19 +6,33 @@ Every request model forbids unknown fields, so a client cannot set what the serv
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Any
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel
+from pydantic import AfterValidator, AwareDatetime, BaseModel
 
 from domain.chain import format_instant
 from service.payloads import EventType, NominalRegistered, Strict
 
 
+def _in_utc(value: datetime) -> datetime:
+    """An instant that has a UTC form: 0001-01-01T00:30:00+01:00 has none (it falls before
+    year 1 in UTC), and its formatting raised OverflowError, a 500."""
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the instant is out of range in UTC") from None
+    return value
+
+
+# An instant with its offset, storable as UTC.
+Instant = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+
+
 class Registration(NominalRegistered):
     event_id: UUID
-    occurred_at: date | AwareDatetime | None = None
+    occurred_at: date | Instant | None = None
 
 
 class EventPost(Strict):
@@ -26,7 +40,7 @@ class EventPost(Strict):
 
     event_id: UUID
     type: EventType
-    occurred_at: date | AwareDatetime
+    occurred_at: date | Instant
     payload: dict[str, Any]
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import contextlib
 import signal
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from projections.runner import GroupRunner, ProjectionRunner
+from projections.runner import GroupRunner, Leader, ProjectionRunner, candidate_name
 
 LISTED = 20  # events set aside that `status` and `retry` list
 
@@ -22,7 +23,7 @@ def run_command(
     """Do one of run, rebuild, status, retry against a started service (a rebuild in
     `workers` processes, each made a runner by `group_runner`). A retry that leaves events set
     aside exits with status 1."""
-    runner = ProjectionRunner.for_service(service)
+    runner = ProjectionRunner.for_service(service, name=candidate_name("projections run"))
     console = Console()
     try:
         if action == "status":
@@ -43,8 +44,23 @@ def _status(runner: ProjectionRunner, console: Console) -> None:
     for s in statuses:
         table.add_row(s.name, str(s.position), str(s.head), str(s.lag), str(s.set_aside))
     console.print(table)
+    console.print(leader_line(runner.leader(), datetime.now(UTC)), markup=False, highlight=False)
     if total := sum(s.set_aside for s in statuses):
         _set_aside(runner, console, total)
+
+
+def leader_line(leader: Leader | None, now: datetime) -> str:
+    """Which runner applies events (docs/adr/024), on one line."""
+    if leader is None:
+        return "leader: none elected yet (no `projections run` or `serve` has run)"
+    since = f"elected {leader.elected_at:%Y-%m-%d %H:%M:%S %Z}"
+    ago = (now - leader.elected_at).total_seconds()
+    if leader.leads:
+        return f"leader: {leader.holder}, {since} ({ago:.0f} s ago, term {leader.term})"
+    return (
+        f"leader: none now; the last, {leader.holder}, {since}, has lost its session "
+        "(another runner takes over within a second of trying)"
+    )
 
 
 def _set_aside(runner: ProjectionRunner, console: Console, total: int) -> None:

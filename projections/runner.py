@@ -18,6 +18,16 @@ stops at a gap while any transaction holds that lock; when none does, every id h
 out so far is either committed (and visible to a fresh read) or never will be, so it
 reads again and passes the gap. No event that commits later is ever skipped.
 
+Any number of runners may run (`projections run` processes, and one in each `serve` worker),
+on any number of hosts; one of them, elected through PostgreSQL, applies events at a time
+(docs/adr/024). A runner stands for election by trying the leader's advisory lock
+(LEADER_LOCK, at session level) every second; the one that gets it applies every batch on
+that same session, so if its process or host dies the server ends the session, the lock is
+free, and another runner takes it at its next try. Leadership decides nothing about
+correctness: each batch still takes the runners' transaction lock and the positions FOR
+UPDATE, so even two runners that both believed they led would apply each event once.
+`projection_leader` names the runner elected last, for `projections status`.
+
 An event a projection cannot apply does not stop the others (docs/adr/018): the batch is
 applied inside a savepoint; if it fails, its halves are applied, each in a savepoint of its
 own, down to the one event that fails, which is tried projection by projection and set aside
@@ -32,7 +42,9 @@ import functools
 import logging
 import multiprocessing
 import multiprocessing.queues
+import os
 import queue
+import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -89,6 +101,22 @@ PROJECTIONS: tuple[Projection, ...] = (
 )
 
 RUNNER_LOCK = 7_413_003  # pg_advisory_xact_lock key: one runner applies at a time
+# pg_advisory_lock key, held for as long as it leads by the session of the elected runner;
+# below RUNNER_LOCK, as a rebuild's groups take the keys just above it (RUNNER_LOCK + 1 + i).
+LEADER_LOCK = 7_412_010
+# How often a runner that does not lead tries to: the longest a dead leader stays unreplaced
+# once the server has ended its session (at once when the process dies; within
+# LEADER_KEEPALIVE's seconds when its host does).
+ELECTION_INTERVAL = 1.0
+# The leader's session has the server probe its client after 1 s of silence, every second,
+# and give up after two unanswered probes: a leader whose host vanished loses the lock in
+# about 3 s rather than after the kernel's two hours. Ignored on a Unix socket.
+LEADER_KEEPALIVE = {
+    "tcp_keepalives_idle": 1,
+    "tcp_keepalives_interval": 1,
+    "tcp_keepalives_count": 2,
+    "tcp_user_timeout": 3000,
+}
 EVENTS_TABLE = "nominals_events"
 END = 2**63  # past every notification id
 # PostgreSQL error classes that say nothing about the events being applied: the connection
@@ -136,6 +164,30 @@ def _weight(p: Projection) -> int:
 
 
 @dataclass(frozen=True)
+class Leader:
+    """The runner elected last: who (host, process, what it runs in), since when, and whether
+    it still leads (its server session still holds LEADER_LOCK)."""
+
+    holder: str
+    backend_pid: int
+    elected_at: datetime
+    term: int
+    leads: bool
+
+
+LEADER_SQL = (
+    "SELECT holder, backend_pid, elected_at, term, EXISTS (SELECT FROM pg_locks k"
+    " WHERE k.locktype = 'advisory' AND k.classid = 0 AND k.objid = :key AND k.objsubid = 1"
+    " AND k.granted AND k.pid = l.backend_pid) AS leads FROM projection_leader l"
+)
+
+
+def candidate_name(role: str) -> str:
+    """How a runner names itself when elected: host, process id, and what it runs in."""
+    return f"{socket.gethostname()} pid {os.getpid()} ({role})"
+
+
+@dataclass(frozen=True)
 class ProjectionStatus:
     name: str
     position: int
@@ -180,8 +232,11 @@ class ProjectionRunner:
         batch_size: int = 5000,
         lock_key: int = RUNNER_LOCK,
         owner: object = None,
+        name: str | None = None,
     ) -> None:
         self.owner = owner  # kept alive with the runner: the application the recorder is of
+        self.name = name or candidate_name("runner")  # in projection_leader while it leads
+        self.leading = False
         self.engine = engine
         self.recorder = recorder
         self.mapper = mapper
@@ -212,7 +267,11 @@ class ProjectionRunner:
     @classmethod
     def for_service(cls, service: Any, **kwargs: Any) -> ProjectionRunner:
         """A runner on a started service's database and event store."""
-        engine = create_engine(service.db.sqlalchemy_url("psycopg"), pool_size=2, max_overflow=0)
+        # Pinged when taken from the pool: after a failover its idle connections are to a
+        # server that is gone.
+        engine = create_engine(
+            service.db.sqlalchemy_url("psycopg"), pool_size=2, max_overflow=0, pool_pre_ping=True
+        )
         app = service.ledger.app
         return cls(engine, app.recorder, app.mapper, **kwargs)
 
@@ -264,11 +323,23 @@ class ProjectionRunner:
             for position, set_aside in [known.get(p.name, (0, 0))]
         ]
 
+    def leader(self) -> Leader | None:
+        """The runner elected last (None before any was), and whether it still leads."""
+        with self.engine.connect() as conn:
+            row = conn.execute(text(LEADER_SQL), {"key": LEADER_LOCK}).one_or_none()
+        if row is None:
+            return None
+        return Leader(row.holder, row.backend_pid, row.elected_at, row.term, row.leads)
+
     # -- applying --------------------------------------------------------------------------
 
-    def run_once(self) -> int:
-        """Apply the next batch in one transaction; the number of events read (0: caught up)."""
-        with self.engine.begin() as conn:
+    def run_once(self, conn: Connection | None = None) -> int:
+        """Apply the next batch in one transaction (on `conn`, the leader's session, if
+        given); the number of events read (0: caught up)."""
+        if conn is None:
+            with self.engine.connect() as own:
+                return self.run_once(own)
+        with conn.begin():
             positions = self._lock(conn)
             behind = [p for p in self.projections if p.name in positions]
             if not behind:
@@ -709,25 +780,77 @@ class ProjectionRunner:
 
     # -- in the background -----------------------------------------------------------------
 
-    def run_forever(self, interval: float = 0.25, settle: float = 0.2) -> None:
-        """Keep the read models current until stop() is called.
+    def run_forever(
+        self, interval: float = 0.25, settle: float = 0.2, elect_every: float = ELECTION_INTERVAL
+    ) -> None:
+        """Stand for election every `elect_every` seconds and, while leading, keep the read
+        models current, until stop() is called.
 
-        After a batch that was not full the runner waits `settle` seconds, so under a
+        After a batch that was not full the leader waits `settle` seconds, so under a
         steady trickle of posts it applies them some at a time rather than one transaction
         per event (which cost the API process's requests a share of the GIL each)."""
         while not self._stop.is_set():
             try:
-                done = self.run_once()
-            except Busy:
+                with self.engine.connect() as conn:
+                    try:
+                        if self._elect(conn):
+                            self._lead(conn, interval, settle)
+                            self._step_down(conn)
+                    except BaseException:
+                        self._step_down(conn)  # the lock may be held: never back to the pool
+                        raise
+            except Exception:  # noqa: BLE001 - the server went away; stand again shortly
+                log.exception("projection runner lost its connection; standing for election again")
+                self._stop.wait(2.0)
+                continue
+            self._stop.wait(elect_every)
+
+    def _elect(self, conn: Connection) -> bool:
+        """Take the leader's lock on this session if no other runner holds it, and say so in
+        projection_leader; whether this runner now leads."""
+        for setting, value in LEADER_KEEPALIVE.items():
+            conn.execute(text(f"SET {setting} = {int(value)}"))  # our own constants
+        won = bool(
+            conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": LEADER_LOCK}).scalar()
+        )
+        if won:
+            conn.execute(
+                text(
+                    "INSERT INTO projection_leader (holder, backend_pid)"
+                    " VALUES (:holder, pg_backend_pid()) ON CONFLICT (id) DO UPDATE"
+                    " SET holder = excluded.holder, backend_pid = excluded.backend_pid,"
+                    " elected_at = clock_timestamp(), term = projection_leader.term + 1"
+                ),
+                {"holder": self.name},
+            )
+            log.info("projection runner %s leads", self.name)
+        conn.commit()
+        self.leading = won
+        return won
+
+    def _lead(self, conn: Connection, interval: float, settle: float) -> None:
+        """Apply batches on the leader's session until stop() or the session fails."""
+        while not self._stop.is_set():
+            try:
+                done = self.run_once(conn)
+            except Busy:  # a rebuild holds the runners' lock
                 done = 0
-            except Exception:  # noqa: BLE001 - keep running; the lag shows on /metrics
-                log.exception("projection runner failed; retrying")
+            except Exception:
+                if conn.invalidated or _driver(conn).broken or _driver(conn).closed:
+                    raise  # the session, and with it the lock, is gone
+                log.exception("projection runner failed; retrying")  # the lag shows on /metrics
                 self._stop.wait(2.0)
                 continue
             if not done:
                 self._stop.wait(interval)
             elif done < self.batch_size:
                 self._stop.wait(settle)
+
+    def _step_down(self, conn: Connection) -> None:
+        """Leave the lead: the session is closed, not returned to the pool, so the lock
+        goes with it whatever state the connection is in."""
+        self.leading = False
+        conn.invalidate()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self.run_forever, name="projections", daemon=True)

@@ -17,7 +17,12 @@ from service.devkeys import ensure_dev_key
 from service.ledger import Ledger
 from service.reading import Reading
 from service.records import Records
-from service.runtime.database import Database, DatabaseUnavailable, open_database
+from service.runtime.database import (
+    Database,
+    DatabaseUnavailable,
+    open_database,
+    with_network_defaults,
+)
 from service.runtime.settings import Settings, SettingsError
 from service.store.migrate import migrate
 from service.transparency import TransparencyLog, signer_for
@@ -126,7 +131,13 @@ def start(settings: Settings, *, run_migrations: bool = True) -> Service:
             )
         db = open_database(settings)
         if run_migrations:
-            migrate(db)
+            # As the owner, when its URL is given (docs/adr/026); else as DATABASE_URL's user,
+            # which changes nothing when the database is already at this code's revision.
+            migrate(
+                Database(with_network_defaults(settings.migrate_url))
+                if settings.migrate_url
+                else db
+            )
         application = Application.build(settings, db)
         application.ledger.check_cipher()
         signer = signer_for(settings.log_origin, settings.checkpoint_key_file, settings.data_dir)

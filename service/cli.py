@@ -15,7 +15,7 @@ from typing import Any
 
 from service.bootstrap import StartupError, start
 from service.runtime.database import Database
-from service.runtime.settings import SettingsError, load_settings
+from service.runtime.settings import Settings, SettingsError, load_settings
 
 # One worker process per core, for the import's builders (the process that stores the
 # batches mostly waits on the database; ADR 012) and a rebuild's groups of projections.
@@ -85,8 +85,16 @@ def _exists(pid: int) -> bool:
 
 
 def _migrate(args: argparse.Namespace) -> None:
-    start(load_settings()).close()
-    print("migrations applied")
+    settings = load_settings()
+    if args.url:
+        try:
+            url = Settings._libpq_url(args.url)
+        except ValueError as e:
+            raise ValueError(f"--url: {e}") from None
+        settings = settings.model_copy(update={"migrate_url": url})
+    start(settings).close()
+    as_whom = "the owner's URL" if settings.migrate_url else "DATABASE_URL"
+    print(f"migrations applied (as {as_whom})")
 
 
 def _token(args: argparse.Namespace) -> None:
@@ -321,7 +329,15 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1)
     serve.set_defaults(func=_serve)
 
-    mig = sub.add_parser("migrate", help="create or upgrade the database tables")
+    mig = sub.add_parser(
+        "migrate", help="create or upgrade the database tables, as their owner (MAPPA_MIGRATE_URL)"
+    )
+    mig.add_argument(
+        "--url",
+        default=None,
+        help="the owner's libpq URL (default: MAPPA_MIGRATE_URL, else DATABASE_URL); a "
+        "password here is visible to other users of the host: prefer MAPPA_MIGRATE_URL_FILE",
+    )
     mig.set_defaults(func=_migrate)
 
     tok = sub.add_parser("token", help="print a signed development token")

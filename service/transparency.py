@@ -39,7 +39,12 @@ from service.store.eventstore import NominalRecorder, Nominals
 
 log = logging.getLogger(__name__)
 
-LOG_LOCK = 7_413_003  # pg_advisory_xact_lock key: one process grows the tree at a time
+# pg_advisory_xact_lock key: one process grows the tree at a time. Not the projection
+# runners' 7_413_003, which it once shared: a checkpoint made the elected runner skip its
+# batch, and a rebuild (which holds the runners' lock throughout) held up every checkpoint.
+# Two processes of different releases growing the tree at once still cannot both succeed:
+# the second's leaves meet the first's primary keys and its transaction is rolled back.
+LOG_LOCK = 7_412_020
 BATCH = 10_000  # events read, and leaves stored, per transaction
 
 

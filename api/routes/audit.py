@@ -6,9 +6,10 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 
 from api.deps import JustificationHeader, PrincipalDep
+from api.schemas import Instant
 from domain.chain import format_instant
 from service.audit import Audit
 
@@ -61,7 +62,7 @@ def state_as_of(
     principal: PrincipalDep,
     audit: AuditDep,
     as_of: Annotated[
-        AwareDatetime, Query(description="an instant with its offset, e.g. 2026-11-20T12:00:00Z")
+        Instant, Query(description="an instant with its offset, e.g. 2026-11-20T12:00:00Z")
     ],
     justification: JustificationHeader = None,
 ) -> dict[str, Any]:

@@ -143,6 +143,8 @@ def open_database(settings: Settings) -> Database:
         db = start_embedded(settings.data_dir)
         log.info("using the embedded PostgreSQL server in %s", settings.data_dir / "pg")
     check_durable(db)
+    if settings.require_sync_standby:
+        check_sync_standby(db)
     return db
 
 
@@ -164,4 +166,47 @@ def check_durable(db: Database) -> None:
         raise DatabaseUnavailable(
             f"the database runs with synchronous_commit={sync_commit[0]}: "
             "acknowledged writes could be lost"
+        )
+
+
+# What the primary says of its standbys: the names it waits for, and how many standbys it
+# streams to in sync (or in a quorum), and how many it streams to that the user may not see
+# the state of (pg_stat_replication shows those columns to pg_read_all_stats only).
+SYNC_STANDBY_SQL = (
+    "SELECT current_setting('synchronous_standby_names'), pg_is_in_recovery(),"
+    " count(*) FILTER (WHERE sync_state IN ('sync', 'quorum')),"
+    " count(*) FILTER (WHERE sync_state IS NULL) FROM pg_stat_replication"
+)
+
+
+def check_sync_standby(db: Database) -> None:
+    """Refuse a primary that acknowledges a commit before a standby has it
+    (MAPPA_REQUIRE_SYNC_STANDBY=true)."""
+    prefix = "MAPPA_REQUIRE_SYNC_STANDBY=true: "
+    try:
+        with db.connect(connect_timeout=10) as conn:
+            row = conn.execute(SYNC_STANDBY_SQL).fetchone()
+    except psycopg.Error as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise DatabaseUnavailable(f"cannot connect to the database: {first}") from None
+    assert row is not None
+    names, in_recovery, in_sync, hidden = row
+    if in_recovery:
+        raise DatabaseUnavailable(
+            prefix + "DATABASE_URL reaches a standby; add target_session_attrs=read-write"
+        )
+    if not names.strip():
+        raise DatabaseUnavailable(
+            prefix + "the primary has no synchronous standby (synchronous_standby_names is "
+            "empty), so an acknowledged event would not survive its loss"
+        )
+    if not in_sync and hidden:
+        raise DatabaseUnavailable(
+            prefix + "the database user cannot see the primary's standbys in "
+            "pg_stat_replication; grant it pg_monitor"
+        )
+    if not in_sync:
+        raise DatabaseUnavailable(
+            prefix + f"no synchronous standby is connected to the primary "
+            f"(synchronous_standby_names = {names!r}; commits would wait for one)"
         )

@@ -34,11 +34,14 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=PREFIX, extra="ignore", frozen=True)
 
     # The settings that may be given as files (`<variable>_FILE`): they hold secrets.
-    SECRETS: ClassVar[tuple[str, ...]] = ("database_url", "cipher_key")
+    SECRETS: ClassVar[tuple[str, ...]] = ("database_url", "cipher_key", "migrate_url")
 
     database_url: str | None = Field(
         default=None, validation_alias=AliasChoices("DATABASE_URL", "MAPPA_DATABASE_URL")
     )
+    # The owner's URL, for migrations only (`mappa-record migrate`; docs/adr/026): the service
+    # itself runs as a role that can change no table. Unset: migrations use DATABASE_URL.
+    migrate_url: str | None = None
     data_dir: Path = Path(".data")
     jwt_issuer: str = "mappa-record-dev"
     jwt_audience: str = "mappa-record"
@@ -63,6 +66,10 @@ class Settings(BaseSettings):
     rate_limit_per_second: float = Field(default=500.0, gt=0)
     rate_limit_burst: int = Field(default=5000, ge=1)
     run_projections: bool = True
+    # Refuse to start unless the primary has a synchronous standby connected, so that an
+    # acknowledged event survives the loss of the primary (docs/design.md#beyond-one-machine,
+    # docs/adr/026).
+    require_sync_standby: bool = False
     # The transparency log (docs/adr/020): its origin line (also the checkpoint key's name),
     # the Ed25519 key that signs its checkpoints (PEM; unset: a development key made in the
     # data directory), and how often `serve` issues one when the log has grown (0: never).
@@ -81,7 +88,7 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, SecretFiles(settings_cls))
 
-    @field_validator("database_url")
+    @field_validator("database_url", "migrate_url")
     @classmethod
     def _libpq_url(cls, v: str | None) -> str | None:
         if v is None:
