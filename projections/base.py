@@ -320,20 +320,28 @@ def supersede(
 
 
 def report_filters(
-    *, level: str | None, date: str, agency: str | None = None, area: str | None = None
+    *,
+    level: str | None,
+    date: str | None,
+    agency: str | None = None,
+    area: str | None = None,
+    category: str | None = None,
 ) -> str:
-    """The conditions of the report filters (level, from, to, agency, area), given the column
-    each filter means in this report: the one place a filter's meaning is spelled out in SQL.
-    A filter given None is left out: the area and the level of the record when a fact was
-    recorded are joined from rm_event_areas instead (`area_join`)."""
-    conditions = [
-        f"(CAST(:date_from AS date) IS NULL OR {date} >= :date_from)",
-        f"(CAST(:date_to AS date) IS NULL OR {date} <= :date_to)",
-    ]
-    if level is not None:
-        conditions.insert(0, f"(CAST(:level AS integer) IS NULL OR {level} = :level)")
+    """The conditions of the report filters (area, level, category, from, to, agency), given
+    the column each filter means in this report: the one place a filter's meaning is spelled
+    out in SQL. A filter given None is left out (a report of records as they stand has no
+    dates; the area and the level of the record when a fact was recorded are joined from
+    rm_event_areas instead, `area_join`)."""
+    conditions = []
     if area is not None:
-        conditions.insert(0, f"(CAST(:area AS text) IS NULL OR {area} = :area)")
+        conditions.append(f"(CAST(:area AS text) IS NULL OR {area} = :area)")
+    if level is not None:
+        conditions.append(f"(CAST(:level AS integer) IS NULL OR {level} = :level)")
+    if category is not None:
+        conditions.append(f"(CAST(:category AS integer) IS NULL OR {category} = :category)")
+    if date is not None:
+        conditions.append(f"(CAST(:date_from AS date) IS NULL OR {date} >= :date_from)")
+        conditions.append(f"(CAST(:date_to AS date) IS NULL OR {date} <= :date_to)")
     if agency is not None:
         conditions.append(f"(CAST(:agency AS text) IS NULL OR {agency} = :agency)")
     return "\n      AND ".join(conditions)

@@ -32,6 +32,7 @@ from projections.base import (
     not_ended,
     partner_at_cutoff,
     plain,
+    report_filters,
     supersede,
 )
 from projections.current_view import NOMINALS, nominals_as_it_stood
@@ -172,6 +173,10 @@ GAPS_PROJECTION = Projection(
 )
 
 
+# Filters of a report of records as they stand: the record's area, level, category.
+_RECORD_FILTERS = report_filters(area="n.area", level="n.level", category="n.category", date=None)
+
+
 def _gaps(f: Filters) -> str:
     return f"""
     SELECT n.nominal_id, n.area, n.category, n.level, n.lead_agency,
@@ -182,9 +187,7 @@ def _gaps(f: Filters) -> str:
     JOIN ({as_it_stood(GAPS, GAPS_PAST, "nominal_id, " + ", ".join(FLAGS), f)}) g
         ON g.nominal_id = n.nominal_id
     WHERE n.status = 'active'
-      AND (CAST(:area AS text) IS NULL OR n.area = :area)
-      AND (CAST(:level AS integer) IS NULL OR n.level = :level)
-      AND (CAST(:category AS integer) IS NULL OR n.category = :category)
+      AND {_RECORD_FILTERS}
       AND {partner_at_cutoff("n.nominal_id")}
 """  # noqa: S608 - our own fragments; every value is a bound parameter
 

@@ -28,6 +28,7 @@ from projections.base import (
     fetch_all,
     fetch_one,
     plain,
+    report_filters,
     share,
     supersede,
 )
@@ -75,6 +76,12 @@ PROJECTION = Projection(
 _CHANGED_ON = "greatest(p.meeting_on, p.level_changed_on, p.restriction_on)"
 
 
+# Filters of a report of records as they stand: the record's area, level, category, lead.
+_RECORD_FILTERS = report_filters(
+    area="n.area", level="n.level", category="n.category", date=None, agency="n.lead_agency"
+)
+
+
 def _plans(f: Filters) -> str:
     return f"""
     SELECT p.nominal_id, n.area, n.category, n.level, n.lead_agency AS agency, p.plan_on,
@@ -84,10 +91,7 @@ def _plans(f: Filters) -> str:
     FROM ({as_it_stood(PLANS, PLANS_PAST, "nominal_id, " + ", ".join(TRACKED), f)}) p
     JOIN ({nominals_as_it_stood(f)}) n ON n.nominal_id = p.nominal_id
     WHERE n.status = 'active'
-      AND (CAST(:area AS text) IS NULL OR n.area = :area)
-      AND (CAST(:level AS integer) IS NULL OR n.level = :level)
-      AND (CAST(:category AS integer) IS NULL OR n.category = :category)
-      AND (CAST(:agency AS text) IS NULL OR n.lead_agency = :agency)
+      AND {_RECORD_FILTERS}
 """  # noqa: S608 - our own fragments; every value is a bound parameter
 
 

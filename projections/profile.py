@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.mappa import AGE_BANDS
 from domain.nominal.identity import ETHNICITIES
-from projections.base import Filters, fetch_all
+from projections.base import Filters, fetch_all, report_filters
 from projections.current_view import nominals_as_it_stood
 
 SMALL_CELL = 5  # counts below this are not shown (the statistical disclosure control)
@@ -37,16 +37,19 @@ _AGE_BAND = (
 )
 
 
+# Filters of a report of records as they stand: the record's area, level, category, lead.
+_RECORD_FILTERS = report_filters(
+    area="n.area", level="n.level", category="n.category", date=None, agency="n.lead_agency"
+)
+
+
 def _profile(f: Filters) -> str:
     return f"""
     SELECT coalesce(n.gender, '{NOT_RECORDED}') AS gender, {_AGE_BAND} AS age_band,
            coalesce(n.ethnicity, '{NOT_RECORDED}') AS ethnicity
     FROM ({nominals_as_it_stood(f)}) n
     WHERE n.status = 'active'
-      AND (CAST(:area AS text) IS NULL OR n.area = :area)
-      AND (CAST(:level AS integer) IS NULL OR n.level = :level)
-      AND (CAST(:category AS integer) IS NULL OR n.category = :category)
-      AND (CAST(:agency AS text) IS NULL OR n.lead_agency = :agency)
+      AND {_RECORD_FILTERS}
 """  # noqa: S608 - our own fragments; every value is a bound parameter
 
 

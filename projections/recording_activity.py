@@ -38,6 +38,7 @@ from projections.base import (
     known,
     not_ended,
     plain,
+    report_filters,
 )
 from projections.current_view import nominals_as_it_stood
 
@@ -119,6 +120,10 @@ def _posted(b: Batch, e: Any, position: int) -> None:
         _sign(b, e.originator_id, agency, london_date(e.timestamp), posting=True)
 
 
+# Filters of a report of records as they stand: the record's area, level, category.
+_RECORD_FILTERS = report_filters(area="n.area", level="n.level", category="n.category", date=None)
+
+
 PROJECTION = Projection(
     name="recording_activity",
     tables=(RECORDING, SILENCES),
@@ -131,11 +136,9 @@ PROJECTION = Projection(
     envelopes=True,
 )
 
-_FILTERS = """
+_FILTERS = f"""
     n.status = 'active'
-    AND (CAST(:area AS text) IS NULL OR n.area = :area)
-    AND (CAST(:level AS integer) IS NULL OR n.level = :level)
-    AND (CAST(:category AS integer) IS NULL OR n.category = :category)
+    AND {_RECORD_FILTERS}
 """
 
 

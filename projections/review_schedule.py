@@ -33,6 +33,7 @@ from projections.base import (
     fetch_all,
     fetch_one,
     plain,
+    report_filters,
     supersede,
 )
 from projections.current_view import nominals_as_it_stood
@@ -112,6 +113,12 @@ PROJECTION = Projection(
 )
 
 
+# Filters of a report of records as they stand: the record's area, level, category, lead.
+_RECORD_FILTERS = report_filters(
+    area="n.area", level="r.level", category="n.category", date=None, agency="n.lead_agency"
+)
+
+
 def schedule_as_it_stood(f: Filters) -> str:
     """SQL: each active record's schedule and state as they stood at the cutoff (now,
     without one), as the filters select them."""
@@ -121,10 +128,7 @@ def schedule_as_it_stood(f: Filters) -> str:
         FROM ({as_it_stood(SCHEDULE, SCHEDULE_PAST, "nominal_id, " + ", ".join(TRACKED), f)}) r
         JOIN ({nominals_as_it_stood(f)}) n ON n.nominal_id = r.nominal_id
         WHERE n.status = 'active'
-          AND (CAST(:area AS text) IS NULL OR n.area = :area)
-          AND (CAST(:level AS integer) IS NULL OR r.level = :level)
-          AND (CAST(:category AS integer) IS NULL OR n.category = :category)
-          AND (CAST(:agency AS text) IS NULL OR n.lead_agency = :agency)
+          AND {_RECORD_FILTERS}
     """  # noqa: S608 - our own fragments; every value is a bound parameter
 
 
